@@ -1,0 +1,1 @@
+"""SecureAI backend: scanner engine, platform API, CLI."""

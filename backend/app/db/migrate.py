@@ -1,0 +1,112 @@
+"""Alembic driven from Python, for `secureai db`, scripts/test_migration.py and the tests.
+
+These functions run the same env.py and revision files as the `alembic` command does; they only save the
+caller from locating alembic.ini and from parsing Alembic's console output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, inspect
+
+from app.db.models import Base
+
+BACKEND_DIR = Path(__file__).resolve().parents[2]
+ALEMBIC_INI = BACKEND_DIR / "alembic.ini"
+#: The legacy deployment's only revision; databases made by `create_all` are treated as being at it.
+LEGACY_REVISION = "6f650d08cf3d"
+LEGACY_TABLES = ("users", "scans", "vulnerabilities", "compliance_mappings", "audit_logs")
+
+
+def alembic_config(url: str | None = None, *, quiet: bool = False) -> Config:
+    """Config for backend/alembic.ini; `url` overrides the settings' database for this config only."""
+    config = Config(str(ALEMBIC_INI))
+    if url is not None:
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if quiet:
+        config.attributes["configure_logger"] = False
+    return config
+
+
+def script_directory() -> ScriptDirectory:
+    """The revision scripts shipped with this package."""
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def head_revisions() -> tuple[str, ...]:
+    """All heads; more than one means two branches need a merge revision."""
+    return tuple(script_directory().get_heads())
+
+
+def current_revisions(engine: Engine) -> tuple[str, ...]:
+    """Revisions stamped in the database (empty for a fresh or unstamped database)."""
+    with engine.connect() as connection:
+        return tuple(MigrationContext.configure(connection).get_current_heads())
+
+
+def is_unstamped_legacy(engine: Engine) -> bool:
+    """True for a database with the legacy tables but no alembic_version (made by `create_all`)."""
+    with engine.connect() as connection:
+        names = set(inspect(connection).get_table_names())
+    return set(LEGACY_TABLES) <= names and "alembic_version" not in names
+
+
+def drift(engine: Engine) -> list[Any]:
+    """Differences between the models and the database, as Alembic's autogenerate sees them."""
+    with engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection,
+            opts={
+                "compare_type": True,
+                "compare_server_default": True,
+                "target_metadata": Base.metadata,
+            },
+        )
+        return list(compare_metadata(context, Base.metadata))
+
+
+def upgrade(url: str, target: str = "head") -> None:
+    """`alembic upgrade target` against `url`."""
+    command.upgrade(alembic_config(url, quiet=True), target)
+
+
+def downgrade(url: str, target: str) -> None:
+    """`alembic downgrade target` against `url`."""
+    command.downgrade(alembic_config(url, quiet=True), target)
+
+
+@dataclass(frozen=True)
+class RevisionInfo:
+    """One revision of the history, newest first."""
+
+    revision: str
+    down_revision: str | None
+    message: str
+    is_head: bool
+    path: str
+
+
+def history() -> list[RevisionInfo]:
+    """The revision history, newest first."""
+    heads = set(head_revisions())
+    revisions = []
+    for script in script_directory().walk_revisions():
+        down = script.down_revision
+        revisions.append(
+            RevisionInfo(
+                revision=script.revision,
+                down_revision=down if isinstance(down, str) or down is None else ",".join(down),
+                message=script.doc or "",
+                is_head=script.revision in heads,
+                path=Path(script.path).name,
+            )
+        )
+    return revisions
