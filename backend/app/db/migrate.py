@@ -6,6 +6,7 @@ caller from locating alembic.ini and from parsing Alembic's console output.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,14 +74,34 @@ def drift(engine: Engine) -> list[Any]:
         return list(compare_metadata(context, Base.metadata))
 
 
-def upgrade(url: str, target: str = "head") -> None:
+#: Called with a line such as "6f650d08cf3d -> a1c3e5f7b9d2: lower-case enumerations" per applied step.
+StepCallback = Callable[[str], None]
+
+
+def _step_reporter(on_step: StepCallback | None) -> Callable[..., None] | None:
+    if on_step is None:
+        return None
+
+    def report(*, step: Any, **_: Any) -> None:
+        source = ", ".join(step.source_revision_ids) or "base"
+        target = ", ".join(step.destination_revision_ids) or "base"
+        on_step(f"{source} -> {target}: {step.up_revision.doc if step.is_upgrade else 'downgraded'}")
+
+    return report
+
+
+def upgrade(url: str, target: str = "head", on_step: StepCallback | None = None) -> None:
     """`alembic upgrade target` against `url`."""
-    command.upgrade(alembic_config(url, quiet=True), target)
+    config = alembic_config(url, quiet=True)
+    config.attributes["on_version_apply"] = _step_reporter(on_step)
+    command.upgrade(config, target)
 
 
-def downgrade(url: str, target: str) -> None:
+def downgrade(url: str, target: str, on_step: StepCallback | None = None) -> None:
     """`alembic downgrade target` against `url`."""
-    command.downgrade(alembic_config(url, quiet=True), target)
+    config = alembic_config(url, quiet=True)
+    config.attributes["on_version_apply"] = _step_reporter(on_step)
+    command.downgrade(config, target)
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,6 @@ class Base(DeclarativeBase):
     """Declarative base with the project's naming convention."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
 class User(Base):
@@ -144,9 +143,7 @@ class ComplianceMapping(Base):
     framework: Mapped[str] = mapped_column(String(50), index=True)
     requirement_id: Mapped[str] = mapped_column(String(50))
     requirement_name: Mapped[str] = mapped_column(String(200))
-    compliance_status: Mapped[ComplianceStatus | None] = mapped_column(
-        db_enum(ComplianceStatus, "compliance_status")
-    )
+    compliance_status: Mapped[ComplianceStatus | None] = mapped_column(db_enum(ComplianceStatus, "compliance_status"))
     evidence: Mapped[str | None] = mapped_column(Text)
     vulnerability_ids: Mapped[list[Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime | None] = mapped_column(default=utcnow)

@@ -47,6 +47,8 @@ def configure(connection: Connection | None = None, url: str | None = None) -> N
         compare_server_default=True,
         render_as_batch=dialect.startswith("sqlite"),
         literal_binds=connection is None,
+        # `secureai db upgrade` passes a callback to print each revision as it is applied.
+        on_version_apply=config.attributes.get("on_version_apply"),
         dialect_opts={"paramstyle": "named"} if connection is None else {},
     )
 

@@ -144,9 +144,7 @@ def _record_fixups(table: str, column: str, new_value_sql: str, where: str, reas
         {"revision": revision, "table": table, "column": column, "reason": reason},
     ).scalar_one()
     if count:
-        log.warning(
-            "%s.%s: %d legacy value(s) changed (%s); see table migration_fixups", table, column, count, reason
-        )
+        log.warning("%s.%s: %d legacy value(s) changed (%s); see table migration_fixups", table, column, count, reason)
     return int(count)
 
 
@@ -162,9 +160,7 @@ def _upgrade_data() -> None:
         bind.execute(sa.text(f"UPDATE {spec.table} SET {spec.column} = {_new_value_sql(spec)}{keep_null}"))
 
     renamed_email = "SUBSTR('dup' || CAST(id AS VARCHAR(20)) || '.' || email, 1, 255)"
-    duplicate = (
-        "EXISTS (SELECT 1 FROM users AS older WHERE older.email = users.email AND older.id < users.id)"
-    )
+    duplicate = "EXISTS (SELECT 1 FROM users AS older WHERE older.email = users.email AND older.id < users.id)"
     if _record_fixups("users", "email", renamed_email, duplicate, "e-mail already used by an older user"):
         bind.execute(
             sa.text(
@@ -186,9 +182,7 @@ def _alter_schema_up() -> None:
                     server_default=spec.server_default,
                 )
                 allowed = ", ".join(_quote(value) for value in spec.values)
-                batch.create_check_constraint(
-                    op.f(f"ck_{table}_{spec.check_name}"), f"{spec.column} IN ({allowed})"
-                )
+                batch.create_check_constraint(op.f(f"ck_{table}_{spec.check_name}"), f"{spec.column} IN ({allowed})")
             if table == "users":
                 batch.create_index(batch.f("ix_users_email"), ["email"], unique=True)
 
@@ -231,13 +225,9 @@ def downgrade() -> None:
     for spec in ENUM_COLUMNS:
         reverse = {value: name for name, value in spec.names.items()}
         reverse.update(dict(spec.downgrade_extra))
-        branches = " ".join(
-            f"WHEN {_quote(value)} THEN {_quote(name)}" for value, name in sorted(reverse.items())
-        )
+        branches = " ".join(f"WHEN {_quote(value)} THEN {_quote(name)}" for value, name in sorted(reverse.items()))
         bind.execute(
-            sa.text(
-                f"UPDATE {spec.table} SET {spec.column} = CASE {spec.column} {branches} ELSE {spec.column} END"
-            )
+            sa.text(f"UPDATE {spec.table} SET {spec.column} = CASE {spec.column} {branches} ELSE {spec.column} END")
         )
     for table, column in {(spec.table, spec.column) for spec in ENUM_COLUMNS} | {("users", "email")}:
         bind.execute(

@@ -1,0 +1,46 @@
+"""Liveness and readiness probes for load balancers and orchestrators."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.api.errors import problem
+from app.db.migrate import current_revisions, head_revisions
+from app.db.session import get_engine
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", summary="Liveness: the process answers")
+def health() -> dict[str, str]:
+    """Always 200 while the process runs; it does not touch the database."""
+    return {"status": "ok"}
+
+
+@router.get(
+    "/ready",
+    summary="Readiness: the database is reachable and at the head revision",
+    responses={503: {"description": "Not ready; `detail` says why", "content": {"application/problem+json": {}}}},
+)
+def ready() -> Any:
+    """200 only when the database answers and its revision is the migrations' head; 503 otherwise."""
+    heads = head_revisions()
+    try:
+        current = current_revisions(get_engine())
+    except SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        return problem(503, f"database unreachable: {reason}", title="Not ready")
+    if set(current) != set(heads):
+        at = ", ".join(current) or "no revision (run `secureai db upgrade`)"
+        return problem(
+            503,
+            f"database is at {at}, expected head {', '.join(heads)}; run `secureai db upgrade`",
+            title="Not ready",
+            current=list(current),
+            head=list(heads),
+        )
+    return JSONResponse({"status": "ready", "revision": list(current)})

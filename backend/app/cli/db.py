@@ -1,0 +1,248 @@
+"""`secureai db`: migrate, inspect, back up and diagnose the database."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from alembic.util.exc import CommandError
+from rich.logging import RichHandler
+from rich.table import Table
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from app.cli.output import ExitCode, console, err_console, fail, print_json
+from app.config import get_settings
+from app.db import migrate
+from app.db.backup import BackupError, backup_database, default_backup_path
+from app.db.doctor import Level, diagnose
+from app.db.session import make_engine
+
+app = typer.Typer(
+    help="Migrate, inspect, back up and diagnose the SecureAI database (DATABASE_URL, default embedded SQLite).",
+    no_args_is_help=True,
+)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of text.")]
+
+
+def _url() -> str:
+    return get_settings().effective_database_url
+
+
+def _shown_url() -> str:
+    return make_engine(_url()).url.render_as_string(hide_password=True)
+
+
+@contextmanager
+def _database() -> Iterator[Engine]:
+    """An engine on the configured database; connection and migration errors become one-line messages."""
+    engine = make_engine(_url(), sqlite_foreign_keys=False)
+    try:
+        yield engine
+    except OperationalError as error:
+        reason = str(error.orig or error).strip().splitlines()[0]
+        fail(f"cannot reach the database {_shown_url()}: {reason}", ExitCode.UNREACHABLE)
+    except CommandError as error:
+        fail(f"{error} (try `secureai db doctor`)")
+    except SQLAlchemyError as error:
+        fail(f"database error: {str(getattr(error, 'orig', None) or error).strip().splitlines()[0]}")
+    finally:
+        engine.dispose()
+
+
+def _show_migration_warnings() -> None:
+    """Data migrations log what they had to change on the `secureai.migrations` logger; show it."""
+    logger = logging.getLogger("secureai.migrations")
+    if not logger.handlers:
+        logger.addHandler(RichHandler(console=err_console, show_time=False, show_path=False))
+        logger.setLevel(logging.INFO)
+
+
+def _make_backup(json_output: bool) -> Path:
+    url = _url()
+    try:
+        path = backup_database(url, default_backup_path(url, get_settings().data_dir / "backups"))
+    except BackupError as error:
+        fail(f"backup failed, nothing was migrated: {error}")
+    if not json_output:
+        console.print(f"backup written to {path}")
+    return path
+
+
+@app.command()
+def upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision (default: head).")] = "head",
+    backup: Annotated[bool, typer.Option("--backup", help="Back up the database first.")] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Apply migrations up to REVISION. Adopts legacy databases, stamped or not, in place."""
+    _show_migration_warnings()
+    steps: list[str] = []
+    with _database() as engine:
+        before = migrate.current_revisions(engine)
+        backup_path = _make_backup(json_output) if backup else None
+
+        def on_step(line: str) -> None:
+            steps.append(line)
+            if not json_output:
+                console.print(f"  applied {line}")
+
+        migrate.upgrade(_url(), revision, on_step=on_step)
+        after = migrate.current_revisions(engine)
+    if json_output:
+        print_json(
+            {
+                "database": _shown_url(),
+                "from": list(before),
+                "to": list(after),
+                "steps": steps,
+                "backup": str(backup_path) if backup_path else None,
+            }
+        )
+    elif steps:
+        console.print(f"[green]upgraded[/] {', '.join(before) or 'empty database'} -> {', '.join(after)}")
+    else:
+        console.print(f"already at {', '.join(after)}; nothing to do")
+
+
+@app.command()
+def downgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision, or -1 for one step back.")],
+    backup: Annotated[bool, typer.Option("--backup", help="Back up the database first.")] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Revert migrations down to REVISION (`-1`: one step; `6f650d08cf3d`: back to the legacy schema)."""
+    steps: list[str] = []
+    with _database() as engine:
+        before = migrate.current_revisions(engine)
+        if not before:
+            fail("the database has no revision to downgrade from (see `secureai db doctor`)")
+        backup_path = _make_backup(json_output) if backup else None
+        migrate.downgrade(_url(), revision, on_step=steps.append)
+        after = migrate.current_revisions(engine)
+    if json_output:
+        print_json(
+            {
+                "database": _shown_url(),
+                "from": list(before),
+                "to": list(after),
+                "steps": steps,
+                "backup": str(backup_path) if backup_path else None,
+            }
+        )
+    else:
+        for line in steps:
+            console.print(f"  reverted {line}")
+        console.print(f"[green]downgraded[/] {', '.join(before)} -> {', '.join(after) or 'base (empty)'}")
+
+
+@app.command()
+def current(json_output: JsonOption = False) -> None:
+    """Show the database's revision and whether it is at head."""
+    heads = migrate.head_revisions()
+    with _database() as engine:
+        revisions = migrate.current_revisions(engine)
+        unstamped = not revisions and migrate.is_unstamped_legacy(engine)
+    at_head = set(revisions) == set(heads)
+    if json_output:
+        print_json(
+            {
+                "database": _shown_url(),
+                "current": list(revisions),
+                "head": list(heads),
+                "at_head": at_head,
+                "unstamped_legacy": unstamped,
+            }
+        )
+        return
+    state = "[green](head)[/]" if at_head else f"[yellow](head is {', '.join(heads)})[/]"
+    if unstamped:
+        console.print("unstamped legacy database; run `secureai db upgrade --backup` to adopt it")
+    else:
+        console.print(f"{', '.join(revisions) or 'no revision'} {state}")
+
+
+@app.command()
+def history(json_output: JsonOption = False) -> None:
+    """List the revisions, newest first."""
+    revisions = migrate.history()
+    if json_output:
+        print_json([revision.__dict__ for revision in revisions])
+        return
+    table = Table("revision", "down", "message", "file")
+    for item in revisions:
+        head = " [green](head)[/]" if item.is_head else ""
+        table.add_row(item.revision + head, item.down_revision or "base", item.message, item.path)
+    console.print(table)
+
+
+@app.command()
+def check(json_output: JsonOption = False) -> None:
+    """Compare the models with the database; exit 1 if they drifted apart."""
+    with _database() as engine:
+        differences = migrate.drift(engine)
+    if json_output:
+        print_json({"database": _shown_url(), "drift": [repr(item) for item in differences]})
+    elif differences:
+        err_console.print(f"[red]{len(differences)} difference(s) between the models and the database:[/]")
+        for item in differences:
+            err_console.print(f"  {item!r}", highlight=False)
+    else:
+        console.print("[green]no drift:[/] the models and the database agree")
+    if differences:
+        raise typer.Exit(int(ExitCode.FAILED))
+
+
+@app.command()
+def backup(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default: data dir/backups/...).")
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Back up the database: SQLite's online backup API, or pg_dump (custom format) for PostgreSQL."""
+    url = _url()
+    destination = output or default_backup_path(url, get_settings().data_dir / "backups")
+    try:
+        path = backup_database(url, destination)
+    except BackupError as error:
+        fail(str(error))
+    size = path.stat().st_size
+    if json_output:
+        print_json({"database": _shown_url(), "backup": str(path), "bytes": size})
+    else:
+        console.print(f"backup written to {path} ({size:,} bytes)")
+
+
+@app.command()
+def doctor(json_output: JsonOption = False) -> None:
+    """Diagnose the database: reachable, revision known and at head, one head, no drift, legacy leftovers."""
+    engine = make_engine(_url(), sqlite_foreign_keys=False)
+    try:
+        findings = diagnose(engine)
+    finally:
+        engine.dispose()
+    worst = max((finding.level for finding in findings), key=[Level.OK, Level.WARNING, Level.ERROR].index)
+    if json_output:
+        print_json(
+            {"database": _shown_url(), "status": worst.value, "findings": [finding.as_dict() for finding in findings]}
+        )
+    else:
+        colour = {Level.OK: "green", Level.WARNING: "yellow", Level.ERROR: "red"}
+        for finding in findings:
+            console.print(
+                f"[{colour[finding.level]}]{finding.level.value:>7}[/] {finding.check}: {finding.message}",
+                highlight=False,
+            )
+            if finding.fix:
+                console.print(f"          fix: [bold]{finding.fix}[/]", highlight=False)
+    unreachable = any(f.check == "reachable" and f.level is Level.ERROR for f in findings)
+    if unreachable:
+        raise typer.Exit(int(ExitCode.UNREACHABLE))
+    if worst is not Level.OK:
+        raise typer.Exit(int(ExitCode.FAILED))

@@ -1,0 +1,58 @@
+"""The `secureai` command."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from app import __version__
+from app.cli import db
+from app.cli.output import ExitCode, fail
+from app.config import MissingSecretKeyError, get_settings
+
+app = typer.Typer(
+    name="secureai",
+    help="SecureAI: test the security of LLM applications. Settings come from the environment or .env "
+    "(see docs/configuration.md).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(db.app, name="db")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"secureai {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """SecureAI command line."""
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
+) -> None:
+    """Run the API server (health at /health, readiness at /ready, OpenAPI at /docs)."""
+    import uvicorn
+
+    settings = get_settings()
+    try:
+        settings.require_secret_key()
+    except MissingSecretKeyError as error:
+        fail(str(error), ExitCode.USAGE)
+    uvicorn.run("app.main:app", host=host, port=port, reload=reload, log_level=settings.log_level.lower())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

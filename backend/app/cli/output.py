@@ -1,0 +1,33 @@
+"""Shared CLI output: Rich for people, `--json` for scripts, one-line errors with documented exit codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import IntEnum
+from typing import Any, NoReturn
+
+from rich.console import Console
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class ExitCode(IntEnum):
+    """Exit codes of `secureai`, listed in docs/cli.md."""
+
+    OK = 0
+    FAILED = 1  # the command ran and found a problem (drift, a failed check, a failed backup)
+    USAGE = 2  # bad arguments or configuration (Typer also uses 2 for usage errors)
+    UNREACHABLE = 3  # the database (or a target) could not be reached
+
+
+def print_json(data: Any) -> None:
+    """Machine-readable output on stdout, nothing else mixed in."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def fail(message: str, code: ExitCode = ExitCode.FAILED) -> NoReturn:
+    """Print a one-line error and exit with `code` (no traceback for an operator's mistake)."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise SystemExit(int(code))
