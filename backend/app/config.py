@@ -69,6 +69,12 @@ class Settings(BaseSettings):
         validation_alias="SECUREAI_DB_MAX_OVERFLOW",
         description="Extra PostgreSQL connections allowed above the pool size under load.",
     )
+    migrations_dir: Path | None = Field(
+        default=None,
+        validation_alias="SECUREAI_MIGRATIONS_DIR",
+        description="Alternative Alembic script directory (a fork's migrations, or a test's branch). "
+        "Default: the migrations shipped in app/db/migrations.",
+    )
     sqlite_busy_timeout_ms: int = Field(
         default=5000,
         ge=0,

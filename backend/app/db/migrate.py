@@ -18,6 +18,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect
 
+from app.config import get_settings
 from app.db.models import Base
 
 BACKEND_DIR = Path(__file__).resolve().parents[2]
@@ -30,6 +31,9 @@ LEGACY_TABLES = ("users", "scans", "vulnerabilities", "compliance_mappings", "au
 def alembic_config(url: str | None = None, *, quiet: bool = False) -> Config:
     """Config for backend/alembic.ini; `url` overrides the settings' database for this config only."""
     config = Config(str(ALEMBIC_INI))
+    migrations_dir = get_settings().migrations_dir
+    if migrations_dir is not None:
+        config.set_main_option("script_location", str(migrations_dir))
     if url is not None:
         config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     if quiet:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from logging.config import fileConfig
 
 from alembic import context
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 from app.config import get_settings, normalise_database_url
 from app.db.models import Base
@@ -74,8 +74,13 @@ def run_with_connection(connection: Connection) -> None:
 def run_migrations_online() -> None:
     """Run against a live database, reusing a connection given by the caller when there is one."""
     given = config.attributes.get("connection")
-    if given is not None:
+    if isinstance(given, Connection):
         run_with_connection(given)
+        return
+    if isinstance(given, Engine):  # pytest-alembic hands over an engine
+        with given.connect() as connection:
+            run_with_connection(connection)
+            connection.commit()
         return
     engine = make_engine(database_url(), sqlite_foreign_keys=False)
     try:

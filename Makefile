@@ -1,0 +1,57 @@
+# SecureAI developer and operator entry points. Every target sets itself up: a fresh clone needs only
+# python3.11 (and, for the tests, the PostgreSQL and Redis servers the tests talk to).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+BACKEND := backend
+VENV := $(BACKEND)/.venv
+BIN := $(VENV)/bin
+export UV_PROJECT_ENVIRONMENT := .venv
+export UV_PYTHON_DOWNLOADS := never
+# Demo data lives in the repository's data/ directory unless the caller says otherwise.
+DEMO_DATA ?= $(CURDIR)/data
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: help setup demo serve test lint typecheck pytest migration-selftest bench lock clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+setup: $(UV)  ## create backend/.venv with the locked dependencies (uv.lock)
+	cd $(BACKEND) && ../$(UV) sync --frozen --python $(PYTHON) --quiet
+
+demo: setup  ## the main job: migrate the embedded SQLite database and start the server
+	cd $(BACKEND) && SECUREAI_DEMO=1 SECUREAI_DATA_DIR=$(DEMO_DATA) .venv/bin/secureai db upgrade
+	@echo "SecureAI is starting on http://$(HOST):$(PORT)  (health: /health, readiness: /ready, API docs: /docs)"
+	cd $(BACKEND) && SECUREAI_DEMO=1 SECUREAI_DATA_DIR=$(DEMO_DATA) .venv/bin/secureai serve --host $(HOST) --port $(PORT)
+
+test: setup lint typecheck pytest  ## everything CI runs: ruff, mypy, pytest
+
+lint: setup  ## ruff lint and format check
+	cd $(BACKEND) && .venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+typecheck: setup  ## mypy --strict over the package, scripts and benchmarks
+	cd $(BACKEND) && .venv/bin/mypy app scripts ../bench
+
+pytest: setup  ## the test suite (PostgreSQL tests need 127.0.0.1:5432, else they skip saying so)
+	cd $(BACKEND) && .venv/bin/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+migration-selftest: setup  ## the guide's self-test on SQLite, with both legacy samples
+	cd $(BACKEND) && .venv/bin/python scripts/test_migration.py \
+		--legacy ../../shared/legacy/secureai-legacy.db --legacy ../../shared/legacy/secureai-legacy-unversioned.db
+
+bench: setup  ## run every benchmark; each prints one JSON line
+	cd $(BACKEND) && for b in ../bench/*.py; do .venv/bin/python $$b || exit 1; done
+
+lock: $(UV)  ## refresh uv.lock after changing dependencies in backend/pyproject.toml
+	cd $(BACKEND) && ../$(UV) lock
+
+clean:  ## remove the virtual environments and caches (not data/)
+	rm -rf $(TOOLS) $(VENV) $(BACKEND)/.mypy_cache $(BACKEND)/.ruff_cache $(BACKEND)/.pytest_cache

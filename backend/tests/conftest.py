@@ -1,0 +1,101 @@
+"""Shared fixtures: isolated settings, temporary SQLite and PostgreSQL databases, the legacy samples.
+
+PostgreSQL tests use the server at SECUREAI_TEST_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/test),
+each in a database of its own that is dropped afterwards; when the server cannot be reached they skip and say so.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from app.config import get_settings, normalise_database_url
+from app.db.session import get_engine, get_sessionmaker
+from app.db.tempdb import temporary_database
+
+BACKEND_DIR = Path(__file__).resolve().parents[1]
+LEGACY_DIR = BACKEND_DIR / "tests" / "fixtures" / "legacy"
+LEGACY_STAMPED = LEGACY_DIR / "secureai-legacy.db"
+LEGACY_UNVERSIONED = LEGACY_DIR / "secureai-legacy-unversioned.db"
+POSTGRES_URL = normalise_database_url(
+    os.environ.get("SECUREAI_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+)
+
+
+def _postgres_unreachable_reason() -> str | None:
+    engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except OperationalError as error:
+        return f"PostgreSQL not reachable at {POSTGRES_URL}: {str(error.orig).strip().splitlines()[0]}"
+    finally:
+        engine.dispose()
+    return None
+
+
+_PG_REASON = _postgres_unreachable_reason()
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every test gets its own data directory and no inherited DATABASE_URL or secret."""
+    for name in ("DATABASE_URL", "SECUREAI_SECRET_KEY", "SECUREAI_DEMO"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SECUREAI_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)  # so a developer's .env is not read
+    _clear_caches()
+    yield
+    _clear_caches()
+
+
+def _clear_caches() -> None:
+    if get_engine.cache_info().currsize:
+        get_engine().dispose()
+    for cached in (get_settings, get_engine, get_sessionmaker):
+        cached.cache_clear()
+
+
+@pytest.fixture
+def postgres_server() -> str:
+    """URL of the PostgreSQL server; skips the test with the reason when it is not reachable."""
+    if _PG_REASON:
+        pytest.skip(_PG_REASON)
+    return POSTGRES_URL
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """An empty database, once on SQLite and once on PostgreSQL."""
+    server = None
+    if request.param == "postgresql":
+        server = request.getfixturevalue("postgres_server")
+    with temporary_database(server) as url:
+        yield url
+
+
+@pytest.fixture
+def legacy_copy(tmp_path: Path) -> Iterator[Path]:
+    """A writable copy of the stamped legacy sample (the original is never upgraded in place)."""
+    copy = tmp_path / "legacy.db"
+    shutil.copyfile(LEGACY_STAMPED, copy)
+    yield copy
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path = BACKEND_DIR, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run a command of the project's virtualenv as a user would, capturing its output."""
+    bin_dir = Path(sys.executable).parent
+    full_env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    full_env.update(env or {})
+    command = [str(bin_dir / args[0]), *args[1:]] if (bin_dir / args[0]).exists() else list(args)
+    return subprocess.run(command, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout, check=False)
