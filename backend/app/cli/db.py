@@ -110,7 +110,7 @@ def upgrade(
         console.print(f"already at {', '.join(after)}; nothing to do")
 
 
-@app.command()
+@app.command(context_settings={"ignore_unknown_options": True})  # so that `downgrade -1` reads -1 as a revision
 def downgrade(
     revision: Annotated[str, typer.Argument(help="Target revision, or -1 for one step back.")],
     backup: Annotated[bool, typer.Option("--backup", help="Back up the database first.")] = False,

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
-from alembic.script.revision import ResolutionError
+from alembic.util.exc import CommandError
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -90,7 +90,7 @@ def diagnose(engine: Engine) -> list[Finding]:
     for revision in current:
         try:
             scripts.get_revision(revision)
-        except ResolutionError:
+        except CommandError:
             findings.append(
                 Finding(
                     "revision",
