@@ -20,6 +20,7 @@ import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,9 @@ def _check_manifest(run: Run, engine: Engine, manifest: dict[str, Any]) -> None:
             table: connection.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one()
             for table in manifest["counts"]
         }
-        hashes = dict(connection.execute(text("SELECT username, hashed_password FROM users")).all())
+        hashes: dict[str, str] = {
+            name: hashed for name, hashed in connection.execute(text("SELECT username, hashed_password FROM users"))
+        }
     run.record(
         "row counts equal the manifest",
         counts == manifest["counts"],
@@ -227,11 +230,7 @@ def main(argv: list[str] | None = None) -> int:
 
         _guarded(run, "fresh database", fresh)
     for legacy in args.legacy:
-        _guarded(
-            run,
-            f"legacy {legacy.name}",
-            lambda legacy=legacy: legacy_database(run, legacy, args.database_url, args.verbose),
-        )
+        _guarded(run, f"legacy {legacy.name}", partial(legacy_database, run, legacy, args.database_url, args.verbose))
 
     if args.json:
         print(

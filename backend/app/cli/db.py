@@ -20,6 +20,7 @@ from app.config import get_settings
 from app.db import migrate
 from app.db.backup import BackupError, backup_database, default_backup_path
 from app.db.doctor import Level, diagnose
+from app.db.errors import describe_db_error
 from app.db.session import make_engine
 
 app = typer.Typer(
@@ -45,12 +46,11 @@ def _database() -> Iterator[Engine]:
     try:
         yield engine
     except OperationalError as error:
-        reason = str(error.orig or error).strip().splitlines()[0]
-        fail(f"cannot reach the database {_shown_url()}: {reason}", ExitCode.UNREACHABLE)
+        fail(f"cannot reach the database {_shown_url()}: {describe_db_error(error)}", ExitCode.UNREACHABLE)
     except CommandError as error:
         fail(f"{error} (try `secureai db doctor`)")
     except SQLAlchemyError as error:
-        fail(f"database error: {str(getattr(error, 'orig', None) or error).strip().splitlines()[0]}")
+        fail(f"database error: {describe_db_error(error)}")
     finally:
         engine.dispose()
 

@@ -14,6 +14,7 @@ from alembic.util.exc import CommandError
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.db.errors import describe_db_error
 from app.db.migrate import current_revisions, drift, head_revisions, is_unstamped_legacy, script_directory
 
 
@@ -56,7 +57,7 @@ def diagnose(engine: Engine) -> list[Finding]:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
     except SQLAlchemyError as error:
-        reason = str(error.orig if getattr(error, "orig", None) else error).strip().splitlines()[0]
+        reason = describe_db_error(error)
         findings.append(
             Finding(
                 "reachable",

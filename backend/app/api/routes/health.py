@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.api.errors import problem
+from app.db.errors import describe_db_error
 from app.db.migrate import current_revisions, head_revisions
 from app.db.session import get_engine
 
@@ -32,8 +33,7 @@ def ready() -> Any:
     try:
         current = current_revisions(get_engine())
     except SQLAlchemyError as error:
-        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-        return problem(503, f"database unreachable: {reason}", title="Not ready")
+        return problem(503, f"database unreachable: {describe_db_error(error)}", title="Not ready")
     if set(current) != set(heads):
         at = ", ".join(current) or "no revision (run `secureai db upgrade`)"
         return problem(
