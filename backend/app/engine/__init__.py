@@ -1,0 +1,1 @@
+"""Scan engine: probes, detectors and the runner that sends attacks to a target."""
