@@ -1,0 +1,1 @@
+"""Compliance: frameworks as versioned data, and which requirements each probe's verdict evidences."""
