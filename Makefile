@@ -29,7 +29,7 @@ setup: $(UV)  ## create backend/.venv with the locked dependencies (uv.lock)
 
 demo: setup  ## the main job: migrate the embedded SQLite database and start the server
 	cd $(BACKEND) && SECUREAI_DEMO=1 SECUREAI_DATA_DIR=$(DEMO_DATA) .venv/bin/secureai db upgrade
-	@echo "SecureAI is starting on http://$(HOST):$(PORT)  (health: /health, readiness: /ready, API docs: /docs)"
+	@echo "SecureAI is starting on http://$(HOST):$(PORT)  (health: /health, readiness: /ready, API schema: /openapi.json)"
 	cd $(BACKEND) && SECUREAI_DEMO=1 SECUREAI_DATA_DIR=$(DEMO_DATA) .venv/bin/secureai serve --host $(HOST) --port $(PORT)
 
 test: setup lint typecheck pytest  ## everything CI runs: ruff, mypy, pytest

@@ -15,6 +15,10 @@ def create_app() -> FastAPI:
         title="SecureAI",
         version=__version__,
         description="Security testing for LLM applications.",
+        # FastAPI's /docs and /redoc pages load their scripts from a CDN; SecureAI is air-gapped by default,
+        # so only the machine-readable schema is served until the Swagger UI assets are vendored.
+        docs_url=None,
+        redoc_url=None,
     )
     install_problem_handlers(application)
     application.include_router(health.router)

@@ -43,7 +43,7 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
 ) -> None:
-    """Run the API server (health at /health, readiness at /ready, OpenAPI at /docs)."""
+    """Run the API server (health at /health, readiness at /ready, OpenAPI schema at /openapi.json)."""
     import uvicorn
 
     settings = get_settings()

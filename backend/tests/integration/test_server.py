@@ -73,6 +73,9 @@ def test_health_ready_and_problem_json(server: tuple[str, dict[str, str]]) -> No
     assert ready.status_code == 200
     assert ready.json()["status"] == "ready"
 
+    assert httpx.get(f"{base}/openapi.json").json()["info"]["title"] == "SecureAI"
+    assert httpx.get(f"{base}/docs").status_code == 404  # no page that pulls scripts from a CDN
+
     missing = httpx.get(f"{base}/no-such-route")
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
