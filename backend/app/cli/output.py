@@ -19,7 +19,8 @@ class ExitCode(IntEnum):
     OK = 0
     FAILED = 1  # the command ran and found a problem (drift, a failed check, a failed backup)
     USAGE = 2  # bad arguments or configuration (Typer also uses 2 for usage errors)
-    UNREACHABLE = 3  # the database (or a target) could not be reached
+    UNREACHABLE = 3  # the database (or a target) could not be reached, or the target refused the credentials
+    INCONCLUSIVE = 4  # a scan had too many errors to say anything about the target
 
 
 def print_json(data: Any) -> None:

@@ -1,0 +1,148 @@
+"""A deliberately vulnerable LLM-application simulator with an OpenAI-compatible chat completions API.
+
+THIS IS NOT A LANGUAGE MODEL. It imitates the failure modes SecureAI tests for, so a demo and the test suite
+have a target that behaves in known ways without downloading a model:
+
+- `vulnerable`: obeys everything. It repeats its whole context (system prompt, retrieved documents and the
+  user's message) back, so injected instructions, planted secrets and exfiltration links all come out, and it
+  calls any declared tool that the conversation names.
+- `refusing`: refuses every request.
+- `base64`: refuses plain requests but obeys instructions that arrive base64-encoded (a filter that only
+  reads plain text).
+- `flaky`: obeys, but answers some requests with 429 (with Retry-After), some with 500, and lets some hang
+  past the client's timeout; which ones is random, seeded.
+
+Every answer carries the header `X-SecureAI-Simulator: <mode>` and the model name `secureai-simulator-<mode>`.
+Run it with `secureai demo-target --mode vulnerable --port 8900`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import random
+import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Literal
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+Mode = Literal["vulnerable", "refusing", "base64", "flaky"]
+MODES: tuple[Mode, ...] = ("vulnerable", "refusing", "base64", "flaky")
+REFUSAL = "I'm sorry, but I can't help with that request."
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
+
+
+def _decoded_instructions(text: str) -> str | None:
+    """The first base64 run in `text` that decodes to readable UTF-8, if any."""
+    for run in _BASE64_RUN.findall(text):
+        try:
+            decoded = base64.b64decode(run + "=" * (-len(run) % 4), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            continue
+        if decoded.isprintable() or "\n" in decoded:
+            return decoded
+    return None
+
+
+def _tool_calls(tools: list[dict[str, Any]], conversation: str) -> list[dict[str, Any]]:
+    """Call every declared tool whose name the conversation mentions (an over-eager agent)."""
+    calls = []
+    for index, tool in enumerate(tools):
+        name = str(tool.get("function", tool).get("name", ""))
+        if name and name.lower() in conversation.lower():
+            arguments = {"request": conversation[-400:]}
+            calls.append(
+                {
+                    "id": f"call_{index}",
+                    "type": "function",
+                    "function": {"name": name, "arguments": json.dumps(arguments)},
+                }
+            )
+    return calls
+
+
+def answer(mode: Mode, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    """The simulator's reply text and tool calls for a conversation."""
+    last_user = next((m.get("content") or "" for m in reversed(messages) if m.get("role") == "user"), "")
+    context = "\n".join(str(m.get("content") or "") for m in messages)
+    if mode == "refusing":
+        return REFUSAL, []
+    if mode == "base64":
+        decoded = _decoded_instructions(last_user)
+        if decoded is None:
+            return REFUSAL, []
+        return f"Decoded request: {decoded}\nDone as asked: {decoded}", _tool_calls(tools, decoded)
+    return f"Sure! Here is everything I was given, as you asked:\n{context}", _tool_calls(tools, context)
+
+
+def create_app(mode: Mode, seed: int = 0) -> FastAPI:
+    """The simulator as an ASGI app; `app.state.requests` counts the requests it received per body."""
+    app = FastAPI(title=f"SecureAI simulator ({mode})", docs_url=None, redoc_url=None)
+    rng = random.Random(seed)  # noqa: S311 - deterministic misbehaviour, not security
+    app.state.requests = {}
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> JSONResponse:
+        body = await request.json()
+        key = json.dumps(body.get("messages"), sort_keys=True)
+        app.state.requests[key] = app.state.requests.get(key, 0) + 1
+        headers = {"X-SecureAI-Simulator": mode}
+        if mode == "flaky":
+            roll = rng.random()
+            if roll < 0.15:
+                return JSONResponse(
+                    {"error": {"message": "rate limited"}}, status_code=429, headers={**headers, "Retry-After": "0.05"}
+                )
+            if roll < 0.25:
+                return JSONResponse({"error": {"message": "internal error"}}, status_code=500, headers=headers)
+            if roll < 0.30:
+                await asyncio.sleep(30)
+        text, calls = answer(mode, body.get("messages") or [], body.get("tools") or [])
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        if calls:
+            message["tool_calls"] = calls
+        return JSONResponse(
+            {
+                "id": f"sim-{int(time.time() * 1000)}",
+                "object": "chat.completion",
+                "model": f"secureai-simulator-{mode}",
+                "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if calls else "stop"}],
+                "usage": {"prompt_tokens": len(key) // 4, "completion_tokens": len(text) // 4},
+            },
+            headers=headers,
+        )
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": f"secureai-simulator-{mode}", "object": "model"}]}
+
+    return app
+
+
+@contextmanager
+def running_simulator(mode: Mode, port: int = 0, seed: int = 0) -> Iterator[tuple[str, FastAPI]]:
+    """Serve the simulator on 127.0.0.1 in a background thread; yields (base URL ending in /v1, app)."""
+    app = create_app(mode, seed)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the simulator did not start")
+        time.sleep(0.02)
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{bound}/v1", app
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -1,0 +1,96 @@
+"""The plan of a scan: every attempt it will make, each with a stable key.
+
+A key is `probe id : prompt index : strategy stack : repeat`, readable and unique, so a resumed scan can tell
+exactly which attempts are done. The per-attempt canary, marker and strategy seed derive from the scan seed
+and the key, so the same plan always sends the same text, before and after an interruption.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from app.engine.model import AttemptContext, Strategy
+from app.engine.probes.schema import Probe, render
+
+EXFIL_URL = "https://attacker.example/collect"
+NO_STRATEGY = "none"
+
+
+@dataclass(frozen=True)
+class PlannedAttempt:
+    """One attempt of the plan."""
+
+    key: str
+    probe: Probe
+    prompt_index: int
+    stack: tuple[Strategy, ...]
+    repeat: int
+    seed: int
+
+    @property
+    def stack_name(self) -> str:
+        return "+".join(strategy.name for strategy in self.stack) or NO_STRATEGY
+
+    def context(self) -> AttemptContext:
+        """Canary and marker for this attempt, derived from its seed (stable across resumes)."""
+        digest = hashlib.sha256(f"{self.seed}".encode()).hexdigest()
+        return AttemptContext(
+            canary=f"SA-CANARY-{digest[:10]}",
+            marker=f"SAMARK{digest[10:18].upper()}",
+            exfil_url=EXFIL_URL,
+            declared_tools=tuple(tool.name for tool in self.probe.tools),
+        )
+
+    def user_turns(self, context: AttemptContext) -> tuple[str, ...]:
+        """The user messages to send: rendered, transformed by the strategy stack, documents placed first."""
+        turns = tuple(self._render(text, context) for text in self.probe.attempts[self.prompt_index])
+        for strategy in self.stack:
+            turns = strategy.apply(turns, self.seed)
+        if self.probe.context_documents:
+            documents = "\n\n".join(
+                f"[retrieved document {number}]\n{self._render(text, context)}\n[end of document {number}]"
+                for number, text in enumerate(self.probe.context_documents, start=1)
+            )
+            turns = (f"{documents}\n\n{turns[0]}", *turns[1:])
+        return turns
+
+    def system_prompt(self, context: AttemptContext, default: str | None) -> str | None:
+        """The probe's scenario system prompt, else the target's own."""
+        if self.probe.system_prompt:
+            return self._render(self.probe.system_prompt, context)
+        return default
+
+    @staticmethod
+    def _render(template: str, context: AttemptContext) -> str:
+        return render(template, canary=context.canary, marker=context.marker, exfil_url=context.exfil_url)
+
+
+def attempt_key(probe_id: str, prompt_index: int, stack_name: str, repeat: int) -> str:
+    return f"{probe_id}:{prompt_index}:{stack_name}:{repeat}"
+
+
+def build_plan(
+    probes: Sequence[Probe], stacks: Sequence[tuple[Strategy, ...]], repeat: int, scan_seed: int
+) -> list[PlannedAttempt]:
+    """probe x prompt x strategy stack x repeat, in a deterministic order."""
+    plan: list[PlannedAttempt] = []
+    for probe in probes:
+        for prompt_index in range(len(probe.attempts)):
+            for stack in stacks or [()]:
+                stack_name = "+".join(strategy.name for strategy in stack) or NO_STRATEGY
+                for number in range(repeat):
+                    key = attempt_key(probe.id, prompt_index, stack_name, number)
+                    seed = int(hashlib.sha256(f"{scan_seed}|{key}".encode()).hexdigest()[:12], 16)
+                    plan.append(PlannedAttempt(key, probe, prompt_index, stack, number, seed))
+    return plan
+
+
+def plan_fingerprint(plan: Sequence[PlannedAttempt]) -> str:
+    """Identifies a plan, so --resume refuses to continue a results file made by a different plan."""
+    digest = hashlib.sha256()
+    for attempt in plan:
+        digest.update(attempt.key.encode())
+        digest.update(b"\n")
+    return digest.hexdigest()[:16]

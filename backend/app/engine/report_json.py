@@ -1,0 +1,79 @@
+"""The scan result as a documented, versioned JSON document (`secureai.scan-result/v1`, docs/scan-json.md)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from app.engine.model import AttemptRecord
+from app.engine.scoring import ProbeScore, ScanScore
+
+SCHEMA = "secureai.scan-result/v1"
+EXCERPT = 600
+
+
+def _excerpt(text: str | None) -> str | None:
+    if text is None:
+        return None
+    return text if len(text) <= EXCERPT else text[:EXCERPT] + f"... [{len(text) - EXCERPT} more characters]"
+
+
+def evidence_json(record: AttemptRecord) -> dict[str, Any]:
+    fired = [verdict for verdict in record.verdicts if verdict.fired and verdict.detector != "refusal"]
+    return {
+        "attempt": record.key,
+        "strategies": list(record.strategies) or ["none"],
+        "prompt": _excerpt(record.turns[-1] if record.turns else ""),
+        "response": _excerpt(record.response),
+        "detectors": [
+            {"detector": v.detector, "matched": _excerpt(v.evidence), "span": list(v.span) if v.span else None,
+             "explanation": v.explanation}
+            for v in fired
+        ],
+    }
+
+
+def probe_json(score: ProbeScore, strategy: str | None = None) -> dict[str, Any]:
+    low, high = score.interval
+    data: dict[str, Any] = {
+        "probe_id": score.probe_id,
+        "title": score.title,
+        "owasp": score.owasp,
+        "severity": score.severity,
+        "counts": {outcome: score.counts.get(outcome, 0)
+                   for outcome in ("vulnerable", "safe", "refused", "error", "blocked", "unscored")},
+        "attempts": score.attempts,
+        "asr": None if score.asr is None else round(score.asr, 4),
+        "asr_ci95": [round(low, 4), round(high, 4)],
+    }
+    if strategy is not None:
+        data["strategy"] = strategy
+    return data
+
+
+def scan_result_json(score: ScanScore, meta: dict[str, Any]) -> dict[str, Any]:
+    """Everything a CI job or a report needs; see docs/scan-json.md for each field."""
+    findings = []
+    for finding in score.findings:
+        stacks = sorted(
+            {stack for (probe, stack), sub in score.by_strategy.items() if probe == finding.probe_id and sub.vulnerable}
+        )
+        findings.append({**probe_json(finding), "strategy_stacks": stacks,
+                         "evidence": [evidence_json(record) for record in finding.evidence]})
+    return {
+        "schema": SCHEMA,
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **meta,
+        "summary": {
+            "attempts": score.attempts,
+            "outcomes": {outcome: score.totals.get(outcome, 0)
+                         for outcome in ("vulnerable", "safe", "refused", "error", "blocked", "unscored")},
+            "error_share": round(score.error_share, 4),
+            "inconclusive": score.inconclusive,
+            "risk_score": score.risk_score,
+            "findings": len(score.findings),
+        },
+        "findings": findings,
+        "probes": [probe_json(probe) for probe in sorted(score.probes.values(), key=lambda p: p.probe_id)],
+        "by_strategy": [probe_json(sub, strategy=stack) for (probe, stack), sub in sorted(score.by_strategy.items())],
+    }

@@ -1,0 +1,135 @@
+"""Where finished attempts go: the results sink interface, and the JSONL file the CLI uses.
+
+The runner writes each attempt the moment it finishes (a checkpoint). A JSONL file is flushed after every
+line, so `kill -9` loses at most the line being written; a torn last line is ignored when resuming.
+The platform's database sink implements the same interface.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from app.engine.model import AttemptRecord, Outcome, Verdict
+
+FORMAT = "secureai.attempts/v1"
+
+
+class ResultSink(Protocol):
+    """Receives the scan header once and each finished attempt; knows which attempts are already done."""
+
+    def completed_keys(self) -> set[str]: ...
+
+    def write_header(self, header: dict[str, Any]) -> None: ...
+
+    def write(self, record: AttemptRecord) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def record_to_json(record: AttemptRecord) -> dict[str, Any]:
+    data = asdict(record)
+    data["outcome"] = record.outcome.value
+    return {"type": "attempt", **data}
+
+
+def record_from_json(data: dict[str, Any]) -> AttemptRecord:
+    verdicts = tuple(
+        Verdict(**{**v, "span": tuple(v["span"]) if v.get("span") else None}) for v in data.get("verdicts", ())
+    )
+    return AttemptRecord(
+        key=data["key"],
+        probe_id=data["probe_id"],
+        prompt_index=data["prompt_index"],
+        strategies=tuple(data["strategies"]),
+        repeat=data["repeat"],
+        outcome=Outcome(data["outcome"]),
+        turns=tuple(data["turns"]),
+        response=data.get("response"),
+        verdicts=verdicts,
+        error=data.get("error"),
+        latency_ms=data.get("latency_ms"),
+        attempts_made=data.get("attempts_made", 1),
+        extra=data.get("extra") or {},
+    )
+
+
+def read_jsonl(path: Path) -> tuple[dict[str, Any] | None, list[AttemptRecord]]:
+    """The header and the attempt records of a results file; a torn final line is skipped."""
+    header: dict[str, Any] | None = None
+    records: list[AttemptRecord] = []
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by a killed process
+            if data.get("type") == "scan":
+                header = data
+            elif data.get("type") == "attempt":
+                records.append(record_from_json(data))
+    return header, records
+
+
+class JsonlSink:
+    """Appends one JSON object per line: a `scan` header, then one `attempt` per finished attempt."""
+
+    def __init__(self, path: Path, *, resume: bool) -> None:
+        self.path = path
+        self.header: dict[str, Any] | None = None
+        self._done: set[str] = set()
+        if resume and path.exists():
+            self.header, records = read_jsonl(path)
+            self._done = {record.key for record in records}
+            self._truncate_torn_tail()
+        elif path.exists():
+            path.unlink()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle: IO[str] = path.open("a", encoding="utf-8")
+
+    def _truncate_torn_tail(self) -> None:
+        """Drop a partial last line so the next record starts on a line of its own."""
+        data = self.path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            self.path.write_bytes(data[: data.rfind(b"\n") + 1])
+
+    def completed_keys(self) -> set[str]:
+        return set(self._done)
+
+    def write_header(self, header: dict[str, Any]) -> None:
+        if self.header is None:
+            self.header = {"type": "scan", "format": FORMAT, **header}
+            self._write(self.header)
+
+    def write(self, record: AttemptRecord) -> None:
+        self._write(record_to_json(record))
+        self._done.add(record.key)
+
+    def _write(self, data: dict[str, Any]) -> None:
+        self._handle.write(json.dumps(data, ensure_ascii=False) + "\n")
+        self._handle.flush()
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+class MemorySink:
+    """Keeps records in a list: for library use and tests."""
+
+    def __init__(self) -> None:
+        self.header: dict[str, Any] | None = None
+        self.records: list[AttemptRecord] = []
+
+    def completed_keys(self) -> set[str]:
+        return {record.key for record in self.records}
+
+    def write_header(self, header: dict[str, Any]) -> None:
+        self.header = header
+
+    def write(self, record: AttemptRecord) -> None:
+        self.records.append(record)
+
+    def close(self) -> None:
+        return None

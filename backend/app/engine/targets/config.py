@@ -1,0 +1,145 @@
+"""How a target is described: a YAML/JSON file or command-line values, validated here.
+
+Secrets never appear in the description itself: `api_key_env` names an environment variable and
+`api_key_file` a file that holds the key. Header values may reference environment variables as `${NAME}`.
+A description can therefore be committed to a repository or printed in a report without leaking anything.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+TargetType = Literal["openai", "anthropic", "ollama", "http", "python"]
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class TargetConfigError(ValueError):
+    """The target description is invalid or a secret it refers to is missing; the message says which."""
+
+
+class TargetConfig(BaseModel):
+    """Connection settings and budgets of one target."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: TargetType
+    name: str | None = Field(default=None, description="Label shown in reports (default: type and model).")
+    base_url: str | None = Field(default=None, description="API root, e.g. https://api.openai.com/v1")
+    model: str | None = None
+    api_key_env: str | None = Field(default=None, description="Environment variable holding the API key.")
+    api_key_file: Path | None = Field(default=None, description="File holding the API key (first line).")
+    headers: dict[str, str] = Field(default_factory=dict, description="Extra headers; values may use ${ENV}.")
+    system_prompt: str | None = Field(default=None, description="System prompt of the application under test.")
+    # budgets and resilience
+    timeout_s: float = Field(default=60.0, gt=0)
+    max_concurrency: int = Field(default=8, ge=1)
+    requests_per_minute: float | None = Field(default=None, gt=0)
+    tokens_per_minute: float | None = Field(default=None, gt=0)
+    max_retries: int = Field(default=4, ge=0)
+    backoff_base_s: float = Field(default=0.5, ge=0)
+    backoff_max_s: float = Field(default=30.0, ge=0)
+    max_tokens: int | None = Field(default=512, ge=1, description="Completion length cap sent to the target.")
+    temperature: float | None = Field(default=0.0, ge=0)
+    # openai-compatible
+    api_version: str | None = Field(default=None, description="Azure OpenAI api-version query parameter.")
+    # generic http
+    method: Literal["POST", "PUT"] = "POST"
+    request_template: Any = Field(
+        default=None,
+        description="JSON body with placeholders: the string '{{prompt}}' (last user message), "
+        "'{{messages}}' (the conversation as a list of {role, content}), '{{system}}'.",
+    )
+    response_path: str | None = Field(default=None, description="JSONPath to the reply text, e.g. $.output.text")
+    # python callable
+    callable: str | None = Field(default=None, description="'module:function' taking a list of messages.")
+
+    @model_validator(mode="after")
+    def _required_per_type(self) -> TargetConfig:
+        needs: dict[str, tuple[str, ...]] = {
+            "openai": ("base_url", "model"),
+            "anthropic": ("model",),
+            "ollama": ("model",),
+            "http": ("base_url", "request_template", "response_path"),
+            "python": ("callable",),
+        }
+        missing = [name for name in needs[self.type] if getattr(self, name) in (None, "")]
+        if missing:
+            raise ValueError(f"a target of type {self.type} needs {', '.join(missing)}")
+        if self.api_key_env and self.api_key_file:
+            raise ValueError("give api_key_env or api_key_file, not both")
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.type}:{self.model or self.base_url or self.callable}"
+
+    def api_key(self) -> SecretStr | None:
+        """Read the key from its environment variable or file; a configured but missing source is an error."""
+        if self.api_key_env:
+            value = os.environ.get(self.api_key_env)
+            if not value:
+                raise TargetConfigError(f"environment variable {self.api_key_env} (api_key_env) is not set")
+            return SecretStr(value)
+        if self.api_key_file:
+            try:
+                value = self.api_key_file.read_text(encoding="utf-8").strip().splitlines()[0]
+            except (OSError, IndexError) as error:
+                raise TargetConfigError(f"cannot read api_key_file {self.api_key_file}: {error}") from None
+            return SecretStr(value)
+        return None
+
+    def resolved_headers(self) -> dict[str, str]:
+        """Headers with ${ENV} references filled in; a reference to an unset variable is an error."""
+
+        def fill(match: re.Match[str]) -> str:
+            value = os.environ.get(match.group(1))
+            if value is None:
+                raise TargetConfigError(f"header refers to ${{{match.group(1)}}}, which is not set")
+            return value
+
+        return {name: _ENV_REFERENCE.sub(fill, value) for name, value in self.headers.items()}
+
+
+def load_target_config(source: str, overrides: dict[str, Any] | None = None) -> TargetConfig:
+    """A target from a YAML/JSON file path, or from a short form `openai:MODEL@BASE_URL`, plus overrides."""
+    data: dict[str, Any]
+    path = Path(source)
+    if path.suffix.lower() in {".yaml", ".yml", ".json"}:
+        if not path.is_file():
+            raise TargetConfigError(f"target file {source} does not exist")
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as error:
+            raise TargetConfigError(f"target file {source} is not valid YAML/JSON: {error}") from None
+        if not isinstance(loaded, dict):
+            raise TargetConfigError(f"target file {source} must hold a mapping")
+        data = loaded
+    else:
+        data = _parse_short_form(source)
+    data.update({key: value for key, value in (overrides or {}).items() if value is not None})
+    try:
+        return TargetConfig.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "target"
+        raise TargetConfigError(f"invalid target ({where}): {first['msg']}") from None
+
+
+def _parse_short_form(spec: str) -> dict[str, Any]:
+    """`openai:gpt-4o-mini@http://localhost:8080/v1`, `ollama:llama3`, `python:pkg.mod:func`."""
+    kind, _, rest = spec.partition(":")
+    if kind not in ("openai", "anthropic", "ollama", "http", "python") or not rest:
+        raise TargetConfigError(
+            f"cannot read target {spec!r}: give a .yaml/.json file or TYPE:MODEL[@BASE_URL] "
+            "(types: openai, anthropic, ollama, python)"
+        )
+    if kind == "python":
+        return {"type": "python", "callable": rest}
+    model, _, base_url = rest.partition("@")
+    return {"type": kind, "model": model, "base_url": base_url or None}
