@@ -1,0 +1,84 @@
+"""The plan is deterministic and keyed; the JSONL sink checkpoints and survives a torn last line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from app.engine.model import AttemptRecord, Outcome, Verdict
+from app.engine.plan import build_plan, plan_fingerprint
+from app.engine.probes.registry import get_probe, select
+from app.engine.sinks import JsonlSink, read_jsonl
+
+
+def test_plan_keys_are_stable_unique_and_readable() -> None:
+    probes = select("pack:system_prompt_leak")
+    plan = build_plan(probes, [()], repeat=2, scan_seed=7)
+    again = build_plan(probes, [()], repeat=2, scan_seed=7)
+    assert [a.key for a in plan] == [a.key for a in again]
+    assert len({a.key for a in plan}) == len(plan) == 2 * sum(len(p.attempts) for p in probes)
+    first = plan[0]
+    assert first.key == f"{first.probe.id}:0:none:0"
+    assert first.context() == again[0].context()  # same canary and marker after a restart
+    assert plan_fingerprint(plan) == plan_fingerprint(again)
+    assert plan_fingerprint(plan) != plan_fingerprint(build_plan(probes, [()], repeat=3, scan_seed=7))
+
+
+def test_different_seeds_plant_different_canaries() -> None:
+    probes = select("pack:system_prompt_leak")
+    a = build_plan(probes, [()], 1, scan_seed=1)[0].context()
+    b = build_plan(probes, [()], 1, scan_seed=2)[0].context()
+    assert a.canary != b.canary and a.marker != b.marker
+
+
+def test_rendered_turns_carry_the_canary_in_the_system_prompt_and_documents_first() -> None:
+    probe = get_probe("ii.web_page.html_comment")
+    attempt = build_plan([probe], [()], 1, scan_seed=0)[0]
+    context = attempt.context()
+    turns = attempt.user_turns(context)
+    assert turns[0].startswith("[retrieved document 1]")
+    assert context.marker in turns[0]
+    assert "{marker}" not in turns[0]
+
+
+def _record(key: str, outcome: Outcome = Outcome.SAFE) -> AttemptRecord:
+    return AttemptRecord(
+        key=key,
+        probe_id="p.x",
+        prompt_index=0,
+        strategies=("base64",),
+        repeat=0,
+        outcome=outcome,
+        turns=("hello 世界 🔥",),
+        response="ok \u200b",
+        verdicts=(Verdict("marker", True, 1.0, (0, 2), "ok", "found"),),
+    )
+
+
+def test_sink_round_trips_records_and_resumes_after_a_torn_line(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    sink = JsonlSink(path, resume=False)
+    sink.write_header({"plan": "abc"})
+    sink.write(_record("a"))
+    sink.write(_record("b", Outcome.VULNERABLE))
+    sink.close()
+    with path.open("a") as handle:  # what kill -9 in the middle of a write leaves behind
+        handle.write('{"type": "attempt", "key": "c", "probe')
+
+    resumed = JsonlSink(path, resume=True)
+    assert resumed.completed_keys() == {"a", "b"}
+    resumed.write(_record("c"))
+    resumed.close()
+    header, records = read_jsonl(path)
+    assert header is not None and header["plan"] == "abc"
+    assert [r.key for r in records] == ["a", "b", "c"]
+    assert records[1].outcome is Outcome.VULNERABLE
+    assert records[0] == _record("a")
+    assert all(json.loads(line) for line in path.read_text().splitlines())  # no torn line left
+
+
+def test_a_new_scan_replaces_an_old_results_file(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"type": "attempt"}\n')
+    JsonlSink(path, resume=False).close()
+    assert path.read_text() == ""
