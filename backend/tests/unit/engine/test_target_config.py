@@ -1,0 +1,56 @@
+"""Target descriptions: every shipped example loads; secrets come only from the environment or files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.engine.targets import TargetConfigError, load_target_config
+from app.engine.targets.base import bearer_headers
+from tests.conftest import BACKEND_DIR
+
+EXAMPLES = sorted((BACKEND_DIR.parent / "examples" / "targets").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_every_example_target_loads(path: Path) -> None:
+    config = load_target_config(str(path))
+    assert config.label
+
+
+def test_examples_cover_every_type() -> None:
+    assert {load_target_config(str(p)).type for p in EXAMPLES} == {"openai", "anthropic", "ollama", "http", "python"}
+
+
+def test_short_form() -> None:
+    config = load_target_config("openai:gpt-4o-mini@http://127.0.0.1:8080/v1", {"model": None})
+    assert (config.type, config.model, config.base_url) == ("openai", "gpt-4o-mini", "http://127.0.0.1:8080/v1")
+    assert load_target_config("python:pkg.mod:fn").callable == "pkg.mod:fn"
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("gpt-4o", "give a .yaml/.json file or TYPE:MODEL"),
+        ("openai:gpt-4o", "needs base_url"),
+        ("missing.yaml", "does not exist"),
+    ],
+)
+def test_bad_descriptions_name_the_problem(source: str, message: str) -> None:
+    with pytest.raises(TargetConfigError, match=message):
+        load_target_config(source)
+
+
+def test_keys_and_header_references_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = load_target_config(str(BACKEND_DIR.parent / "examples" / "targets" / "http-rag-app.yaml"))
+    with pytest.raises(TargetConfigError, match=r"\$\{SUPPORT_APP_TOKEN\}"):
+        config.resolved_headers()
+    monkeypatch.setenv("SUPPORT_APP_TOKEN", "tok-123")
+    assert config.resolved_headers()["Authorization"] == "Bearer tok-123"
+    assert "tok-123" not in config.model_dump_json()  # the description itself holds no secret
+
+    key_file = tmp_path / "key"
+    key_file.write_text("sk-from-file\n")
+    from_file = load_target_config("openai:m@http://x/v1", {"api_key_file": key_file})
+    assert bearer_headers(from_file)["authorization"] == "Bearer sk-from-file"
