@@ -74,6 +74,19 @@ def _make_backup(json_output: bool) -> Path:
     return path
 
 
+def _migration_report(
+    before: tuple[str, ...], after: tuple[str, ...], steps: list[str], backup_path: Path | None
+) -> dict[str, object]:
+    """The --json answer of upgrade and downgrade."""
+    return {
+        "database": _shown_url(),
+        "from": list(before),
+        "to": list(after),
+        "steps": steps,
+        "backup": str(backup_path) if backup_path else None,
+    }
+
+
 @app.command()
 def upgrade(
     revision: Annotated[str, typer.Argument(help="Target revision (default: head).")] = "head",
@@ -95,15 +108,7 @@ def upgrade(
         migrate.upgrade(_url(), revision, on_step=on_step)
         after = migrate.current_revisions(engine)
     if json_output:
-        print_json(
-            {
-                "database": _shown_url(),
-                "from": list(before),
-                "to": list(after),
-                "steps": steps,
-                "backup": str(backup_path) if backup_path else None,
-            }
-        )
+        print_json(_migration_report(before, after, steps, backup_path))
     elif steps:
         console.print(f"[green]upgraded[/] {', '.join(before) or 'empty database'} -> {', '.join(after)}")
     else:
@@ -126,15 +131,7 @@ def downgrade(
         migrate.downgrade(_url(), revision, on_step=steps.append)
         after = migrate.current_revisions(engine)
     if json_output:
-        print_json(
-            {
-                "database": _shown_url(),
-                "from": list(before),
-                "to": list(after),
-                "steps": steps,
-                "backup": str(backup_path) if backup_path else None,
-            }
-        )
+        print_json(_migration_report(before, after, steps, backup_path))
     else:
         for line in steps:
             console.print(f"  reverted {line}")

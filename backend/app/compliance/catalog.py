@@ -23,6 +23,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, ValidationError, model_validator
 
+from app.core.yaml_loader import load_strict_yaml
+
 __all__ = [
     "FRAMEWORKS_DIR",
     "MAPPING_FILE",
@@ -190,30 +192,13 @@ def _tag_matches(wanted: str, tag: str) -> bool:
     return tag == wanted or tag.startswith((f"{wanted}.", f"{wanted}:"))
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """Safe loader that rejects repeated mapping keys, which plain YAML silently lets the last one win."""
-
-
-def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    keys: set[Any] = set()
-    for key_node, _value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in keys:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        keys.add(key)
-    return loader.construct_mapping(node, deep=True)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
-
-
 def _read_yaml(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise CatalogError(f"{path}: cannot read file ({exc.strerror or exc})") from None
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        return load_strict_yaml(text)
     except yaml.YAMLError as exc:
         raise CatalogError(f"{path}: invalid YAML: {exc}") from None
 

@@ -13,11 +13,11 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
+from app.core.yaml_loader import load_strict_yaml
 from app.engine.probes.schema import SEVERITY_RANK, Pack, Probe
 
 __all__ = [
@@ -39,23 +39,6 @@ class ProbePackError(ValueError):
     """A pack file is unreadable, invalid, or clashes with another pack."""
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """Safe loader that rejects repeated mapping keys, which plain YAML silently lets the last one win."""
-
-
-def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    keys: set[Any] = set()
-    for key_node, _value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in keys:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        keys.add(key)
-    return loader.construct_mapping(node, deep=True)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
-
-
 def _summarise(error: ValidationError) -> str:
     """Pydantic's report on one line per problem, prefixed by where it is in the file."""
     parts = []
@@ -67,7 +50,7 @@ def _summarise(error: ValidationError) -> str:
 
 def _load_pack(path: Path) -> Pack:
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 - safe subclass
+        raw = load_strict_yaml(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise ProbePackError(f"{path.name}: cannot read pack: {exc}") from exc
     try:
