@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from app import __version__
-from app.cli import db
+from app.cli import db, imports, probes, targets
 from app.cli.output import ExitCode, fail
 from app.config import MissingSecretKeyError, get_settings
 
@@ -20,6 +20,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(db.app, name="db")
+app.add_typer(probes.app, name="probes")
+app.add_typer(targets.app, name="target")
+app.add_typer(imports.app, name="import")
 
 
 def _version(value: bool) -> None:
@@ -52,6 +55,24 @@ def serve(
     except MissingSecretKeyError as error:
         fail(str(error), ExitCode.USAGE)
     uvicorn.run("app.main:app", host=host, port=port, reload=reload, log_level=settings.log_level.lower())
+
+
+@app.command("demo-target")
+def demo_target(
+    mode: Annotated[str, typer.Option(help="vulnerable, refusing, base64 or flaky.")] = "vulnerable",
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8900,
+    latency: Annotated[float, typer.Option(min=0, help="Seconds to wait before each answer.")] = 0.0,
+) -> None:
+    """Serve the deliberately vulnerable LLM-app SIMULATOR (not a model) on an OpenAI-compatible API."""
+    import uvicorn
+
+    from app.demo.simulator import MODES, create_app
+
+    if mode not in MODES:
+        fail(f"--mode must be one of {', '.join(MODES)}", ExitCode.USAGE)
+    typer.echo(f"SecureAI simulator ({mode}) at http://{host}:{port}/v1 - a deliberately vulnerable fake, not a model")
+    uvicorn.run(create_app(mode, latency_s=latency), host=host, port=port, log_level="warning")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -83,8 +83,11 @@ def answer(mode: Mode, messages: list[dict[str, Any]], tools: list[dict[str, Any
     return f"Sure! Here is everything I was given, as you asked:\n{context}", _tool_calls(tools, context)
 
 
-def create_app(mode: Mode, seed: int = 0) -> FastAPI:
-    """The simulator as an ASGI app; `app.state.requests` counts the requests it received per body."""
+def create_app(mode: Mode, seed: int = 0, latency_s: float = 0.0) -> FastAPI:
+    """The simulator as an ASGI app; `app.state.requests` counts the requests it received per body.
+
+    `latency_s` delays every answer, to imitate a real model's response time (benchmarks, resume tests).
+    """
     app = FastAPI(title=f"SecureAI simulator ({mode})", docs_url=None, redoc_url=None)
     rng = random.Random(seed)  # noqa: S311 - deterministic misbehaviour, not security
     app.state.requests = {}
@@ -95,6 +98,8 @@ def create_app(mode: Mode, seed: int = 0) -> FastAPI:
         key = json.dumps(body.get("messages"), sort_keys=True)
         app.state.requests[key] = app.state.requests.get(key, 0) + 1
         headers = {"X-SecureAI-Simulator": mode}
+        if latency_s:
+            await asyncio.sleep(latency_s)
         if mode == "flaky":
             roll = rng.random()
             if roll < 0.15:
@@ -128,9 +133,11 @@ def create_app(mode: Mode, seed: int = 0) -> FastAPI:
 
 
 @contextmanager
-def running_simulator(mode: Mode, port: int = 0, seed: int = 0) -> Iterator[tuple[str, FastAPI]]:
+def running_simulator(
+    mode: Mode, port: int = 0, seed: int = 0, latency_s: float = 0.0
+) -> Iterator[tuple[str, FastAPI]]:
     """Serve the simulator on 127.0.0.1 in a background thread; yields (base URL ending in /v1, app)."""
-    app = create_app(mode, seed)
+    app = create_app(mode, seed, latency_s)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -1,0 +1,146 @@
+"""Check a target before scanning it: reachable, credentials accepted, model known, latency, rate limits,
+and whether it keeps conversation state between requests (which would let attempts contaminate each other).
+
+Each check yields a line with ok/warning/error and, when something is wrong, what to fix.
+"""
+
+from __future__ import annotations
+
+import secrets
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import httpx
+
+from app.engine.model import Message
+from app.engine.targets.base import bearer_headers
+from app.engine.targets.errors import TargetAuthError, TargetBlockedError, TargetError, TargetUnreachableError
+from app.engine.targets.resilience import ResilientConnector
+
+PING = "Reply with the word OK."
+
+
+@dataclass(frozen=True)
+class Check:
+    """One result of the target doctor."""
+
+    name: str
+    level: str  # ok | warning | error
+    message: str
+    fix: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+async def diagnose_target(connector: ResilientConnector, samples: int = 3) -> list[Check]:
+    """Run the checks in order; stop after the first one that makes the rest meaningless."""
+    checks: list[Check] = []
+    latencies: list[float] = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        try:
+            await connector.send([Message("user", PING)])
+        except TargetUnreachableError as error:
+            return [Check("reachable", "error", str(error), "check base_url, the network and that the server runs")]
+        except TargetAuthError as error:
+            return [
+                Check("reachable", "ok", "the server answers"),
+                Check("credentials", "error", str(error), "check api_key_env / api_key_file and the key's access"),
+            ]
+        except TargetBlockedError as error:
+            checks.append(
+                Check(
+                    "content-filter",
+                    "warning",
+                    f"a harmless request was blocked: {error}",
+                    "the guardrail is very strict; blocked attempts will be reported as blocked",
+                )
+            )
+            break
+        except TargetError as error:
+            return [
+                Check(
+                    "reachable",
+                    "error",
+                    f"the target answered with an error: {error}",
+                    "check the model name, base_url path and request format (type)",
+                )
+            ]
+        latencies.append((time.perf_counter() - started) * 1000)
+    if latencies:
+        checks.append(Check("reachable", "ok", "the server answers"))
+        checks.append(
+            Check(
+                "credentials",
+                "ok",
+                "accepted"
+                if connector.config.api_key_env or connector.config.api_key_file
+                else "none configured, none required",
+            )
+        )
+        median = statistics.median(latencies)
+        level = "ok" if median < 10_000 else "warning"
+        checks.append(
+            Check(
+                "latency",
+                level,
+                f"median {median:.0f} ms over {len(latencies)} requests",
+                None if level == "ok" else "raise --timeout and lower --concurrency",
+            )
+        )
+    checks.append(await _model_known(connector))
+    rate_limited = connector.rate_limited
+    checks.append(
+        Check(
+            "rate-limits",
+            "ok" if not rate_limited else "warning",
+            f"{rate_limited} HTTP 429 answers during these checks",
+            None if not rate_limited else "set --rate below the target's limit",
+        )
+    )
+    checks.append(await _stateless(connector))
+    return checks
+
+
+async def _model_known(connector: ResilientConnector) -> Check:
+    """For OpenAI-compatible targets: is the model in GET /models?"""
+    config = connector.config
+    if config.type != "openai" or not config.base_url:
+        return Check("model", "ok", f"{config.model or 'n/a'} (not checked for {config.type} targets)")
+    try:
+        async with httpx.AsyncClient(timeout=config.timeout_s) as client:
+            response = await client.get(f"{config.base_url.rstrip('/')}/models", headers=bearer_headers(config))
+        names = [item.get("id") for item in response.json().get("data", [])] if response.status_code == 200 else []
+    except (httpx.HTTPError, ValueError, AttributeError):
+        names = []
+    if not names:
+        return Check("model", "ok", f"{config.model} (the target does not list its models)")
+    if config.model in names:
+        return Check("model", "ok", f"{config.model} is served")
+    return Check(
+        "model",
+        "warning",
+        f"{config.model} is not among the served models: {', '.join(names[:10])}",
+        "pass --model with one of those names",
+    )
+
+
+async def _stateless(connector: ResilientConnector) -> Check:
+    """Plant a code word in one conversation and ask for it in a fresh one."""
+    word = f"ZEBRA{secrets.token_hex(3).upper()}"
+    try:
+        await connector.send([Message("user", f"Remember this code word for later: {word}. Reply with OK.")])
+        answer = await connector.send([Message("user", "What code word did I give you earlier? Reply with it only.")])
+    except TargetError as error:
+        return Check("conversation-state", "warning", f"could not check: {error}")
+    if word in answer.text:
+        return Check(
+            "conversation-state",
+            "warning",
+            "the target remembers earlier requests across conversations",
+            "attempts may influence each other; use --concurrency 1 and a fresh session per scan if possible",
+        )
+    return Check("conversation-state", "ok", "each request is independent")

@@ -1,0 +1,35 @@
+"""`secureai import garak` as a user runs it on a real garak report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from app.engine.sinks import read_jsonl
+from tests.conftest import BACKEND_DIR, run_cli
+
+SAMPLE = BACKEND_DIR / "tests" / "fixtures" / "garak" / "sample.report.jsonl"
+
+
+def test_import_reproduces_garaks_numbers_and_writes_the_attempt_log(tmp_path: Path) -> None:
+    out = tmp_path / "g.jsonl"
+    result = run_cli("secureai", "import", "garak", str(SAMPLE), "--out", str(out), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["garak_version"] == "0.17.1" and report["mismatches"] == []
+    rows = {(r["probe"], r["detector"]): r for r in report["probes_x_detectors"]}
+    hijack = rows[("garak.promptinject.HijackKillHumans", "garak.promptinject.AttackRogueString")]
+    assert (hijack["fails"], hijack["total"], hijack["asr"], hijack["owasp"]) == (512, 512, 1.0, "LLM01")
+    assert rows[("garak.goodside.WhoIsRiley", "garak.goodside.RileyIsnt")]["owasp"] == "LLM09"
+    assert all(row["asr"] == row["garak_asr"] for row in rows.values())
+    _, records = read_jsonl(out)
+    assert len(records) == 1038
+
+
+def test_a_malformed_report_is_a_one_line_usage_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"entry_type": "start_run setup"}\nnot json\n')
+    result = run_cli("secureai", "import", "garak", str(bad), "--out", str(tmp_path / "g.jsonl"))
+    assert result.returncode == 2
+    assert "line 2" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "g.jsonl").exists()
