@@ -26,8 +26,12 @@ def evidence_json(record: AttemptRecord) -> dict[str, Any]:
         "prompt": _excerpt(record.turns[-1] if record.turns else ""),
         "response": _excerpt(record.response),
         "detectors": [
-            {"detector": v.detector, "matched": _excerpt(v.evidence), "span": list(v.span) if v.span else None,
-             "explanation": v.explanation}
+            {
+                "detector": v.detector,
+                "matched": _excerpt(v.evidence),
+                "span": list(v.span) if v.span else None,
+                "explanation": v.explanation,
+            }
             for v in fired
         ],
     }
@@ -40,8 +44,10 @@ def probe_json(score: ProbeScore, strategy: str | None = None) -> dict[str, Any]
         "title": score.title,
         "owasp": score.owasp,
         "severity": score.severity,
-        "counts": {outcome: score.counts.get(outcome, 0)
-                   for outcome in ("vulnerable", "safe", "refused", "error", "blocked", "unscored")},
+        "counts": {
+            outcome: score.counts.get(outcome, 0)
+            for outcome in ("vulnerable", "safe", "refused", "error", "blocked", "unscored")
+        },
         "attempts": score.attempts,
         "asr": None if score.asr is None else round(score.asr, 4),
         "asr_ci95": [round(low, 4), round(high, 4)],
@@ -58,16 +64,23 @@ def scan_result_json(score: ScanScore, meta: dict[str, Any]) -> dict[str, Any]:
         stacks = sorted(
             {stack for (probe, stack), sub in score.by_strategy.items() if probe == finding.probe_id and sub.vulnerable}
         )
-        findings.append({**probe_json(finding), "strategy_stacks": stacks,
-                         "evidence": [evidence_json(record) for record in finding.evidence]})
+        findings.append(
+            {
+                **probe_json(finding),
+                "strategy_stacks": stacks,
+                "evidence": [evidence_json(record) for record in finding.evidence],
+            }
+        )
     return {
         "schema": SCHEMA,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         **meta,
         "summary": {
             "attempts": score.attempts,
-            "outcomes": {outcome: score.totals.get(outcome, 0)
-                         for outcome in ("vulnerable", "safe", "refused", "error", "blocked", "unscored")},
+            "outcomes": {
+                outcome: score.totals.get(outcome, 0)
+                for outcome in ("vulnerable", "safe", "refused", "error", "blocked", "unscored")
+            },
             "error_share": round(score.error_share, 4),
             "inconclusive": score.inconclusive,
             "risk_score": score.risk_score,
