@@ -33,3 +33,13 @@ def test_a_malformed_report_is_a_one_line_usage_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "line 2" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "g.jsonl").exists()
+
+
+def test_compliance_commands(tmp_path: Path) -> None:
+    coverage = run_cli("secureai", "compliance", "coverage", "--framework", "owasp-llm-2025", "--json")
+    assert coverage.returncode == 0, coverage.stderr
+    assert json.loads(coverage.stdout)[0]["evidenced"] == 10
+    frameworks = json.loads(run_cli("secureai", "compliance", "frameworks", "--json").stdout)
+    assert {f["id"] for f in frameworks} >= {"owasp-llm-2025", "mitre-atlas", "iso-42001-2023", "eu-ai-act"}
+    unknown = run_cli("secureai", "compliance", "coverage", "--framework", "sox")
+    assert unknown.returncode == 2 and "unknown framework 'sox'" in unknown.stderr
