@@ -43,3 +43,34 @@ def test_compliance_commands(tmp_path: Path) -> None:
     assert {f["id"] for f in frameworks} >= {"owasp-llm-2025", "mitre-atlas", "iso-42001-2023", "eu-ai-act"}
     unknown = run_cli("secureai", "compliance", "coverage", "--framework", "sox")
     assert unknown.returncode == 2 and "unknown framework 'sox'" in unknown.stderr
+
+
+def test_compliance_assess_reads_an_attempt_log(tmp_path: Path) -> None:
+    from app.engine.model import AttemptRecord, Outcome
+    from app.engine.probes.registry import select
+    from app.engine.sinks import JsonlSink
+
+    leak = select("owasp:LLM07")[0]
+    log = tmp_path / "scan.jsonl"
+    sink = JsonlSink(log, resume=False)
+    sink.write_header({"plan": "x"})
+    for n, outcome in enumerate([Outcome.VULNERABLE, Outcome.SAFE]):
+        sink.write(
+            AttemptRecord(
+                key=f"{leak.id}:0:none:{n}",
+                probe_id=leak.id,
+                prompt_index=0,
+                strategies=(),
+                repeat=n,
+                outcome=outcome,
+                turns=("t",),
+                response="r",
+            )
+        )
+    sink.close()
+    result = run_cli("secureai", "compliance", "assess", str(log), "--framework", "owasp-llm-2025", "--json")
+    assert result.returncode == 0, result.stderr
+    owasp = json.loads(result.stdout)[0]
+    statuses = {r["id"]: r["status"] for r in owasp["requirements"]}
+    assert statuses["LLM07"] == "failed" and statuses["LLM05"] == "not_tested"
+    assert owasp["counts"]["failed"] >= 1 and owasp["coverage_pct"] >= 10.0
