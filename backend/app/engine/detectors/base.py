@@ -8,6 +8,7 @@ an undecided verdict that says what broke; the tests check that this fallback is
 from __future__ import annotations
 
 import abc
+import re
 
 from app.engine.model import AttemptContext, TargetResponse, Verdict
 
@@ -44,6 +45,12 @@ class BaseDetector(abc.ABC):
     def _nothing(self, explanation: str) -> Verdict:
         """The 'looked and found nothing' verdict."""
         return Verdict(self.name, False, explanation=explanation)
+
+    def _matched(self, match: re.Match[str], explanation: str) -> Verdict:
+        """The 'attack worked' verdict for a regex match: its span and (clipped) text are the evidence."""
+        return Verdict(
+            self.name, True, score=1.0, span=match.span(), evidence=clip(match.group()), explanation=explanation
+        )
 
     def _undecided(self, explanation: str) -> Verdict:
         """The 'cannot decide' verdict (missing input, no judge)."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 
-from app.engine.detectors.base import BaseDetector, clip
+from app.engine.detectors.base import BaseDetector
 from app.engine.model import AttemptContext, TargetResponse, Verdict
 from app.engine.probes.schema import CodeExecDetector, CodeLanguage
 
@@ -183,11 +183,4 @@ class CodeExecScanner(BaseDetector):
         hits.sort(key=lambda hit: hit[0].start())
         first = hits[0][0]
         found = "; ".join(f"{language}: {description}" for _, language, description in hits)
-        return Verdict(
-            self.name,
-            True,
-            score=1.0,
-            span=first.span(),
-            evidence=clip(first.group()),
-            explanation=f"dangerous code in the response: {found}",
-        )
+        return self._matched(first, f"dangerous code in the response: {found}")

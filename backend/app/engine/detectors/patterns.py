@@ -30,13 +30,8 @@ class RegexMatch(BaseDetector):
         match = self._pattern.search(response.text)
         if match is None:
             return self._nothing(f"no match for /{clip(self._pattern.pattern, 80)}/")
-        return Verdict(
-            self.name,
-            True,
-            score=1.0,
-            span=match.span(),
-            evidence=clip(match.group()),
-            explanation=f"/{clip(self._pattern.pattern, 80)}/ matched at characters {match.start()}-{match.end()}",
+        return self._matched(
+            match, f"/{clip(self._pattern.pattern, 80)}/ matched at characters {match.start()}-{match.end()}"
         )
 
 
@@ -68,11 +63,4 @@ class KeywordMatch(BaseDetector):
             detail = f" (found {names})" if found else ""
             return self._nothing(f"{len(found)} of the {self._needed} keywords needed{detail}")
         first = min(found, key=lambda item: item[1].start())[1]
-        return Verdict(
-            self.name,
-            True,
-            score=1.0,
-            span=first.span(),
-            evidence=clip(first.group()),
-            explanation=f"{len(found)} keyword(s) found, {self._needed} needed: {names}",
-        )
+        return self._matched(first, f"{len(found)} keyword(s) found, {self._needed} needed: {names}")
