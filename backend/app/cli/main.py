@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from app import __version__
-from app.cli import compliance, db, imports, probes, targets
+from app.cli import compliance, db, imports, probes, scan, strategies, targets
 from app.cli.output import ExitCode, fail
 from app.config import MissingSecretKeyError, get_settings
 
@@ -21,9 +21,11 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(probes.app, name="probes")
+app.add_typer(strategies.app, name="strategies")
 app.add_typer(targets.app, name="target")
 app.add_typer(imports.app, name="import")
 app.add_typer(compliance.app, name="compliance")
+app.command("scan")(scan.scan)
 
 
 def _version(value: bool) -> None:

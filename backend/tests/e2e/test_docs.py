@@ -32,4 +32,5 @@ def test_every_console_command_of_the_migration_guide_succeeds(tmp_path: Path) -
             ["bash", "-c", command], cwd=BACKEND_DIR, env=env, capture_output=True, text=True, timeout=300, check=False
         )
         assert result.returncode == 0, f"$ {command}\n{result.stdout}\n{result.stderr}"
-    assert Path("/tmp/secureai-guide-backup.db")  # noqa: S108 - the path the guide tells users to try.read_bytes().startswith(b"SQLite format 3")
+    backup = Path("/tmp/secureai-guide-backup.db")  # noqa: S108 - the path the guide tells users to try
+    assert backup.read_bytes().startswith(b"SQLite format 3")

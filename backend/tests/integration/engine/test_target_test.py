@@ -46,3 +46,26 @@ def test_probes_list_filters_and_prints_json() -> None:
     assert probes and all(p["owasp"] == "LLM07" and p["severity"] in ("high", "critical") for p in probes)
     bad = run_cli("secureai", "probes", "list", "--select", "colour:blue")
     assert bad.returncode == 2 and "colour" in bad.stderr
+
+
+def test_strategies_list_names_every_stackable_strategy() -> None:
+    result = run_cli("secureai", "strategies", "list", "--json")
+    assert result.returncode == 0, result.stderr
+    names = [row["name"] for row in json.loads(result.stdout)]
+    assert names[0] == "none" and {"base64", "unicode_tags", "escalation"} <= set(names)
+    plan = run_cli(  # every listed name is accepted by scan --strategies
+        "secureai",
+        "scan",
+        "-t",
+        "openai:m@http://127.0.0.1:1/v1",
+        "-p",
+        "id:dp.backdoor.deployment_tag",
+        "--strategies",
+        ",".join(names),
+        "--dry-run",
+        "--format",
+        "json",
+    )
+    assert plan.returncode == 0, plan.stderr
+    probe = json.loads(run_cli("secureai", "probes", "list", "-s", "id:dp.backdoor.deployment_tag", "--json").stdout)
+    assert json.loads(plan.stdout)["attempts"] == len(names) * probe[0]["attempts"]

@@ -1,0 +1,291 @@
+"""`secureai scan`: attack a target with probe packs and report which attacks worked."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from app.cli.output import ExitCode, console, err_console, fail
+from app.engine.model import AttemptRecord, Message, Outcome
+from app.engine.plan import PlannedAttempt, build_plan, plan_fingerprint
+from app.engine.probes.registry import ProbePackError, select
+from app.engine.report_json import scan_result_json
+from app.engine.runner import Runner, RunStats, ScanAbortedError
+from app.engine.scoring import DEFAULT_ERROR_THRESHOLD, ProbeInfo, ScanScore, score_records
+from app.engine.sinks import JsonlSink, read_jsonl
+from app.engine.strategies import parse_stack
+from app.engine.targets import TargetConfigError, build_connector, load_target_config
+from app.engine.targets.errors import TargetAuthError, TargetError, TargetUnreachableError
+from app.engine.targets.resilience import ResilientConnector
+
+Severity = Literal["critical", "high", "medium", "low", "info"]
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/\s*(min|m|s|sec))?\s*$")
+
+
+def stack_names(stack: tuple[Any, ...]) -> str:
+    """The name a plan gives a stack; two specs with the same name are one stack (`none,none`)."""
+    return "+".join(strategy.name for strategy in stack) or "none"
+
+
+def parse_rate(value: str | None) -> float | None:
+    """`60/min`, `2/s` or a bare number (per minute) -> requests per minute."""
+    if value is None:
+        return None
+    match = _RATE.match(value)
+    if not match:
+        raise typer.BadParameter(f"{value!r} is not a rate like 60/min or 2/s")
+    amount = float(match.group(1))
+    return amount * 60 if match.group(2) in ("s", "sec") else amount
+
+
+def estimate(plan: list[PlannedAttempt], max_tokens: int, concurrency: int, rpm: float | None) -> dict[str, Any]:
+    """Attempts, tokens and duration a plan will take, for --dry-run (one second a request assumed)."""
+    requests = sum(len(attempt.probe.attempts[attempt.prompt_index]) for attempt in plan)
+    prompt_chars = sum(len(attempt.user_turns(attempt.context())[-1]) for attempt in plan)
+    seconds = requests / concurrency
+    if rpm:
+        seconds = max(seconds, requests / rpm * 60)
+    return {
+        "attempts": len(plan),
+        "requests": requests,
+        "estimated_prompt_tokens": prompt_chars // 4,
+        "estimated_completion_tokens": requests * max_tokens,
+        "estimated_seconds": round(seconds, 1),
+    }
+
+
+async def _preflight(connector: ResilientConnector) -> None:
+    """One tiny request: an unreachable target or refused credentials end the scan before it starts."""
+    try:
+        await connector.inner.send([Message("user", "Reply with the word OK.")])
+    except (TargetAuthError, TargetUnreachableError):
+        raise
+    except TargetError:
+        return  # a flaky target: the scan's retries deal with it
+
+
+def scan(
+    target: Annotated[
+        str,
+        typer.Option(
+            "--target",
+            "-t",
+            help="Target file (.yaml/.json) or TYPE:MODEL[@BASE_URL], e.g. openai:gpt-4o-mini@http://localhost:8080/v1",
+        ),
+    ],
+    model: Annotated[str | None, typer.Option(help="Model name (overrides the target's).")] = None,
+    api_key_env: Annotated[str | None, typer.Option(help="Environment variable holding the API key.")] = None,
+    probes: Annotated[
+        str,
+        typer.Option(
+            "--probes",
+            "-p",
+            help="Probe selection: all, owasp:LLM01, tag:jailbreak, "
+            "severity:high, pack:NAME, id:PATTERN; comma = or, + = and.",
+        ),
+    ] = "all",
+    strategies: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated strategy stacks; `none` sends prompts "
+            "unmodified, `a+b` composes. See `secureai strategies list`."
+        ),
+    ] = "none",
+    repeat: Annotated[int, typer.Option(min=1, help="Times each prompt is sent (for ASR confidence).")] = 1,
+    concurrency: Annotated[int | None, typer.Option(min=1, help="Attempts in flight at once.")] = None,
+    rate: Annotated[str | None, typer.Option(help="Request budget, e.g. 60/min or 2/s.")] = None,
+    timeout: Annotated[float | None, typer.Option(min=0.1, help="Seconds per request before a retry.")] = None,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Attempt log (JSONL), the checkpoint --resume reads.")
+    ] = Path("secureai-results.jsonl"),
+    output_format: Annotated[Literal["table", "json"], typer.Option("--format", help="Summary on stdout.")] = "table",
+    fail_on: Annotated[Severity | None, typer.Option(help="Exit 1 if a finding is at least this severe.")] = None,
+    max_error_share: Annotated[
+        float, typer.Option(min=0, max=1, help="Above this share of errors the scan is inconclusive (exit 4).")
+    ] = DEFAULT_ERROR_THRESHOLD,
+    seed: Annotated[int, typer.Option(help="Seed of canaries, markers and strategies (same seed, same text).")] = 0,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan and its estimated cost; send nothing.")
+    ] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the scan recorded in --out.")] = False,
+) -> None:
+    """Attack TARGET with the selected probes. Exit codes: 0 pass, 1 findings at or above --fail-on,
+    2 usage error, 3 target unreachable or credentials refused, 4 inconclusive (too many errors)."""
+    try:
+        config = load_target_config(
+            target,
+            {
+                "model": model,
+                "api_key_env": api_key_env,
+                "max_concurrency": concurrency,
+                "requests_per_minute": parse_rate(rate),
+                "timeout_s": timeout,
+            },
+        )
+        selected = select(probes)
+        stacks = list(
+            {
+                stack_names(parsed): parsed
+                for parsed in (parse_stack(spec.strip()) for spec in strategies.split(",") if spec.strip())
+            }.values()
+        )
+    except (TargetConfigError, ProbePackError, ValueError, KeyError) as error:
+        fail(str(error).strip("'\""), ExitCode.USAGE)
+    plan = build_plan(selected, stacks, repeat, seed)
+    fingerprint = plan_fingerprint(plan)
+    cost = estimate(plan, config.max_tokens or 0, config.max_concurrency, config.requests_per_minute)
+    if dry_run:
+        _print_plan(plan, cost, config.label, output_format)
+        return
+    if resume:
+        if not out.exists():
+            fail(f"--resume: {out} does not exist; run the scan without --resume first", ExitCode.USAGE)
+        header, _ = read_jsonl(out)
+        if header and header.get("plan") != fingerprint:
+            fail(
+                f"--resume: {out} was written by a different plan (other probes, strategies, repeat or seed)",
+                ExitCode.USAGE,
+            )
+    sink = JsonlSink(out, resume=resume)
+    sink.write_header(
+        {
+            "plan": fingerprint,
+            "target": config.label,
+            "probes": probes,
+            "strategies": strategies,
+            "repeat": repeat,
+            "seed": seed,
+            "attempts": len(plan),
+        }
+    )
+    try:
+        connector = build_connector(config)
+    except TargetConfigError as error:
+        fail(str(error), ExitCode.USAGE)
+    skipped = len(sink.completed_keys() & {attempt.key for attempt in plan})
+    try:
+        stats, rate_limited = asyncio.run(_run(connector, sink, plan, skipped, quiet=output_format == "json"))
+    except (TargetAuthError, TargetUnreachableError, ScanAbortedError) as error:
+        fail(f"target {config.label}: {error}", ExitCode.UNREACHABLE)
+    except TargetConfigError as error:
+        fail(str(error), ExitCode.USAGE)
+    except KeyboardInterrupt:
+        err_console.print(f"interrupted; finished attempts are in {out}. Continue with the same command and --resume.")
+        raise typer.Exit(130) from None
+    finally:
+        sink.close()
+    _, records = read_jsonl(out)
+    info = {p.id: ProbeInfo(p.owasp, p.severity, p.title) for p in selected}
+    score = score_records(records, info, max_error_share)
+    meta = {
+        "target": config.label,
+        "selection": probes,
+        "strategies": strategies,
+        "repeat": repeat,
+        "seed": seed,
+        "plan": fingerprint,
+        "results_file": str(out),
+        "rate_limited_responses": rate_limited,
+        "run": {"sent": stats.sent, "already_done": stats.skipped, "seconds": round(stats.seconds, 2)},
+    }
+    result = scan_result_json(score, meta)
+    if output_format == "json":
+        typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        _print_summary(score, result, out)
+    _exit(score, fail_on)
+
+
+async def _run(
+    connector: ResilientConnector, sink: JsonlSink, plan: list[PlannedAttempt], skipped: int, quiet: bool
+) -> tuple[RunStats, int]:
+    """Preflight, then the run under a progress bar; returns the run's figures and the 429s seen."""
+    try:
+        await _preflight(connector)
+        progress = Progress(
+            TextColumn("[bold]scanning"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]:.1f} att/s"),
+            TextColumn("[red]{task.fields[errors]} errors"),
+            TextColumn("[yellow]{task.fields[vulnerable]} vulnerable"),
+            TimeRemainingColumn(),
+            console=err_console,
+            disable=quiet,
+            transient=False,
+        )
+        counts = {"errors": 0, "vulnerable": 0}
+        with progress:
+            task = progress.add_task("scan", total=len(plan), completed=skipped, rate=0.0, errors=0, vulnerable=0)
+
+            def on_progress(record: AttemptRecord) -> None:
+                counts["errors"] += record.outcome is Outcome.ERROR
+                counts["vulnerable"] += record.outcome is Outcome.VULNERABLE
+                speed = progress.tasks[0].speed or 0.0
+                progress.update(task, advance=1, rate=speed, errors=counts["errors"], vulnerable=counts["vulnerable"])
+
+            runner = Runner(connector, sink, on_progress=on_progress)
+            stats = await runner.run(plan)
+        return stats, connector.rate_limited
+    finally:
+        await connector.aclose()
+
+
+def _print_plan(plan: list[PlannedAttempt], cost: dict[str, Any], label: str, output_format: str) -> None:
+    by_probe: dict[str, int] = {}
+    for attempt in plan:
+        by_probe[attempt.probe.id] = by_probe.get(attempt.probe.id, 0) + 1
+    if output_format == "json":
+        typer.echo(json.dumps({"target": label, **cost, "by_probe": by_probe}, indent=2))
+        return
+    console.print(
+        f"plan for {label}: [bold]{cost['attempts']}[/] attempts ({cost['requests']} requests) over "
+        f"{len(by_probe)} probes"
+    )
+    console.print(
+        f"estimated tokens: ~{cost['estimated_prompt_tokens']:,} prompt + up to "
+        f"{cost['estimated_completion_tokens']:,} completion; estimated time: ~{cost['estimated_seconds']:g} s"
+    )
+
+
+def _print_summary(score: ScanScore, result: dict[str, Any], out: Path) -> None:
+    summary = result["summary"]
+    table = Table("probe", "OWASP", "severity", "vulnerable/scored", "ASR (95% CI)", "strategies", title="Findings")
+    for finding in result["findings"]:
+        counts = finding["counts"]
+        scored = counts["vulnerable"] + counts["safe"] + counts["refused"]
+        low, high = finding["asr_ci95"]
+        table.add_row(
+            finding["probe_id"],
+            finding["owasp"],
+            finding["severity"],
+            f"{counts['vulnerable']}/{scored}",
+            f"{finding['asr']:.0%} ({low:.0%}-{high:.0%})",
+            ", ".join(finding["strategy_stacks"]),
+        )
+    if result["findings"]:
+        console.print(table)
+    outcomes = ", ".join(f"{name} {count}" for name, count in summary["outcomes"].items() if count)
+    console.print(f"{summary['attempts']} attempts: {outcomes}")
+    if score.inconclusive:
+        console.print(
+            f"[bold red]INCONCLUSIVE[/]: {summary['error_share']:.0%} of attempts ended in errors; "
+            "the risk score is not meaningful. Check the target and --rate, then --resume or rerun."
+        )
+    else:
+        console.print(f"findings: [bold]{summary['findings']}[/]  risk score: [bold]{summary['risk_score']}[/]/100")
+    console.print(f"attempt log: {out}")
+
+
+def _exit(score: ScanScore, fail_on: str | None) -> None:
+    if fail_on and score.findings_at_or_above(fail_on):
+        raise typer.Exit(int(ExitCode.FAILED))
+    if score.inconclusive:
+        raise typer.Exit(int(ExitCode.INCONCLUSIVE))

@@ -1,0 +1,175 @@
+"""Runs a plan against a target: bounded concurrency, rate budgets, timeouts, checkpoints, cancellation.
+
+Each planned attempt that the sink does not already hold is sent once (the resilience layer retries transient
+failures within it), judged by its probe's detectors, and written to the sink as soon as it finishes. An
+authentication failure stops the scan at once; cancelling (Ctrl-C) stops it cleanly, and what was written
+is exactly what finished, so `--resume` sends only the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from app.engine.detectors import build_detector
+from app.engine.model import AttemptRecord, Detector, Message, Outcome, TargetResponse, Verdict
+from app.engine.plan import PlannedAttempt
+from app.engine.probes.schema import RefusalDetector
+from app.engine.sinks import ResultSink
+from app.engine.targets.errors import TargetAuthError, TargetBlockedError, TargetError
+from app.engine.targets.resilience import ResilientConnector, SendStats
+
+ProgressCallback = Callable[[AttemptRecord], None]
+
+
+class ScanAbortedError(Exception):
+    """The scan cannot go on (authentication refused); the message says why."""
+
+
+@dataclass
+class RunStats:
+    """What the run did, for the summary line."""
+
+    planned: int = 0
+    skipped: int = 0
+    sent: int = 0
+    seconds: float = 0.0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+
+class Runner:
+    """Executes planned attempts against one connector and writes them to one sink."""
+
+    def __init__(
+        self,
+        connector: ResilientConnector,
+        sink: ResultSink,
+        *,
+        concurrency: int | None = None,
+        attempt_timeout_s: float | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        self.connector = connector
+        self.sink = sink
+        self.concurrency = concurrency or connector.config.max_concurrency
+        # an attempt may retry; give it room for the retries of its requests
+        self.attempt_timeout_s = attempt_timeout_s or connector.config.timeout_s * (connector.config.max_retries + 2)
+        self.on_progress = on_progress
+        self._refusal = build_detector(RefusalDetector())
+        self._detectors: dict[str, list[Detector]] = {}
+
+    def _detectors_for(self, attempt: PlannedAttempt) -> list[Detector]:
+        if attempt.probe.id not in self._detectors:
+            self._detectors[attempt.probe.id] = [build_detector(spec) for spec in attempt.probe.detectors]
+        return self._detectors[attempt.probe.id]
+
+    async def run(self, plan: Sequence[PlannedAttempt]) -> RunStats:
+        """Run every attempt of `plan` not yet in the sink."""
+        started = time.perf_counter()
+        done = self.sink.completed_keys()
+        todo = [attempt for attempt in plan if attempt.key not in done]
+        stats = RunStats(planned=len(plan), skipped=len(plan) - len(todo))
+        queue: asyncio.Queue[PlannedAttempt] = asyncio.Queue()
+        for attempt in todo:
+            queue.put_nowait(attempt)
+        abort: list[BaseException] = []
+
+        async def worker() -> None:
+            while not abort:
+                try:
+                    attempt = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                try:
+                    record = await self._execute(attempt)
+                except TargetAuthError as error:
+                    abort.append(error)
+                    return
+                self.sink.write(record)
+                stats.sent += 1
+                stats.outcomes[record.outcome.value] = stats.outcomes.get(record.outcome.value, 0) + 1
+                if self.on_progress:
+                    self.on_progress(record)
+
+        workers = [asyncio.create_task(worker()) for _ in range(min(self.concurrency, len(todo)) or 1)]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for task in workers:
+                task.cancel()
+            stats.seconds = time.perf_counter() - started
+        if abort:
+            raise ScanAbortedError(str(abort[0]))
+        return stats
+
+    async def _execute(self, attempt: PlannedAttempt) -> AttemptRecord:
+        context = attempt.context()
+        turns = attempt.user_turns(context)
+        system = attempt.system_prompt(context, self.connector.config.system_prompt)
+        tools = [tool.model_dump() for tool in attempt.probe.tools] or None
+        messages: list[Message] = [Message("system", system)] if system else []
+        send_stats = SendStats()
+        started = time.perf_counter()
+
+        def finish(
+            outcome: Outcome,
+            text: str | None,
+            *,
+            error: str | None = None,
+            verdicts: tuple[Verdict, ...] = (),
+            extra: dict[str, str] | None = None,
+        ) -> AttemptRecord:
+            return AttemptRecord(
+                key=attempt.key,
+                probe_id=attempt.probe.id,
+                prompt_index=attempt.prompt_index,
+                strategies=tuple(s.name for s in attempt.stack),
+                repeat=attempt.repeat,
+                outcome=outcome,
+                turns=turns,
+                response=text,
+                verdicts=verdicts,
+                error=error,
+                latency_ms=_elapsed(started),
+                attempts_made=send_stats.tries,
+                extra=extra or {},
+            )
+
+        response: TargetResponse | None = None
+        try:
+            async with asyncio.timeout(self.attempt_timeout_s):
+                for turn in turns:
+                    messages.append(Message("user", turn))
+                    response = await self.connector.send(messages, tools, send_stats)
+                    messages.append(Message("assistant", response.text))
+        except TargetAuthError:
+            raise
+        except TargetBlockedError as error:
+            return finish(Outcome.BLOCKED, None, error=str(error))
+        except (TargetError, TimeoutError) as error:
+            reason = str(error) or f"attempt timed out after {self.attempt_timeout_s:g} s"
+            return finish(Outcome.ERROR, None, error=reason)
+        assert response is not None
+        context = type(context)(**{**vars(context), "prompt": turns[-1]})
+        verdicts = tuple(detector.detect(response, context) for detector in self._detectors_for(attempt))
+        refusal = self._refusal.detect(response, context)
+        outcome = decide(verdicts, refusal)
+        extra: dict[str, str] = {}
+        if response.tool_calls:
+            extra["tool_calls"] = ", ".join(f"{call.name}({call.arguments})" for call in response.tool_calls)
+        return finish(outcome, response.text, verdicts=(*verdicts, refusal), extra=extra)
+
+
+def decide(verdicts: Sequence[Verdict], refusal: Verdict) -> Outcome:
+    """vulnerable if any deciding detector fired; unscored if none could decide; else refused or safe."""
+    if any(verdict.fired for verdict in verdicts):
+        return Outcome.VULNERABLE
+    if all(verdict.fired is None for verdict in verdicts):
+        return Outcome.UNSCORED
+    return Outcome.REFUSED if refusal.fired else Outcome.SAFE
+
+
+def _elapsed(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
