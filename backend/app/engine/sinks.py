@@ -8,7 +8,6 @@ The platform's database sink implements the same interface.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -30,9 +29,34 @@ class ResultSink(Protocol):
 
 
 def record_to_json(record: AttemptRecord) -> dict[str, Any]:
-    data = asdict(record)
-    data["outcome"] = record.outcome.value
-    return {"type": "attempt", **data}
+    """One JSONL line's object. Built field by field: `dataclasses.asdict` deep-copies and cost a tenth of
+    the scanner's CPU per attempt."""
+    return {
+        "type": "attempt",
+        "key": record.key,
+        "probe_id": record.probe_id,
+        "prompt_index": record.prompt_index,
+        "strategies": list(record.strategies),
+        "repeat": record.repeat,
+        "outcome": record.outcome.value,
+        "turns": list(record.turns),
+        "response": record.response,
+        "verdicts": [
+            {
+                "detector": v.detector,
+                "fired": v.fired,
+                "score": v.score,
+                "span": list(v.span) if v.span is not None else None,
+                "evidence": v.evidence,
+                "explanation": v.explanation,
+            }
+            for v in record.verdicts
+        ],
+        "error": record.error,
+        "latency_ms": record.latency_ms,
+        "attempts_made": record.attempts_made,
+        "extra": dict(record.extra),
+    }
 
 
 def record_from_json(data: dict[str, Any]) -> AttemptRecord:

@@ -49,7 +49,10 @@ _DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212"
 _MARKDOWN = "*_`~|"
 _SEP_CLASS = "[\\s" + re.escape(_ZERO_WIDTH + _DASHES + _MARKDOWN + ".") + "]"
 _SEP = re.compile(_SEP_CLASS)
-_GAP = f"{_SEP_CLASS}{{0,{MAX_GAP}}}"
+# Searching runs on text whose separators are all mapped to a space (same length), so each token pattern needs
+# only ` {0,MAX_GAP}` between characters: patterns are compiled per attempt, and a big character class
+# repeated per token character made compiling cost more than the HTTP request.
+_GAP = f" {{0,{MAX_GAP}}}"
 
 # Encoded runs. Minimum lengths are per token (see TokenMatcher); these only find candidate blobs.
 _URL_RUN = re.compile(r"[A-Za-z0-9._~+%!*'()-]+")
@@ -71,11 +74,64 @@ def _unify_table() -> dict[int, str]:
 
 
 _UNIFY = _unify_table()
+# every character `_SEP` matches: the explicit ones plus Unicode whitespace, which all lies below U+3001
+_SEPARATOR_CODES = {code for code in range(0x3001) if chr(code).isspace()} | {
+    ord(char) for char in _ZERO_WIDTH + _DASHES + _MARKDOWN + "."
+}
+_SEARCH = {**_UNIFY, **dict.fromkeys(_SEPARATOR_CODES, " ")}
 
 
 def unify(text: str) -> str:
     """`text` with look-alike, full-width, styled and tag characters mapped to ASCII; same length as `text`."""
     return text.translate(_UNIFY)
+
+
+def _searchable(text: str) -> str:
+    """`unify(text)` with every separator as a space; same length, so spans carry over to `text`."""
+    return text.translate(_SEARCH)
+
+
+def _canonical_table() -> dict[int, str]:
+    """Lower case, with each leetspeak digit and the letters sharing it folded onto one letter (1, i, l -> i)."""
+    table = {code: chr(code + 32) for code in range(ord("A"), ord("Z") + 1)}
+    representative: dict[str, str] = {}
+    for letter, digit in sorted(LEET.items()):
+        if len(digit) == 1:
+            representative.setdefault(digit, letter)
+    for letter, digit in LEET.items():
+        if len(digit) == 1:
+            table[ord(digit)] = representative[digit]
+            table[ord(letter)] = representative[digit]
+            table[ord(letter.upper())] = representative[digit]
+    return table
+
+
+_CANONICAL = _canonical_table()
+
+
+def _canonical(text: str) -> str:
+    return text.lower().translate(_CANONICAL)
+
+
+def _squeeze(searchable: str) -> str:
+    """`_canonical` of `_searchable` text without its separators (spaces, after `_searchable`)."""
+    return _canonical(searchable).replace(" ", "")
+
+
+@functools.lru_cache(maxsize=256)
+def _pattern(expected: str, tolerant: bool) -> re.Pattern[str]:
+    """The regex of one variant: tolerant (gaps, case, leetspeak) for long tokens, else exact ignoring case."""
+    if tolerant:
+        return re.compile(_GAP.join(_char_class(char) for char in expected))
+    return re.compile(re.escape(expected), re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=64)
+def _encoded_runs(byte_length: int) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """Patterns finding base64 and hex runs long enough to hold a token of `byte_length` bytes."""
+    base64_run = re.compile(rf"[A-Za-z0-9+/_-]{{{max(8, (byte_length * 4) // 3)},}}={{0,2}}")
+    hex_run = re.compile(rf"(?:(?:\\x|0x)?[0-9A-Fa-f]{{2}}[ ,:-]?){{{max(4, byte_length)},}}")
+    return base64_run, hex_run
 
 
 def _rot13(text: str) -> str:
@@ -117,8 +173,9 @@ class _Variant:
     label: str  # "" for the token as is, else "reversed" / "ROT13"
     expected: str  # significant characters the match must spell (after unify and separator removal)
     separators: str  # separators the token itself has, in this variant's order
-    pattern: re.Pattern[str]
     opaque: bool  # an echo of the prompt in this form is not a leak
+    squeezed: str  # `_canonical(expected)`: any match, its separators dropped, contains this
+    on_searchable: bool  # fuzzy patterns run on `_searchable` text, exact ones on `unify`d text
 
 
 class TokenMatcher:
@@ -140,14 +197,11 @@ class TokenMatcher:
                 if expected.lower() in seen:
                     continue
                 seen.add(expected.lower())
-                pattern = re.compile(_GAP.join(_char_class(char) for char in expected))
-                self._variants.append(_Variant(label, expected, separators, pattern, opaque))
+                self._variants.append(_Variant(label, expected, separators, opaque, _canonical(expected), True))
         elif self.core:
-            pattern = re.compile(re.escape(unified), re.IGNORECASE)
-            self._variants.append(_Variant("", unified, "", pattern, False))
+            self._variants.append(_Variant("", unified, "", False, _canonical(self.core), False))
         byte_length = max(len(self.core.encode("utf-8", "surrogatepass")), 1)
-        self._base64_run = re.compile(rf"[A-Za-z0-9+/_-]{{{max(8, (byte_length * 4) // 3)},}}={{0,2}}")
-        self._hex_run = re.compile(rf"(?:(?:\\x|0x)?[0-9A-Fa-f]{{2}}[ ,:-]?){{{max(4, byte_length)},}}")
+        self._base64_run, self._hex_run = _encoded_runs(byte_length)
 
     # --- searching ---------------------------------------------------------------------------------------
 
@@ -175,15 +229,22 @@ class TokenMatcher:
         start = text.find(self.token)
         if start >= 0:
             return TokenHit((start, start + len(self.token)), "verbatim", self.token), False
-        unified = unify(text)
+        searchable = _searchable(text)
+        # Compiling a token's patterns costs more than sending the attempt, and almost every response lacks the
+        # token. Every character class of a pattern lies inside one `_canonical` class and separators are what
+        # `_squeeze` drops, so a text whose squeezed form lacks the variant's squeezed token cannot match it.
+        squeezed = _squeeze(searchable)
         echoed = False
         for variant in self._variants:
-            for match in variant.pattern.finditer(unified):
+            if variant.squeezed not in squeezed:
+                continue
+            pattern = _pattern(variant.expected, variant.on_searchable)
+            for match in pattern.finditer(searchable if variant.on_searchable else unify(text)):
                 original = text[match.start() : match.end()]
                 if variant.opaque and prompt and original in prompt:
                     echoed = True
                     continue
-                return TokenHit(match.span(), self._describe(original, match.group(), variant), original), echoed
+                return TokenHit(match.span(), self._describe(original, unify(original), variant), original), echoed
         return None, echoed
 
     def _describe(self, original: str, unified: str, variant: _Variant) -> str:

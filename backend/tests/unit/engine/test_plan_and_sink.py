@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, fields
 from pathlib import Path
 
 from app.engine.model import AttemptRecord, Outcome, Verdict
 from app.engine.plan import build_plan, plan_fingerprint
 from app.engine.probes.registry import get_probe, select
-from app.engine.sinks import JsonlSink, read_jsonl
+from app.engine.sinks import JsonlSink, read_jsonl, record_from_json, record_to_json
 
 
 def test_plan_keys_are_stable_unique_and_readable() -> None:
@@ -82,3 +83,27 @@ def test_a_new_scan_replaces_an_old_results_file(tmp_path: Path) -> None:
     path.write_text('{"type": "attempt"}\n')
     JsonlSink(path, resume=False).close()
     assert path.read_text() == ""
+
+
+def test_record_to_json_writes_every_field_of_the_record_and_its_verdicts() -> None:
+    record = AttemptRecord(
+        key="k",
+        probe_id="p",
+        prompt_index=1,
+        strategies=("base64",),
+        repeat=2,
+        outcome=Outcome.VULNERABLE,
+        turns=("hello",),
+        response="SA-CANARY",
+        verdicts=(Verdict("canary", True, 1.0, (0, 9), "SA-CANARY", "found"),),
+        error=None,
+        latency_ms=3.5,
+        attempts_made=2,
+        extra={"tool_calls": "x()"},
+    )
+    data = record_to_json(record)
+    assert set(data) == {"type"} | {field.name for field in fields(AttemptRecord)}
+    assert set(data["verdicts"][0]) == {field.name for field in fields(Verdict)}
+    expected = {**asdict(record), "outcome": "vulnerable"}
+    assert json.loads(json.dumps(data)) == {"type": "attempt", **json.loads(json.dumps(expected))}
+    assert record_from_json(data) == record
