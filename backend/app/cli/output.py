@@ -8,6 +8,7 @@ from enum import IntEnum
 from typing import Any, NoReturn
 
 from rich.console import Console
+from rich.markup import escape
 
 console = Console()
 err_console = Console(stderr=True)
@@ -30,5 +31,6 @@ def print_json(data: Any) -> None:
 
 def fail(message: str, code: ExitCode = ExitCode.FAILED) -> NoReturn:
     """Print a one-line error and exit with `code` (no traceback for an operator's mistake)."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # the message is plain text: brackets in it (`secureai[local-model]`, a JSONPath) are not Rich markup
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise SystemExit(int(code))
