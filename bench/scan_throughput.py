@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Benchmark: scan throughput against a local OpenAI-compatible server with a fixed latency.
 
-Starts a lean fixed-latency OpenAI-compatible server (bench/fixed_latency_server.py, so that the server is not
+Starts a lean fixed-latency OpenAI-compatible server (bench/_fixed_latency_server.py, so that the server is not
 the limit) in its own process, then runs 2,000 attempts at concurrency 64 through the real runner (connector,
 retries layer, detectors, JSONL checkpoint after every attempt), once with 100 ms latency and once with none.
 Single-turn probes only, so one attempt is one request. Prints one JSON line: attempts/s, the latency-bound
@@ -48,10 +48,10 @@ def _free_port() -> int:
 
 
 def start_server(latency: float) -> tuple[subprocess.Popen[bytes], str]:
-    """The lean fixed-latency server (bench/fixed_latency_server.py) in its own process."""
+    """The lean fixed-latency server (bench/_fixed_latency_server.py) in its own process."""
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name("fixed_latency_server.py")), str(port), str(latency)],
+        [sys.executable, str(Path(__file__).with_name("_fixed_latency_server.py")), str(port), str(latency)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

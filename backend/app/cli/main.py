@@ -78,5 +78,28 @@ def demo_target(
     uvicorn.run(create_app(mode, latency_s=latency), host=host, port=port, log_level="warning")
 
 
+@app.command("demo-model")
+def demo_model(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8901,
+    threads: Annotated[int, typer.Option(min=1, help="CPU threads for inference.")] = 2,
+) -> None:
+    """Serve Gemma 3 270M (a real, small LLM) on an OpenAI-compatible API; needs the local-model extra."""
+    import subprocess
+
+    from app.demo.local_model import MODEL_ALIAS, LocalModelUnavailableError, model_path, server_command
+
+    try:
+        gguf = model_path(get_settings().data_dir)
+    except LocalModelUnavailableError as error:
+        fail(str(error), ExitCode.USAGE)
+    typer.echo(f"Gemma 3 270M ({gguf.name}) at http://{host}:{port}/v1 as model {MODEL_ALIAS!r}")
+    try:
+        code = subprocess.call(server_command(gguf, host, port, threads=threads))
+    except KeyboardInterrupt:
+        code = 0
+    raise typer.Exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()
