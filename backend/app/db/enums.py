@@ -88,3 +88,24 @@ LEGACY_NAMES: dict[type[enum.StrEnum], dict[str, str]] = {
         "NOT_ASSESSED": "not_assessed",
     },
 }
+
+
+class AttemptOutcome(enum.StrEnum):
+    """How one attempt ended (the engine's `Outcome`, stored); never collapse these."""
+
+    VULNERABLE = "vulnerable"
+    SAFE = "safe"
+    REFUSED = "refused"
+    ERROR = "error"
+    BLOCKED = "blocked"
+    UNSCORED = "unscored"
+
+
+class TriageState(enum.StrEnum):
+    """A reviewer's decision about a finding, carried across scans of one target by its fingerprint."""
+
+    OPEN = "open"
+    CONFIRMED = "confirmed"
+    FALSE_POSITIVE = "false_positive"
+    ACCEPTED_RISK = "accepted_risk"
+    FIXED = "fixed"

@@ -12,10 +12,30 @@ import enum
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Enum, Float, ForeignKey, Integer, MetaData, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from app.db.enums import ComplianceStatus, ScannerType, ScanStatus, Severity, UserRole
+from app.db.enums import (
+    AttemptOutcome,
+    ComplianceStatus,
+    ScannerType,
+    ScanStatus,
+    Severity,
+    TriageState,
+    UserRole,
+)
 
 #: Constraint names are derived, never left to the database, so migrations can address them by name.
 NAMING_CONVENTION = {
@@ -70,6 +90,8 @@ class User(Base):
     is_active: Mapped[bool | None] = mapped_column(default=True)
     created_at: Mapped[datetime | None] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(default=utcnow, onupdate=utcnow)
+    last_login_at: Mapped[datetime | None]
+    password_changed_at: Mapped[datetime | None]
 
     scans: Mapped[list[Scan]] = relationship(back_populates="creator")
 
@@ -106,8 +128,16 @@ class Scan(Base):
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime | None] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(default=utcnow, onupdate=utcnow)
+    # platform scans (legacy rows leave these NULL)
+    target_id: Mapped[int | None] = mapped_column(ForeignKey("targets.id"), index=True)
+    options: Mapped[dict[str, Any] | None] = mapped_column(JSON, doc="Probe selection, strategies, repeat, seed.")
+    attempts_planned: Mapped[int | None] = mapped_column(Integer)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    cancel_requested_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None] = mapped_column(doc="Last sign of life of the worker running it.")
 
     creator: Mapped[User] = relationship(back_populates="scans")
+    target: Mapped[Target | None] = relationship(back_populates="scans")
     vulnerabilities: Mapped[list[Vulnerability]] = relationship(back_populates="scan")
     compliance_mappings: Mapped[list[ComplianceMapping]] = relationship(back_populates="scan")
 
@@ -129,8 +159,23 @@ class Vulnerability(Base):
     cvss_score: Mapped[float | None] = mapped_column(Float)
     extra_data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime | None] = mapped_column(default=utcnow)
+    # findings of platform scans (legacy rows leave these NULL)
+    fingerprint: Mapped[str | None] = mapped_column(String(64), doc="Same weakness, same target: same value.")
+    owasp: Mapped[str | None] = mapped_column(String(10))
+    asr: Mapped[float | None] = mapped_column(Float)
+    asr_low: Mapped[float | None] = mapped_column(Float)
+    asr_high: Mapped[float | None] = mapped_column(Float)
+    attempts: Mapped[int | None] = mapped_column(Integer)
+    outcome_counts: Mapped[dict[str, int] | None] = mapped_column(JSON)
 
     scan: Mapped[Scan] = relationship(back_populates="vulnerabilities")
+
+    __table_args__ = (
+        Index("ix_vulnerabilities_scan_id_severity", "scan_id", "severity"),
+        Index("ix_vulnerabilities_severity_owasp_asr", "severity", "owasp", "asr", "id"),
+        Index("ix_vulnerabilities_asr_id", "asr", "id"),
+        Index("ix_vulnerabilities_fingerprint", "fingerprint"),
+    )
 
 
 class ComplianceMapping(Base):
@@ -166,6 +211,9 @@ class AuditLog(Base):
     ip_address: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime | None] = mapped_column(default=utcnow)
+    # hash chain (NULL on legacy rows: the chain starts after them)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    row_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
 
 
 class MigrationFixup(Base):
@@ -186,3 +234,115 @@ class MigrationFixup(Base):
     new_value: Mapped[str | None] = mapped_column(Text)
     reason: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Target(Base):
+    """An endpoint to scan: connector type, non-secret settings, and its credentials sealed at rest.
+
+    `credentials` holds `app.core.crypto.seal` output (API key, secret headers); the API never returns it.
+    """
+
+    __tablename__ = "targets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    type: Mapped[str] = mapped_column(String(20))
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    credentials: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    scans: Mapped[list[Scan]] = relationship(back_populates="target")
+
+
+class Attempt(Base):
+    """One finished attempt of a platform scan: the checkpoint a resumed scan reads."""
+
+    __tablename__ = "attempts"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    scan_id: Mapped[int] = mapped_column(ForeignKey("scans.id"))
+    key: Mapped[str] = mapped_column(String(200), doc="probe:prompt:stack:repeat, stable across resumes.")
+    probe_id: Mapped[str] = mapped_column(String(100))
+    prompt_index: Mapped[int] = mapped_column(Integer)
+    strategies: Mapped[str] = mapped_column(String(200), doc="The stack, `a+b`; `none` when unmodified.")
+    repeat: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[AttemptOutcome] = mapped_column(db_enum(AttemptOutcome, "attempt_outcome"))
+    turns: Mapped[list[str]] = mapped_column(JSON)
+    response: Mapped[str | None] = mapped_column(Text)
+    verdicts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    error: Mapped[str | None] = mapped_column(Text)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    requests_made: Mapped[int] = mapped_column(Integer, default=1)
+    extra: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("scan_id", "key", name="uq_attempts_scan_id_key"),
+        Index("ix_attempts_scan_id_probe_id", "scan_id", "probe_id"),
+        Index("ix_attempts_scan_id_outcome", "scan_id", "outcome"),
+    )
+
+
+class FindingTriage(Base):
+    """A reviewer's decision on one weakness of one target, found again in later scans by its fingerprint."""
+
+    __tablename__ = "finding_triage"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id"))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    state: Mapped[TriageState] = mapped_column(db_enum(TriageState, "triage_state"), default=TriageState.OPEN)
+    comment: Mapped[str | None] = mapped_column(Text)
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (UniqueConstraint("target_id", "fingerprint", name="uq_finding_triage_target_id_fingerprint"),)
+
+
+class RefreshToken(Base):
+    """A refresh token, stored as a SHA-256 digest. Rotation links tokens into a family: presenting a token
+    that was already rotated is theft, and revokes the whole family."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    family_id: Mapped[str] = mapped_column(String(36), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    rotated_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    revoked_reason: Mapped[str | None] = mapped_column(String(50))
+    ip_address: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(255))
+
+
+class ApiToken(Base):
+    """A long-lived token for CI: shown once, stored as a digest, with a visible prefix and a role ceiling."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[UserRole] = mapped_column(db_enum(UserRole, "api_token_role"), doc="Ceiling: min(this, user's).")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class LoginThrottle(Base):
+    """Failed logins per account (`user:NAME`) and per client (`ip:ADDRESS`), and until when they are locked."""
+
+    __tablename__ = "login_throttles"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

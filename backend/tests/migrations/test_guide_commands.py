@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import configparser
+import itertools
 import json
 import re
 import shutil
@@ -15,7 +16,7 @@ from sqlalchemy import create_engine, text
 
 from tests.conftest import BACKEND_DIR, LEGACY_UNVERSIONED, run_cli
 
-REVISIONS = ("6f650d08cf3d", "a1c3e5f7b9d2")
+REVISIONS = ("6f650d08cf3d", "a1c3e5f7b9d2", "64971bd2b79a")
 HEAD = REVISIONS[-1]
 
 
@@ -28,13 +29,14 @@ def test_upgrade_current_history_heads_downgrade_stamp(database_url: str) -> Non
     upgraded = alembic(database_url, "upgrade", "head")
     assert upgraded.returncode == 0, upgraded.stderr
     assert "Running upgrade  -> 6f650d08cf3d" in upgraded.stderr
-    assert f"Running upgrade 6f650d08cf3d -> {HEAD}" in upgraded.stderr
+    for older, newer in itertools.pairwise(REVISIONS):
+        assert f"Running upgrade {older} -> {newer}" in upgraded.stderr
 
     current = alembic(database_url, "current")
     assert f"{HEAD} (head)" in current.stdout
 
     history = alembic(database_url, "history")
-    assert f"6f650d08cf3d -> {HEAD} (head)" in history.stdout
+    assert f"{REVISIONS[-2]} -> {HEAD} (head)" in history.stdout
     assert "<base> -> 6f650d08cf3d, Initial migration - create all tables" in history.stdout
 
     heads = alembic(database_url, "heads")
@@ -42,17 +44,17 @@ def test_upgrade_current_history_heads_downgrade_stamp(database_url: str) -> Non
 
     down = alembic(database_url, "downgrade", "-1")
     assert down.returncode == 0, down.stderr
-    assert alembic(database_url, "current").stdout.split() == ["6f650d08cf3d"]
+    assert alembic(database_url, "current").stdout.split() == [REVISIONS[-2]]
 
     stamped = alembic(database_url, "stamp", "head")
     assert stamped.returncode == 0, stamped.stderr
     assert f"{HEAD} (head)" in alembic(database_url, "current").stdout
-    # the stamp only wrote the version: the schema is still the legacy one, and check says so
+    # the stamp only wrote the version: the schema is still the previous revision's, and check says so
     drifted = alembic(database_url, "check")
     assert drifted.returncode != 0
     assert "New upgrade operations detected" in drifted.stderr
 
-    assert alembic(database_url, "stamp", "6f650d08cf3d").returncode == 0
+    assert alembic(database_url, "stamp", REVISIONS[-2]).returncode == 0
     assert alembic(database_url, "upgrade", "head").returncode == 0
     clean = alembic(database_url, "check")
     assert clean.returncode == 0, clean.stderr
@@ -93,14 +95,14 @@ def test_secureai_db_commands(database_url: str, tmp_path: Path) -> None:
     upgraded = run_cli("secureai", "db", "upgrade", "--backup", "--json", env=env)
     assert upgraded.returncode == 0, upgraded.stderr
     report = json.loads(upgraded.stdout)
-    assert report["from"] == [] and report["to"] == [HEAD] and len(report["steps"]) == 2
+    assert report["from"] == [] and report["to"] == [HEAD] and len(report["steps"]) == len(REVISIONS)
     assert Path(report["backup"]).is_file()
 
     current = json.loads(run_cli("secureai", "db", "current", "--json", env=env).stdout)
     assert current["at_head"] is True and current["current"] == [HEAD]
 
     history = json.loads(run_cli("secureai", "db", "history", "--json", env=env).stdout)
-    assert [item["revision"] for item in history] == [HEAD, "6f650d08cf3d"]
+    assert [item["revision"] for item in history] == list(reversed(REVISIONS))
 
     assert run_cli("secureai", "db", "check", env=env).returncode == 0
     engine = create_engine(database_url)
@@ -120,7 +122,7 @@ def test_secureai_db_commands(database_url: str, tmp_path: Path) -> None:
 
     down = run_cli("secureai", "db", "downgrade", "-1", env=env)
     assert down.returncode == 0, down.stderr
-    assert "downgraded a1c3e5f7b9d2 -> 6f650d08cf3d" in " ".join(down.stdout.split())
+    assert f"downgraded {HEAD} -> {REVISIONS[-2]}" in " ".join(down.stdout.split())
     doctor = run_cli("secureai", "db", "doctor", env=env)
     assert doctor.returncode == 1
     assert "behind the head" in doctor.stdout and "secureai db upgrade --backup" in doctor.stdout

@@ -162,10 +162,10 @@ def test_comparison_detects_a_changed_value(legacy_db: tuple[str, Path, Path]) -
     engine = _engine(url)
     with engine.begin() as connection:
         connection.execute(text("UPDATE vulnerabilities SET evidence = 'tampered' WHERE id = 7"))
-        connection.execute(text("DELETE FROM audit_logs WHERE id = 3"))
+        connection.execute(text("DELETE FROM compliance_mappings WHERE id = 3"))
     problems = compare_with_original(original, engine).problems
     assert any(problem.startswith("vulnerabilities.evidence id=7:") for problem in problems)
-    assert any("audit_logs" in problem for problem in problems)
+    assert any("compliance_mappings" in problem for problem in problems)
     engine.dispose()
 
 
