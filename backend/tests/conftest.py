@@ -43,13 +43,17 @@ def _postgres_unreachable_reason() -> str | None:
 
 
 _PG_REASON = _postgres_unreachable_reason()
+TEST_SECRET_KEY = "test-secret-key-" + "k" * 40
 
 
 @pytest.fixture(autouse=True)
 def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Every test gets its own data directory and no inherited DATABASE_URL or secret."""
-    for name in ("DATABASE_URL", "SECUREAI_SECRET_KEY", "SECUREAI_DEMO"):
+    """Every test gets its own data directory, no inherited DATABASE_URL, and the test secret key."""
+    for name in ("DATABASE_URL", "SECUREAI_DEMO"):
         monkeypatch.delenv(name, raising=False)
+    # a fixed key, as an operator would have: legacy upgrades seal credentials with it (tests that need no
+    # key delete it themselves)
+    monkeypatch.setenv("SECUREAI_SECRET_KEY", TEST_SECRET_KEY)
     monkeypatch.setenv("SECUREAI_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.chdir(tmp_path)  # so a developer's .env is not read
     _clear_caches()

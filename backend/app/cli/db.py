@@ -20,7 +20,7 @@ from app.config import get_settings
 from app.db import migrate
 from app.db.backup import BackupError, backup_database, default_backup_path
 from app.db.doctor import Level, diagnose
-from app.db.errors import describe_db_error
+from app.db.errors import MigrationPreconditionError, describe_db_error
 from app.db.session import make_engine
 
 app = typer.Typer(
@@ -105,7 +105,10 @@ def upgrade(
             if not json_output:
                 console.print(f"  applied {line}")
 
-        migrate.upgrade(_url(), revision, on_step=on_step)
+        try:
+            migrate.upgrade(_url(), revision, on_step=on_step)
+        except MigrationPreconditionError as error:
+            fail(str(error), ExitCode.USAGE)
         after = migrate.current_revisions(engine)
     if json_output:
         print_json(_migration_report(before, after, steps, backup_path))
@@ -128,7 +131,10 @@ def downgrade(
         if not before:
             fail("the database has no revision to downgrade from (see `secureai db doctor`)")
         backup_path = _make_backup(json_output) if backup else None
-        migrate.downgrade(_url(), revision, on_step=steps.append)
+        try:
+            migrate.downgrade(_url(), revision, on_step=steps.append)
+        except MigrationPreconditionError as error:
+            fail(str(error), ExitCode.USAGE)
         after = migrate.current_revisions(engine)
     if json_output:
         print_json(_migration_report(before, after, steps, backup_path))

@@ -9,6 +9,7 @@ must hold the mapped value of their legacy name, and any other change must be ex
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import zip_longest
@@ -17,7 +18,10 @@ from typing import Any
 
 from sqlalchemy import Engine, MetaData, Table, create_engine, select, text
 
+from app.config import MissingSecretKeyError, get_settings
+from app.core.crypto import SealingKey, SecretDecryptError, unseal
 from app.db.enums import LEGACY_NAMES, ComplianceStatus, ScannerType, ScanStatus, Severity, UserRole
+from app.db.legacy_secrets import MARKER, split_secrets
 from app.db.migrate import LEGACY_REVISION, LEGACY_TABLES, upgrade
 
 #: (table, column) -> legacy name -> value: columns whose values the data migration rewrites.
@@ -125,15 +129,60 @@ def _expected(table: str, column: str, original: Any, upgraded_rev_is_legacy: bo
     return ENUM_COLUMNS[(table, column)].get(original, original)
 
 
-def compare_with_original(original: Path, upgraded: Engine, *, at_legacy_revision: bool = False) -> LegacyComparison:
+def _sealed_originals(upgraded: Engine, secret_key: str | None) -> tuple[dict[int, str], list[str]]:
+    """Scan id -> original model_config text, as sealed into the targets made from legacy scans."""
+    if not _has_table(upgraded, "targets"):
+        return {}, []
+    with upgraded.connect() as connection:
+        targets = Table("targets", MetaData(), autoload_with=connection)
+        rows = connection.execute(select(targets.c.settings, targets.c.credentials)).all()
+    sealed = [credentials for settings, credentials in rows if isinstance(settings, dict) and settings.get(MARKER)]
+    sealed = [credentials for credentials in sealed if credentials]
+    if not sealed:
+        return {}, []
+    if secret_key is None:
+        try:
+            secret_key = get_settings().require_secret_key()
+        except MissingSecretKeyError:
+            return {}, ["targets: the sealed legacy credentials cannot be checked without SECUREAI_SECRET_KEY"]
+    key = SealingKey.derive(secret_key)
+    originals: dict[int, str] = {}
+    problems = []
+    for credentials in sealed:
+        try:
+            data = unseal(credentials, key)
+        except SecretDecryptError as error:
+            problems.append(f"targets: sealed legacy credentials unreadable: {error}")
+            continue
+        originals.update({int(scan_id): text_value for scan_id, text_value in data["legacy_originals"].items()})
+    return originals, problems
+
+
+def _check_sealed_config(scan_id: int, old_value: Any, new_value: Any, sealed_text: str) -> list[str]:
+    """A rewritten model_config holds the original's public part, and the sealed copy is the original."""
+    problems = []
+    if json.loads(sealed_text) != old_value:
+        problems.append(f"scans.model_config id={scan_id}: the sealed original differs from the legacy value")
+    if not isinstance(old_value, dict) or new_value != split_secrets(old_value)[0]:
+        problems.append(f"scans.model_config id={scan_id}: {new_value!r} is not the original without its secrets")
+    return problems
+
+
+def compare_with_original(
+    original: Path, upgraded: Engine, *, at_legacy_revision: bool = False, secret_key: str | None = None
+) -> LegacyComparison:
     """Check, row by row and value by value, that `upgraded` holds everything `original` held.
 
     With `at_legacy_revision` the upgraded database was downgraded back to 6f650d08cf3d and every value must be
-    exactly the original again (upper-case names, NULL roles, duplicate e-mails and all).
+    exactly the original again (upper-case names, NULL roles, duplicate e-mails and all). A legacy
+    `scans.model_config` whose credentials were sealed into a target is checked against the sealed original,
+    which needs the SECUREAI_SECRET_KEY the upgrade ran with (`secret_key`, else the settings').
     """
     report = LegacyComparison()
     fixups = {} if at_legacy_revision else _load_fixups(upgraded)
     report.fixups = len(fixups)
+    sealed, problems = ({}, []) if at_legacy_revision else _sealed_originals(upgraded, secret_key)
+    report.problems.extend(problems)
     source = open_read_only(original)
     try:
         for name in LEGACY_TABLES:
@@ -156,7 +205,11 @@ def compare_with_original(original: Path, upgraded: Engine, *, at_legacy_revisio
                     report.values_checked += 1
                     new_value = new_row.get(column)
                     fixup = fixups.get((name, column, old_row["id"]))
-                    if fixup is not None:
+                    if (name, column) == ("scans", "model_config") and old_row["id"] in sealed:
+                        report.problems.extend(
+                            _check_sealed_config(old_row["id"], old_value, new_value, sealed[old_row["id"]])
+                        )
+                    elif fixup is not None:
                         if fixup[0] != (None if old_value is None else str(old_value)) or fixup[1] != new_value:
                             report.problems.append(
                                 f"{name}.{column} id={old_row['id']}: fixup {fixup!r} does not match "

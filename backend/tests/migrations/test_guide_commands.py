@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 
 from tests.conftest import BACKEND_DIR, LEGACY_UNVERSIONED, run_cli
 
-REVISIONS = ("6f650d08cf3d", "a1c3e5f7b9d2", "64971bd2b79a")
+REVISIONS = ("6f650d08cf3d", "a1c3e5f7b9d2", "64971bd2b79a", "c4e8f1a2b3d5")
 HEAD = REVISIONS[-1]
 
 
@@ -45,16 +45,18 @@ def test_upgrade_current_history_heads_downgrade_stamp(database_url: str) -> Non
     down = alembic(database_url, "downgrade", "-1")
     assert down.returncode == 0, down.stderr
     assert alembic(database_url, "current").stdout.split() == [REVISIONS[-2]]
+    # back to before the platform tables, so that the schema really differs from the head's
+    assert alembic(database_url, "downgrade", "a1c3e5f7b9d2").returncode == 0
 
     stamped = alembic(database_url, "stamp", "head")
     assert stamped.returncode == 0, stamped.stderr
     assert f"{HEAD} (head)" in alembic(database_url, "current").stdout
-    # the stamp only wrote the version: the schema is still the previous revision's, and check says so
+    # the stamp only wrote the version: the schema is still a1c3e5f7b9d2's, and check says so
     drifted = alembic(database_url, "check")
     assert drifted.returncode != 0
     assert "New upgrade operations detected" in drifted.stderr
 
-    assert alembic(database_url, "stamp", REVISIONS[-2]).returncode == 0
+    assert alembic(database_url, "stamp", "a1c3e5f7b9d2").returncode == 0
     assert alembic(database_url, "upgrade", "head").returncode == 0
     clean = alembic(database_url, "check")
     assert clean.returncode == 0, clean.stderr

@@ -30,13 +30,15 @@ def test_database_url_forms(given: str, used: str, monkeypatch: pytest.MonkeyPat
     assert Settings().effective_database_url == used
 
 
-def test_secret_key_required_outside_demo() -> None:
+def test_secret_key_required_outside_demo(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SECUREAI_SECRET_KEY")
     with pytest.raises(MissingSecretKeyError, match="SECUREAI_SECRET_KEY is not set"):
         Settings().require_secret_key()
 
 
 def test_demo_key_is_made_once_private_and_reused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("SECUREAI_DEMO", "1")
+    monkeypatch.delenv("SECUREAI_SECRET_KEY")
     first = Settings().require_secret_key()
     key_file = tmp_path / "data" / "demo-secret.key"
     assert key_file.stat().st_mode & 0o777 == 0o600
@@ -44,7 +46,8 @@ def test_demo_key_is_made_once_private_and_reused(monkeypatch: pytest.MonkeyPatc
     assert Settings().require_secret_key() == first
 
 
-def test_dotenv_is_read(tmp_path: Path) -> None:
+def test_dotenv_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SECUREAI_SECRET_KEY")  # the environment would win over .env
     (tmp_path / ".env").write_text("SECUREAI_SECRET_KEY=from-dotenv\nSECUREAI_LOG_LEVEL=DEBUG\n")
     settings = Settings()
     assert settings.require_secret_key() == "from-dotenv"

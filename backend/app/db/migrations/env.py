@@ -71,6 +71,20 @@ def run_with_connection(connection: Connection) -> None:
         context.run_migrations()
 
 
+def vacuum_if_requested(connection: Connection) -> None:
+    """VACUUM a SQLite database after a revision asked for it (`config.attributes["vacuum"]`).
+
+    A revision that removes plaintext secrets asks for this: SQLite keeps deleted and overwritten values in
+    free pages and the WAL until the file is rebuilt. VACUUM cannot run inside a transaction, so it runs
+    here, after the migrations committed, in autocommit mode; the checkpoint then empties the WAL.
+    """
+    if not config.attributes.pop("vacuum", False) or connection.dialect.name != "sqlite":
+        return
+    autocommit = connection.execution_options(isolation_level="AUTOCOMMIT")
+    autocommit.exec_driver_sql("VACUUM")
+    autocommit.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
 def run_migrations_online() -> None:
     """Run against a live database, reusing a connection given by the caller when there is one."""
     given = config.attributes.get("connection")
@@ -81,12 +95,14 @@ def run_migrations_online() -> None:
         with given.connect() as connection:
             run_with_connection(connection)
             connection.commit()
+            vacuum_if_requested(connection)
         return
     engine = make_engine(database_url(), sqlite_foreign_keys=False)
     try:
         with engine.connect() as connection:
             run_with_connection(connection)
             connection.commit()
+            vacuum_if_requested(connection)
     finally:
         engine.dispose()
 
