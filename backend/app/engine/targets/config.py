@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, model_validator
 
 TargetType = Literal["openai", "anthropic", "ollama", "http", "python"]
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -27,6 +27,11 @@ class TargetConfig(BaseModel):
     """Connection settings and budgets of one target."""
 
     model_config = ConfigDict(extra="forbid")
+
+    # Credentials handed over by the platform from a sealed target (`with_credentials`). Private attributes
+    # cannot come from a file or the command line, and never appear in `model_dump()` or a report.
+    _api_key: SecretStr | None = PrivateAttr(default=None)
+    _secret_headers: dict[str, SecretStr] = PrivateAttr(default_factory=dict)
 
     type: TargetType
     name: str | None = Field(default=None, description="Label shown in reports (default: type and model).")
@@ -79,8 +84,17 @@ class TargetConfig(BaseModel):
     def label(self) -> str:
         return self.name or f"{self.type}:{self.model or self.base_url or self.callable}"
 
+    def with_credentials(self, api_key: str | None, headers: dict[str, str] | None = None) -> TargetConfig:
+        """A copy carrying an API key and secret headers in memory (the platform's sealed credentials)."""
+        copy = self.model_copy()
+        copy._api_key = SecretStr(api_key) if api_key else None
+        copy._secret_headers = {name: SecretStr(value) for name, value in (headers or {}).items()}
+        return copy
+
     def api_key(self) -> SecretStr | None:
         """Read the key from its environment variable or file; a configured but missing source is an error."""
+        if self._api_key is not None:
+            return self._api_key
         if self.api_key_env:
             value = os.environ.get(self.api_key_env)
             if not value:
@@ -103,7 +117,8 @@ class TargetConfig(BaseModel):
                 raise TargetConfigError(f"header refers to ${{{match.group(1)}}}, which is not set")
             return value
 
-        return {name: _ENV_REFERENCE.sub(fill, value) for name, value in self.headers.items()}
+        filled = {name: _ENV_REFERENCE.sub(fill, value) for name, value in self.headers.items()}
+        return {**filled, **{name: value.get_secret_value() for name, value in self._secret_headers.items()}}
 
 
 def load_target_config(source: str, overrides: dict[str, Any] | None = None) -> TargetConfig:

@@ -54,3 +54,15 @@ def test_keys_and_header_references_come_from_the_environment(monkeypatch: pytes
     key_file.write_text("sk-from-file\n")
     from_file = load_target_config("openai:m@http://x/v1", {"api_key_file": key_file})
     assert bearer_headers(from_file)["authorization"] == "Bearer sk-from-file"
+
+
+def test_platform_credentials_reach_the_request_but_never_a_dump() -> None:
+    from app.engine.targets.config import TargetConfig
+
+    config = TargetConfig(type="openai", model="m", base_url="http://127.0.0.1:1/v1", headers={"X-Team": "red"})
+    armed = config.with_credentials("sk-platform-123", {"X-Api-Key": "hdr-secret"})
+    assert armed.api_key() is not None and armed.api_key().get_secret_value() == "sk-platform-123"  # type: ignore[union-attr]
+    assert armed.resolved_headers() == {"X-Team": "red", "X-Api-Key": "hdr-secret"}
+    dumped = armed.model_dump_json() + repr(armed) + str(armed)
+    assert "sk-platform-123" not in dumped and "hdr-secret" not in dumped
+    assert config.api_key() is None  # the original is untouched

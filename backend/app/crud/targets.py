@@ -1,0 +1,173 @@
+"""Targets: connector settings in the clear, credentials sealed, and the engine configuration built from both.
+
+The settings are validated by the engine's own `TargetConfig` on the way in, so a stored target is always one
+the scanner can use. Credentials (API key, secret headers) are sealed with the key derived from
+SECUREAI_SECRET_KEY and only ever opened in memory, to hand them to a connector (`engine_config`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.config import get_settings
+from app.core.crypto import SealingKey, SecretDecryptError, seal, sealed_key_id, unseal
+from app.db.legacy_secrets import MARKER
+from app.db.models import Target
+from app.engine.targets.config import TargetConfig, TargetConfigError
+
+
+class TargetNameTakenError(ValueError):
+    """Another target already has this name."""
+
+
+def current_key() -> SealingKey:
+    """The sealing key derived from the configured SECUREAI_SECRET_KEY (MissingSecretKeyError if none)."""
+    return SealingKey.derive(get_settings().require_secret_key())
+
+
+def validate_settings(name: str, settings: Mapping[str, Any]) -> TargetConfig:
+    """The engine's view of `settings`; TargetConfigError (one line) when they are not a usable target."""
+    if "api_key" in settings:
+        raise TargetConfigError("the API key is a credential: send it as `api_key`, not inside the settings")
+    try:
+        return TargetConfig.model_validate({**settings, "name": name})
+    except ValueError as error:
+        raise TargetConfigError(_first_error(error)) from None
+
+
+def _first_error(error: ValueError) -> str:
+    errors = getattr(error, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "settings"
+        return f"invalid target ({where}): {first['msg']}"
+    return str(error)
+
+
+def _stored_settings(config: TargetConfig) -> dict[str, Any]:
+    return config.model_dump(mode="json", exclude_none=True, exclude={"name"})
+
+
+def _sealed(api_key: str | None, headers: Mapping[str, str] | None, key: SealingKey) -> str | None:
+    secrets: dict[str, Any] = {}
+    if api_key:
+        secrets["api_key"] = api_key
+    if headers:
+        secrets["headers"] = dict(headers)
+    return seal({"secrets": secrets}, key) if secrets else None
+
+
+def _ensure_free_name(session: Session, name: str, exclude_id: int | None = None) -> None:
+    query = select(Target.id).where(Target.name == name)
+    if exclude_id is not None:
+        query = query.where(Target.id != exclude_id)
+    if session.scalar(query) is not None:
+        raise TargetNameTakenError(f"a target named {name!r} already exists")
+
+
+def create_target(
+    session: Session,
+    *,
+    name: str,
+    settings: Mapping[str, Any],
+    api_key: str | None = None,
+    secret_headers: Mapping[str, str] | None = None,
+    created_by: int | None = None,
+) -> Target:
+    """Validate and add a target (flushed, not committed: the caller owns the transaction)."""
+    config = validate_settings(name, settings)
+    _ensure_free_name(session, name)
+    target = Target(
+        name=name,
+        type=config.type,
+        settings=_stored_settings(config),
+        credentials=_sealed(api_key, secret_headers, current_key()),
+        created_by=created_by,
+    )
+    session.add(target)
+    session.flush()
+    return target
+
+
+def update_target(
+    session: Session,
+    target: Target,
+    *,
+    name: str | None = None,
+    settings: Mapping[str, Any] | None = None,
+    api_key: str | None = None,
+    secret_headers: Mapping[str, str] | None = None,
+    clear_credentials: bool = False,
+) -> Target:
+    """Change what is given; credentials are replaced only when new ones (or `clear_credentials`) are given."""
+    new_name = name or target.name
+    if name and name != target.name:
+        _ensure_free_name(session, name, exclude_id=target.id)
+    if settings is not None or name:
+        config = validate_settings(new_name, settings if settings is not None else target.settings)
+        target.type, target.settings = config.type, _stored_settings(config)
+    target.name = new_name
+    if clear_credentials:
+        target.credentials = None
+    elif api_key or secret_headers:
+        target.credentials = _sealed(api_key, secret_headers, current_key())
+    session.flush()
+    return target
+
+
+def credentials_of(target: Target, key: SealingKey | None = None) -> dict[str, Any]:
+    """The target's opened secrets ({"api_key": ..., "headers": {...}}); empty when it has none."""
+    if not target.credentials:
+        return {}
+    return dict(unseal(target.credentials, key or current_key()).get("secrets", {}))
+
+
+def engine_config(target: Target, key: SealingKey | None = None) -> TargetConfig:
+    """The configuration a connector needs, with the credentials opened in memory only."""
+    if target.settings.get(MARKER):
+        raise TargetConfigError(
+            f"target {target.name!r} was made from a legacy scan configuration and is not complete; "
+            "update its settings (type, base_url, model) before scanning it"
+        )
+    secrets = credentials_of(target, key)
+    return validate_settings(target.name, target.settings).with_credentials(
+        secrets.get("api_key"), secrets.get("headers")
+    )
+
+
+@dataclass(frozen=True)
+class RekeyReport:
+    """What `reseal_all` did."""
+
+    resealed: int
+    already_current: int
+    without_credentials: int
+
+
+def reseal_all(session: Session, old: SealingKey, new: SealingKey) -> RekeyReport:
+    """Re-encrypt every target's credentials from `old` to `new` (all or nothing: the caller commits).
+
+    Values already sealed with `new` are left alone, so an interrupted rotation can simply be run again.
+    A value sealed with neither key stops the rotation with a SecretDecryptError naming the target.
+    """
+    resealed = current = empty = 0
+    for target in session.scalars(select(Target).order_by(Target.id)):
+        if not target.credentials:
+            empty += 1
+            continue
+        if sealed_key_id(target.credentials) == new.key_id:
+            current += 1
+            continue
+        try:
+            opened = unseal(target.credentials, old)
+        except SecretDecryptError as error:
+            raise SecretDecryptError(f"target {target.name!r} (id {target.id}): {error}") from None
+        target.credentials = seal(opened, new)
+        resealed += 1
+    session.flush()
+    return RekeyReport(resealed, current, empty)
