@@ -212,7 +212,8 @@ class AuditLog(Base):
     user_agent: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime | None] = mapped_column(default=utcnow)
     # hash chain (NULL on legacy rows: the chain starts after them)
-    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    # unique: two rows naming the same predecessor would be a fork, refused by the database itself
+    prev_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     row_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
 
 

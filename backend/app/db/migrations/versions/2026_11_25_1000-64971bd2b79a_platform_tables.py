@@ -192,6 +192,7 @@ def upgrade() -> None:
     with op.batch_alter_table("audit_logs", schema=None) as batch_op:
         batch_op.add_column(sa.Column("prev_hash", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("row_hash", sa.String(length=64), nullable=True))
+        batch_op.create_unique_constraint(batch_op.f("uq_audit_logs_prev_hash"), ["prev_hash"])
         batch_op.create_unique_constraint(batch_op.f("uq_audit_logs_row_hash"), ["row_hash"])
 
     with op.batch_alter_table("scans", schema=None) as batch_op:
@@ -260,6 +261,7 @@ def downgrade() -> None:
 
     with op.batch_alter_table("audit_logs", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("uq_audit_logs_row_hash"), type_="unique")
+        batch_op.drop_constraint(batch_op.f("uq_audit_logs_prev_hash"), type_="unique")
         batch_op.drop_column("row_hash")
         batch_op.drop_column("prev_hash")
 
