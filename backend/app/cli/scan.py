@@ -13,25 +13,20 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from app.cli.output import ExitCode, console, err_console, fail
-from app.engine.model import AttemptRecord, Message, Outcome
+from app.engine.model import AttemptRecord, Outcome
 from app.engine.plan import PlannedAttempt, build_plan, plan_fingerprint
 from app.engine.probes.registry import ProbePackError, select
 from app.engine.report_json import scan_result_json
-from app.engine.runner import Runner, RunStats, ScanAbortedError
+from app.engine.runner import Runner, RunStats, ScanAbortedError, preflight
 from app.engine.scoring import DEFAULT_ERROR_THRESHOLD, ProbeInfo, ScanScore, score_records
 from app.engine.sinks import JsonlSink, read_jsonl
-from app.engine.strategies import parse_stack
+from app.engine.strategies import parse_stacks
 from app.engine.targets import TargetConfigError, build_connector, load_target_config
-from app.engine.targets.errors import TargetAuthError, TargetError, TargetUnreachableError
+from app.engine.targets.errors import TargetAuthError, TargetUnreachableError
 from app.engine.targets.resilience import ResilientConnector
 
 Severity = Literal["critical", "high", "medium", "low", "info"]
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/\s*(min|m|s|sec))?\s*$")
-
-
-def stack_names(stack: tuple[Any, ...]) -> str:
-    """The name a plan gives a stack; two specs with the same name are one stack (`none,none`)."""
-    return "+".join(strategy.name for strategy in stack) or "none"
 
 
 def parse_rate(value: str | None) -> float | None:
@@ -59,16 +54,6 @@ def estimate(plan: list[PlannedAttempt], max_tokens: int, concurrency: int, rpm:
         "estimated_completion_tokens": requests * max_tokens,
         "estimated_seconds": round(seconds, 1),
     }
-
-
-async def _preflight(connector: ResilientConnector) -> None:
-    """One tiny request: an unreachable target or refused credentials end the scan before it starts."""
-    try:
-        await connector.inner.send([Message("user", "Reply with the word OK.")])
-    except (TargetAuthError, TargetUnreachableError):
-        raise
-    except TargetError:
-        return  # a flaky target: the scan's retries deal with it
 
 
 def scan(
@@ -130,12 +115,7 @@ def scan(
             },
         )
         selected = select(probes)
-        stacks = list(
-            {
-                stack_names(parsed): parsed
-                for parsed in (parse_stack(spec.strip()) for spec in strategies.split(",") if spec.strip())
-            }.values()
-        )
+        stacks = parse_stacks(strategies)
     except (TargetConfigError, ProbePackError, ValueError, KeyError) as error:
         fail(str(error).strip("'\""), ExitCode.USAGE)
     plan = build_plan(selected, stacks, repeat, seed)
@@ -208,7 +188,7 @@ async def _run(
 ) -> tuple[RunStats, int]:
     """Preflight, then the run under a progress bar; returns the run's figures and the 429s seen."""
     try:
-        await _preflight(connector)
+        await preflight(connector)
         progress = Progress(
             TextColumn("[bold]scanning"),
             BarColumn(),

@@ -18,7 +18,7 @@ from app.engine.model import AttemptRecord, Detector, Message, Outcome, TargetRe
 from app.engine.plan import PlannedAttempt
 from app.engine.probes.schema import RefusalDetector
 from app.engine.sinks import ResultSink
-from app.engine.targets.errors import TargetAuthError, TargetBlockedError, TargetError
+from app.engine.targets.errors import TargetAuthError, TargetBlockedError, TargetError, TargetUnreachableError
 from app.engine.targets.resilience import ResilientConnector, SendStats
 
 ProgressCallback = Callable[[AttemptRecord], None]
@@ -164,6 +164,20 @@ class Runner:
 
 #: Detectors whose match may be the target quoting the attack back while refusing it.
 QUOTABLE_DETECTORS = frozenset({"code_exec"})
+
+
+async def preflight(connector: ResilientConnector) -> None:
+    """One tiny request: an unreachable target or refused credentials end the scan before it starts.
+
+    Raises TargetUnreachableError or TargetAuthError; other failures (a flaky target) are left to the scan's
+    retries, so they do not stop it here.
+    """
+    try:
+        await connector.inner.send([Message("user", "Reply with the word OK.")])
+    except (TargetAuthError, TargetUnreachableError):
+        raise
+    except TargetError:
+        return
 
 
 def decide(verdicts: Sequence[Verdict], refusal: Verdict, prompt: str = "") -> Outcome:

@@ -25,7 +25,7 @@ from app.engine.model import Strategy
 from app.engine.strategies import encoding, framing, multiturn, obfuscation, splitting
 from app.engine.strategies.base import Identity, NamedStrategy, Stack
 
-__all__ = ["available_strategies", "compose", "get_strategy", "parse_stack"]
+__all__ = ["available_strategies", "compose", "get_strategy", "parse_stack", "parse_stacks"]
 
 NONE = Identity()
 
@@ -97,3 +97,16 @@ def parse_stack(spec: str) -> tuple[Strategy, ...]:
         if strategy is not NONE:
             stack.append(strategy)
     return tuple(stack)
+
+
+def parse_stacks(spec: str) -> list[tuple[Strategy, ...]]:
+    """The stacks of a comma-separated value (`none,base64,leetspeak+roleplay`), each once, in order.
+
+    Two specs that name the same stack (`none` and `none+none`) give one stack, so no attempt is planned twice.
+    """
+    unique: dict[str, tuple[Strategy, ...]] = {}
+    for part in spec.split(","):
+        if part.strip():
+            stack = parse_stack(part.strip())
+            unique.setdefault("+".join(strategy.name for strategy in stack) or "none", stack)
+    return list(unique.values())

@@ -57,3 +57,10 @@ def test_risk_score_is_dominated_by_the_worst_reliable_attack() -> None:
     assert score.risk_score == 80.0
     assert not score.inconclusive
     assert score_records([_record("p.low", Outcome.SAFE, 0)], info).risk_score == 0.0
+
+
+@pytest.mark.parametrize("total", [1, 2, 3, 7, 10, 33, 100])
+def test_the_interval_always_contains_the_observed_rate(total: int) -> None:
+    for successes in range(total + 1):
+        low, high = wilson_interval(successes, total)
+        assert 0.0 <= low <= successes / total <= high <= 1.0

@@ -1,0 +1,214 @@
+"""Run one stored scan: plan from its options, attack its target, checkpoint attempts, then write findings.
+
+The scan row carries the legacy columns too (status, progress, vulnerability_count, risk_score, started_at,
+completed_at, duration, results), so a legacy client reading `scans` still makes sense of a platform scan.
+Running a scan that already has attempts continues it: only the missing attempts are sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.core.crypto import SecretDecryptError
+from app.crud.targets import engine_config
+from app.db.enums import ScanStatus, Severity
+from app.db.models import Attempt, Scan, Target, Vulnerability, utcnow
+from app.engine.plan import PlannedAttempt, build_plan, plan_fingerprint
+from app.engine.probes.registry import ProbePackError
+from app.engine.probes.registry import select as select_probes
+from app.engine.report_json import evidence_json
+from app.engine.runner import Runner, ScanAbortedError, preflight
+from app.engine.scoring import DEFAULT_ERROR_THRESHOLD, ProbeInfo, ScanScore, score_records
+from app.engine.strategies import parse_stacks
+from app.engine.targets import TargetConfigError, build_connector
+from app.engine.targets.errors import TargetAuthError, TargetUnreachableError
+from app.jobs.sink import DatabaseSink, record_of
+
+log = logging.getLogger("secureai.jobs")
+
+#: How often a running scan looks at `cancel_requested_at`.
+CANCEL_POLL_S = 0.5
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """What to send, as stored in `scans.options` (the API validates it on the way in)."""
+
+    probes: str = "all"
+    strategies: str = "none"
+    repeat: int = 1
+    seed: int = 0
+    concurrency: int | None = None
+    max_error_share: float = DEFAULT_ERROR_THRESHOLD
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> ScanOptions:
+        known = {name: value for name, value in (data or {}).items() if name in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+@dataclass
+class ScanPlan:
+    """The probes and attempts of a scan, and the plan's fingerprint."""
+
+    probes: dict[str, Any]
+    attempts: list[PlannedAttempt] = field(default_factory=list)
+    fingerprint: str = ""
+
+
+def plan_scan(options: ScanOptions) -> ScanPlan:
+    """The deterministic attempt plan for `options` (ValueError/ProbePackError with a one-line reason)."""
+    probes = select_probes(options.probes)
+    attempts = build_plan(probes, parse_stacks(options.strategies), options.repeat, options.seed)
+    return ScanPlan({probe.id: probe for probe in probes}, attempts, plan_fingerprint(attempts))
+
+
+def fingerprint(target_id: int | None, probe_id: str) -> str:
+    """The same weakness of the same target in two scans has one fingerprint (triage follows it)."""
+    return hashlib.sha256(f"secureai-finding|{target_id}|{probe_id}".encode()).hexdigest()
+
+
+def _finish(session: Session, scan: Scan, status: ScanStatus, error: str | None = None) -> None:
+    now = utcnow()
+    scan.status = status
+    scan.error_message = error
+    scan.completed_at = now
+    if scan.started_at:
+        scan.duration = int((now - scan.started_at).total_seconds())
+
+
+def _fail(sessions: sessionmaker[Session], scan_id: int, message: str) -> ScanStatus:
+    with sessions() as session, session.begin():
+        scan = session.get_one(Scan, scan_id)
+        _finish(session, scan, ScanStatus.FAILED, message)
+    log.warning("scan %s failed: %s", scan_id, message)
+    return ScanStatus.FAILED
+
+
+def write_findings(session: Session, scan: Scan, probes: dict[str, Any], error_threshold: float) -> ScanScore:
+    """Score the scan's attempts and (re)write its findings and legacy summary columns."""
+    records = [record_of(row) for row in session.scalars(select(Attempt).where(Attempt.scan_id == scan.id))]
+    info = {pid: ProbeInfo(p.owasp, p.severity, p.title) for pid, p in probes.items()}
+    score = score_records(records, info, error_threshold)
+    session.execute(delete(Vulnerability).where(Vulnerability.scan_id == scan.id))
+    for finding in score.findings:
+        probe = probes.get(finding.probe_id)
+        low, high = finding.interval
+        stacks = sorted(
+            stack for (pid, stack), sub in score.by_strategy.items() if pid == finding.probe_id and sub.vulnerable
+        )
+        evidence = [evidence_json(record) for record in finding.evidence]
+        session.add(
+            Vulnerability(
+                scan_id=scan.id,
+                title=finding.title[:200],
+                description=probe.description if probe else None,
+                severity=Severity(finding.severity),
+                probe_name=finding.probe_id,
+                probe_category=finding.owasp,
+                evidence=json.dumps(evidence, ensure_ascii=False),
+                remediation=probe.remediation if probe else None,
+                extra_data={"strategy_stacks": stacks},
+                fingerprint=fingerprint(scan.target_id, finding.probe_id),
+                owasp=finding.owasp,
+                asr=finding.asr,
+                asr_low=low,
+                asr_high=high,
+                attempts=finding.attempts,
+                outcome_counts={str(outcome): count for outcome, count in finding.counts.items()},
+            )
+        )
+    scan.vulnerability_count = len(score.findings)
+    scan.risk_score = score.risk_score
+    scan.progress = 100.0
+    scan.results = {
+        "attempts": score.attempts,
+        "outcomes": {str(outcome): count for outcome, count in score.totals.items()},
+        "error_share": round(score.error_share, 4),
+        "inconclusive": score.inconclusive,
+        "risk_score": score.risk_score,
+        "findings": len(score.findings),
+    }
+    return score
+
+
+async def run_scan(sessions: sessionmaker[Session], scan_id: int, stop: asyncio.Event | None = None) -> ScanStatus:
+    """Run (or continue) scan `scan_id` to its end; returns the status it ended in.
+
+    `stop` set by the caller (server shutdown) leaves the scan `running` with its attempts checkpointed, for
+    the next start to continue; a cancel request on the scan row ends it `cancelled`.
+    """
+    with sessions() as session, session.begin():
+        scan = session.get_one(Scan, scan_id)
+        if scan.status in (ScanStatus.COMPLETED, ScanStatus.FAILED, ScanStatus.CANCELLED):
+            return scan.status
+        options = ScanOptions.from_json(scan.options)
+        target = session.get(Target, scan.target_id) if scan.target_id else None
+        if target is None:
+            return _fail(sessions, scan_id, "the scan has no target")
+        try:
+            plan = plan_scan(options)
+            config = engine_config(target)
+        except (ProbePackError, ValueError, KeyError, TargetConfigError, SecretDecryptError) as error:
+            return _fail(sessions, scan_id, str(error).strip("'\""))
+        scan.status = ScanStatus.RUNNING
+        scan.started_at = scan.started_at or utcnow()
+        scan.heartbeat_at = utcnow()
+        scan.attempts_planned = len(plan.attempts)
+    sink = DatabaseSink(sessions, scan_id, len(plan.attempts))
+    connector = build_connector(config)
+    runner = Runner(connector, sink, concurrency=options.concurrency)
+    outcome = await _run_until_done(sessions, scan_id, runner, plan.attempts, stop)
+    await connector.aclose()
+    if outcome == "stopped":
+        return ScanStatus.RUNNING
+    if isinstance(outcome, BaseException):
+        return _fail(sessions, scan_id, str(outcome))
+    with sessions() as session, session.begin():
+        scan = session.get_one(Scan, scan_id)
+        write_findings(session, scan, plan.probes, options.max_error_share)
+        _finish(session, scan, ScanStatus.CANCELLED if outcome == "cancelled" else ScanStatus.COMPLETED)
+    return ScanStatus.CANCELLED if outcome == "cancelled" else ScanStatus.COMPLETED
+
+
+async def _run_until_done(
+    sessions: sessionmaker[Session],
+    scan_id: int,
+    runner: Runner,
+    attempts: Sequence[PlannedAttempt],
+    stop: asyncio.Event | None,
+) -> str | BaseException:
+    """'done', 'cancelled' (the scan row asked), 'stopped' (`stop` was set) or the error that ended it."""
+    try:
+        await preflight(runner.connector)
+    except (TargetAuthError, TargetUnreachableError) as error:
+        return error
+    work = asyncio.create_task(runner.run(attempts))
+    while not work.done():
+        await asyncio.wait({work}, timeout=CANCEL_POLL_S)
+        if work.done():
+            break
+        if stop is not None and stop.is_set():
+            work.cancel()
+            await asyncio.gather(work, return_exceptions=True)
+            return "stopped"
+        with sessions() as session:
+            if session.scalar(select(Scan.cancel_requested_at).where(Scan.id == scan_id)) is not None:
+                work.cancel()
+                await asyncio.gather(work, return_exceptions=True)
+                return "cancelled"
+    failure = work.exception()
+    if failure is None:
+        return "done"
+    if isinstance(failure, (ScanAbortedError, TargetAuthError, TargetUnreachableError)):
+        return failure
+    raise failure
