@@ -1,0 +1,230 @@
+"""`secureai users`: create and manage accounts from the server's shell, with or without a running server.
+
+Passwords come from standard input (`--password-stdin`) or from two hidden prompts, never from an argument:
+arguments end up in shell history and in `ps` output for every other user of the machine to read.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+from sqlalchemy import inspect
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from app.auth import service
+from app.cli.output import ExitCode, console, fail, print_json
+from app.config import get_settings
+from app.db.enums import UserRole
+from app.db.errors import describe_db_error
+from app.db.models import User
+from app.db.session import make_engine
+
+app = typer.Typer(
+    help="Create and manage user accounts. First run: `secureai users bootstrap-admin --email you@example.com`.",
+    no_args_is_help=True,
+)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of text.")]
+PasswordStdinOption = Annotated[
+    bool,
+    typer.Option("--password-stdin", help="Read the password from the first line of standard input, don't prompt."),
+]
+UsernameArgument = Annotated[str, typer.Argument(help="The user's login name.")]
+REQUIRED_TABLES = ("users", "refresh_tokens", "api_tokens", "login_throttles")
+_USAGE_ERRORS = (service.InvalidInputError, service.PasswordPolicyError)
+
+
+@contextmanager
+def _session() -> Iterator[Session]:
+    """A session on the configured database, committed at the end, also after a refusal (see app.auth.service).
+
+    Database trouble and refusals become one-line errors with the documented exit codes.
+    """
+    engine = make_engine(get_settings().effective_database_url)
+    shown = engine.url.render_as_string(hide_password=True)
+    try:
+        with engine.connect() as connection:
+            missing = [name for name in REQUIRED_TABLES if not inspect(connection).has_table(name)]
+        if missing:
+            fail(f"the database {shown} lacks the table(s) {', '.join(missing)}; run `secureai db upgrade` first")
+        with Session(engine, expire_on_commit=False) as session:
+            try:
+                yield session
+            except service.AuthError as error:
+                session.commit()
+                fail(str(error), ExitCode.USAGE if isinstance(error, _USAGE_ERRORS) else ExitCode.FAILED)
+            session.commit()
+    except OperationalError as error:
+        fail(f"cannot reach the database {shown}: {describe_db_error(error)}", ExitCode.UNREACHABLE)
+    except SQLAlchemyError as error:
+        fail(f"database error: {describe_db_error(error)}")
+    finally:
+        engine.dispose()
+
+
+def _read_password(from_stdin: bool) -> str:
+    """The new password, from stdin's first line or two hidden prompts that must agree."""
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            fail("--password-stdin was given but standard input holds no password", ExitCode.USAGE)
+        return password
+    try:
+        first: str = typer.prompt("Password", hide_input=True)
+        second: str = typer.prompt("Repeat the password", hide_input=True)
+    except typer.Abort:  # end of input, or Ctrl-C / Ctrl-D at the prompt
+        fail("no password was entered (to pipe one in, use --password-stdin)", ExitCode.USAGE)
+    if first != second:
+        fail("the two passwords differ; nothing was changed", ExitCode.USAGE)
+    return first
+
+
+def _when(moment: datetime | None) -> str | None:
+    return moment.isoformat(timespec="seconds") if moment else None
+
+
+def _user_json(user: User) -> dict[str, Any]:
+    """What `--json` shows of a user: never the password hash."""
+    return {
+        "id": user.id,
+        "username": user.username,
+        "email": user.email,
+        "full_name": user.full_name,
+        "role": user.role.value,
+        "active": user.is_active is not False,
+        "created_at": _when(user.created_at),
+        "last_login_at": _when(user.last_login_at),
+        "password_changed_at": _when(user.password_changed_at),
+    }
+
+
+@app.command()
+def create(
+    username: UsernameArgument,
+    email: Annotated[str, typer.Option("--email", help="E-mail address (unique).")],
+    role: Annotated[UserRole, typer.Option("--role", help="What the user may do (docs/auth.md).")] = UserRole.VIEWER,
+    full_name: Annotated[str | None, typer.Option("--full-name", help="Display name.")] = None,
+    password_stdin: PasswordStdinOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Create a user. The password is prompted for twice (hidden) unless --password-stdin."""
+    password = _read_password(password_stdin)
+    with _session() as session:
+        user = service.create_user(session, username, email, password, role, full_name=full_name)
+        shown = _user_json(user)
+    if json_output:
+        print_json(shown)
+    else:
+        console.print(escape(f"created user {user.username!r} ({user.role.value})"), highlight=False)
+
+
+@app.command("list")
+def list_users(json_output: JsonOption = False) -> None:
+    """List the users."""
+    with _session() as session:
+        users = [_user_json(user) for user in service.list_users(session)]
+    if json_output:
+        print_json(users)
+        return
+    table = Table("id", "username", "email", "role", "active", "last login")
+    for user in users:
+        active = "yes" if user["active"] else "[red]disabled[/]"
+        cells = (user["username"], user["email"], user["role"])
+        table.add_row(str(user["id"]), *(escape(cell) for cell in cells), active, user["last_login_at"] or "never")
+    console.print(table)
+
+
+@app.command("set-role")
+def set_role(
+    username: UsernameArgument,
+    role: Annotated[UserRole, typer.Argument(help="The new role.")],
+    json_output: JsonOption = False,
+) -> None:
+    """Change a user's role; it applies to their next request. The last active admin cannot be demoted."""
+    with _session() as session:
+        change = service.set_role(session, service.get_user(session, username), role)
+    if json_output:
+        print_json({"username": username, "old_role": change.old_role.value, "new_role": change.new_role.value})
+    else:
+        console.print(escape(f"{username!r}: {change.old_role.value} -> {change.new_role.value}"), highlight=False)
+
+
+@app.command()
+def disable(username: UsernameArgument, json_output: JsonOption = False) -> None:
+    """Disable a user: no login, and all their sessions and API tokens are revoked."""
+    with _session() as session:
+        result = service.disable(session, service.get_user(session, username))
+    if json_output:
+        print_json(
+            {
+                "username": username,
+                "was_active": result.was_active,
+                "refresh_tokens_revoked": result.refresh_tokens_revoked,
+                "api_tokens_revoked": result.api_tokens_revoked,
+            }
+        )
+    else:
+        console.print(
+            escape(
+                f"disabled {username!r}; revoked {result.refresh_tokens_revoked} session token(s) "
+                f"and {result.api_tokens_revoked} API token(s)"
+            ),
+            highlight=False,
+        )
+
+
+@app.command()
+def enable(username: UsernameArgument, json_output: JsonOption = False) -> None:
+    """Re-enable a disabled user and lift any login lockout (their old tokens stay revoked)."""
+    with _session() as session:
+        was_disabled = service.enable(session, service.get_user(session, username))
+    if json_output:
+        print_json({"username": username, "was_disabled": was_disabled})
+    else:
+        message = f"enabled {username!r}" if was_disabled else f"{username!r} was already enabled"
+        console.print(escape(message), highlight=False)
+
+
+@app.command("reset-password")
+def reset_password(
+    username: UsernameArgument, password_stdin: PasswordStdinOption = False, json_output: JsonOption = False
+) -> None:
+    """Set a new password for a user; ends all their sessions and lifts any lockout."""
+    with _session() as session:
+        user = service.get_user(session, username)  # before the prompt: no typing a password for a typo
+        result = service.reset_password(session, user, _read_password(password_stdin))
+    if json_output:
+        print_json({"username": username, "sessions_revoked": result.sessions_revoked})
+    else:
+        console.print(
+            escape(f"password of {username!r} changed; {result.sessions_revoked} session(s) ended"), highlight=False
+        )
+
+
+@app.command("bootstrap-admin")
+def bootstrap_admin(
+    email: Annotated[str, typer.Option("--email", help="The administrator's e-mail address.")],
+    username: Annotated[str, typer.Option("--username", help="The administrator's login name.")] = "admin",
+    password_stdin: PasswordStdinOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """First run: create the first administrator. Refuses when an administrator already exists."""
+    with _session() as session:
+        if service.admin_exists(session):  # before the prompt, for the same reason as reset-password
+            raise service.AdminExistsError(service.ADMIN_EXISTS_MESSAGE)
+        user = service.bootstrap_admin(session, username, email, _read_password(password_stdin))
+        shown = _user_json(user)
+    if json_output:
+        print_json(shown)
+    else:
+        console.print(
+            escape(f"created administrator {user.username!r}; sign in with it to add more users"), highlight=False
+        )
