@@ -2,15 +2,43 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from sqlalchemy.exc import SQLAlchemyError
 
 from app import __version__
 from app.api.errors import install_problem_handlers
-from app.api.routes import health
+from app.api.middleware import install_hardening
+from app.api.routes import audit, auth, health, scans, targets, users
+from app.db.session import get_sessionmaker
+from app.jobs.dispatch import InProcessDispatcher
+
+API_PREFIX = "/api/v1"
+#: Every router mounted under API_PREFIX (the route x role test walks these and the OpenAPI schema).
+API_ROUTERS = (auth.router, users.router, targets.router, scans.router, audit.router)
+log = logging.getLogger("secureai.api")
+
+
+@asynccontextmanager
+async def lifespan(application: FastAPI) -> AsyncIterator[None]:
+    """Start the in-process scan worker (embedded mode) and resume scans a previous process left running."""
+    dispatcher = InProcessDispatcher(get_sessionmaker())
+    application.state.dispatcher = dispatcher
+    try:
+        dispatcher.start()
+    except SQLAlchemyError as error:  # not migrated or unreachable: /ready says so; scans wait for a restart
+        log.warning("scan worker started without resuming scans: %s", error)
+    try:
+        yield
+    finally:
+        dispatcher.stop()
 
 
 def create_app() -> FastAPI:
-    """Build the application with its routes and problem+json error handling."""
+    """Build the application with its routes, hardening and problem+json error handling."""
     application = FastAPI(
         title="SecureAI",
         version=__version__,
@@ -19,9 +47,15 @@ def create_app() -> FastAPI:
         # so only the machine-readable schema is served until the Swagger UI assets are vendored.
         docs_url=None,
         redoc_url=None,
+        lifespan=lifespan,
     )
     install_problem_handlers(application)
+    install_hardening(application)
     application.include_router(health.router)
+    api = APIRouter(prefix=API_PREFIX)
+    for router in API_ROUTERS:
+        api.include_router(router)
+    application.include_router(api)
     return application
 
 

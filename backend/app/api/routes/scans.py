@@ -1,0 +1,236 @@
+"""Scans as jobs: start, follow (polling or Server-Sent Events), cancel, read findings."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field, StringConstraints
+from sqlalchemy import select
+
+from app.api.deps import ClientDep, SessionDep, require
+from app.api.pagination import Cursor, Limit, Page
+from app.api.routes.targets import get_target
+from app.audit.log import record
+from app.auth import service
+from app.auth.rbac import Permission
+from app.db.enums import ScannerType, ScanStatus, Severity
+from app.db.models import Scan, Vulnerability, utcnow
+from app.db.session import get_sessionmaker
+from app.engine.probes.registry import ProbePackError
+from app.jobs.scan_job import ScanOptions, plan_scan
+
+router = APIRouter(prefix="/scans", tags=["scans"])
+Reader = Annotated[service.Principal, Depends(require(Permission.READ))]
+Writer = Annotated[service.Principal, Depends(require(Permission.SCANS_WRITE))]
+FINISHED = (ScanStatus.COMPLETED, ScanStatus.FAILED, ScanStatus.CANCELLED)
+#: Largest plan the API accepts in one scan (attempts).
+MAX_ATTEMPTS = 100_000
+
+
+class ScanIn(BaseModel):
+    target_id: int
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    probes: Annotated[str, StringConstraints(min_length=1, max_length=500)] = Field(
+        default="all", description="Probe selection, e.g. owasp:LLM01,tag:jailbreak (docs/scanning.md)."
+    )
+    strategies: Annotated[str, StringConstraints(min_length=1, max_length=500)] = "none"
+    repeat: int = Field(default=1, ge=1, le=100)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    concurrency: int | None = Field(default=None, ge=1, le=256)
+
+
+class ScanOut(BaseModel):
+    id: int
+    name: str
+    target_id: int | None
+    status: ScanStatus
+    progress: float | None
+    attempts_planned: int | None
+    vulnerability_count: int | None
+    risk_score: float | None
+    options: dict[str, Any] | None
+    summary: dict[str, Any] | None
+    error: str | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    duration: int | None
+
+    @classmethod
+    def of(cls, scan: Scan) -> ScanOut:
+        return cls(
+            id=scan.id,
+            name=scan.name,
+            target_id=scan.target_id,
+            status=scan.status,
+            progress=scan.progress,
+            attempts_planned=scan.attempts_planned,
+            vulnerability_count=scan.vulnerability_count,
+            risk_score=scan.risk_score,
+            options=scan.options,
+            summary=scan.results,
+            error=scan.error_message,
+            started_at=scan.started_at,
+            completed_at=scan.completed_at,
+            duration=scan.duration,
+        )
+
+
+class FindingOut(BaseModel):
+    id: int
+    probe_id: str | None
+    title: str
+    owasp: str | None
+    severity: Severity | None
+    asr: float | None
+    asr_ci95: tuple[float | None, float | None]
+    attempts: int | None
+    outcome_counts: dict[str, int] | None
+    fingerprint: str | None
+    remediation: str | None
+    evidence: list[dict[str, Any]] | str | None
+
+    @classmethod
+    def of(cls, row: Vulnerability) -> FindingOut:
+        evidence: list[dict[str, Any]] | str | None = row.evidence
+        if row.fingerprint and row.evidence:  # platform findings keep evidence as JSON; legacy ones as text
+            evidence = json.loads(row.evidence)
+        return cls(
+            id=row.id,
+            probe_id=row.probe_name,
+            title=row.title,
+            owasp=row.owasp,
+            severity=row.severity,
+            asr=row.asr,
+            asr_ci95=(row.asr_low, row.asr_high),
+            attempts=row.attempts,
+            outcome_counts=row.outcome_counts,
+            fingerprint=row.fingerprint,
+            remediation=row.remediation,
+            evidence=evidence,
+        )
+
+
+def get_scan(session: SessionDep, scan_id: int) -> Scan:
+    scan = session.get(Scan, scan_id)
+    if scan is None:
+        raise HTTPException(404, f"no scan {scan_id}")
+    return scan
+
+
+@router.post("", status_code=202, summary="Start a scan (queued; follow it with GET or /events)")
+def start_scan(body: ScanIn, request: Request, session: SessionDep, principal: Writer, client: ClientDep) -> ScanOut:
+    target = get_target(session, body.target_id)
+    options = ScanOptions(body.probes, body.strategies, body.repeat, body.seed, body.concurrency)
+    try:
+        planned = len(plan_scan(options).attempts)
+    except (ProbePackError, ValueError, KeyError) as error:
+        raise HTTPException(422, str(error).strip("'\"")) from None
+    if planned == 0 or planned > MAX_ATTEMPTS:
+        raise HTTPException(422, f"the selection plans {planned} attempts; it must plan 1 to {MAX_ATTEMPTS}")
+    scan = Scan(
+        name=body.name or f"{target.name} {utcnow():%Y-%m-%d %H:%M}",
+        model_name=str(target.settings.get("model") or target.name)[:100],
+        model_type=target.type,
+        scanner_type=ScannerType.BUILTIN,
+        status=ScanStatus.PENDING,
+        progress=0.0,
+        created_by=principal.user.id,
+        target_id=target.id,
+        options={name: value for name, value in vars(options).items()},
+        attempts_planned=planned,
+    )
+    session.add(scan)
+    session.flush()
+    for action, details in (("scan_start", {"target_id": target.id, "attempts": planned}), ("secret_use", {})):
+        record(
+            session,
+            action,
+            user_id=principal.user.id,
+            resource_type="scan" if action == "scan_start" else "target",
+            resource_id=scan.id if action == "scan_start" else target.id,
+            details=details or {"purpose": f"scan {scan.id}"},
+            ip_address=client.ip,
+            user_agent=client.user_agent,
+        )
+    session.commit()
+    request.app.state.dispatcher.submit(scan.id)
+    return ScanOut.of(scan)
+
+
+@router.get("", summary="List scans, newest first")
+def list_scans(session: SessionDep, _: Reader, limit: Limit = 50, cursor: Cursor = None) -> Page[ScanOut]:
+    query = select(Scan).order_by(Scan.id.desc()).limit(limit + 1)
+    if cursor is not None:
+        query = query.where(Scan.id < cursor)
+    rows = list(session.scalars(query))
+    page = rows[:limit]
+    return Page(items=[ScanOut.of(s) for s in page], next_cursor=page[-1].id if len(rows) > limit else None)
+
+
+@router.get("/{scan_id}", summary="One scan: status, progress, summary")
+def read_scan(scan_id: int, session: SessionDep, _: Reader) -> ScanOut:
+    return ScanOut.of(get_scan(session, scan_id))
+
+
+@router.post("/{scan_id}/cancel", summary="Ask a running scan to stop")
+def cancel_scan(scan_id: int, session: SessionDep, principal: Writer, client: ClientDep) -> ScanOut:
+    scan = get_scan(session, scan_id)
+    if scan.status in FINISHED:
+        raise HTTPException(409, f"scan {scan_id} already ended ({scan.status.value})")
+    scan.cancel_requested_at = scan.cancel_requested_at or utcnow()
+    record(
+        session,
+        "scan_cancel",
+        user_id=principal.user.id,
+        resource_type="scan",
+        resource_id=scan.id,
+        ip_address=client.ip,
+        user_agent=client.user_agent,
+    )
+    session.commit()
+    return ScanOut.of(scan)
+
+
+@router.get("/{scan_id}/findings", summary="Findings of a scan, most severe first")
+def list_findings(
+    scan_id: int, session: SessionDep, _: Reader, limit: Limit = 50, cursor: Cursor = None
+) -> Page[FindingOut]:
+    get_scan(session, scan_id)
+    query = select(Vulnerability).where(Vulnerability.scan_id == scan_id).order_by(Vulnerability.id).limit(limit + 1)
+    if cursor is not None:
+        query = query.where(Vulnerability.id > cursor)
+    rows = list(session.scalars(query))
+    page = rows[:limit]
+    return Page(items=[FindingOut.of(v) for v in page], next_cursor=page[-1].id if len(rows) > limit else None)
+
+
+@router.get(
+    "/{scan_id}/events",
+    summary="Progress as Server-Sent Events until the scan ends",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+def scan_events(scan_id: int, session: SessionDep, _: Reader) -> StreamingResponse:
+    """One `progress` event when something changed (at most twice a second), then one `end` event."""
+    get_scan(session, scan_id)
+
+    async def events() -> AsyncIterator[str]:
+        last: dict[str, Any] | None = None
+        while True:
+            with get_sessionmaker()() as reader:
+                current = ScanOut.of(reader.get_one(Scan, scan_id)).model_dump(mode="json")
+            if current != last:
+                last = current
+                kind = "end" if current["status"] in {s.value for s in FINISHED} else "progress"
+                yield f"event: {kind}\ndata: {json.dumps(current)}\n\n"
+                if kind == "end":
+                    return
+            await asyncio.sleep(0.5)
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,227 @@
+"""User administration (admin only) and the caller's own API tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException
+from pydantic import BaseModel, Field, StringConstraints
+
+from app.api.deps import ClientDep, PrincipalDep, SessionDep, require
+from app.api.errors_auth import http_error
+from app.audit.log import record
+from app.auth import service
+from app.auth.rbac import Permission
+from app.db.enums import UserRole
+from app.db.models import ApiToken, User, utcnow
+
+router = APIRouter(tags=["users"])
+Admin = Annotated[service.Principal, Depends(require(Permission.USERS_MANAGE))]
+Reader = Annotated[service.Principal, Depends(require(Permission.READ))]
+Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+class UserOut(BaseModel):
+    id: int
+    username: str
+    email: str
+    full_name: str | None
+    role: UserRole
+    is_active: bool
+    last_login_at: datetime | None
+
+    @classmethod
+    def of(cls, user: User) -> UserOut:
+        return cls(
+            id=user.id,
+            username=user.username,
+            email=user.email,
+            full_name=user.full_name,
+            role=user.role,
+            is_active=user.is_active is not False,
+            last_login_at=user.last_login_at,
+        )
+
+
+class UserCreate(BaseModel):
+    username: Annotated[str, StringConstraints(min_length=1, max_length=50)]
+    email: Annotated[str, StringConstraints(min_length=3, max_length=255)]
+    password: Password
+    role: UserRole = UserRole.VIEWER
+    full_name: Annotated[str, StringConstraints(max_length=100)] | None = None
+
+
+class UserUpdate(BaseModel):
+    role: UserRole | None = None
+    is_active: bool | None = None
+
+
+class PasswordReset(BaseModel):
+    password: Password
+
+
+class TokenCreate(BaseModel):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    role: UserRole = Field(description="Ceiling: the token never acts above this, nor above your own role.")
+    expires_in_days: int | None = Field(default=90, ge=1, le=3650, description="None: never expires.")
+
+
+class TokenOut(BaseModel):
+    id: int
+    name: str
+    prefix: str
+    role: UserRole
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, token: ApiToken) -> TokenOut:
+        return cls(
+            id=token.id,
+            name=token.name,
+            prefix=token.prefix,
+            role=token.role,
+            created_at=token.created_at,
+            expires_at=token.expires_at,
+            last_used_at=token.last_used_at,
+            revoked_at=token.revoked_at,
+        )
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="Shown this once; store it now.")
+
+
+def _user(session: SessionDep, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise HTTPException(404, f"no user {user_id}")
+    return user
+
+
+@router.get("/users", summary="List users")
+def list_users(session: SessionDep, _: Admin) -> list[UserOut]:
+    return [UserOut.of(user) for user in service.list_users(session)]
+
+
+@router.post("/users", status_code=201, summary="Create a user")
+def create_user(body: UserCreate, session: SessionDep, admin: Admin, client: ClientDep) -> UserOut:
+    try:
+        user = service.create_user(
+            session, body.username, body.email, body.password, body.role, full_name=body.full_name
+        )
+    except service.AuthError as error:
+        raise http_error(error) from None
+    record(
+        session,
+        "user_create",
+        user_id=admin.user.id,
+        resource_type="user",
+        resource_id=user.id,
+        details={"username": user.username, "role": user.role.value},
+        ip_address=client.ip,
+        user_agent=client.user_agent,
+    )
+    session.commit()
+    return UserOut.of(user)
+
+
+@router.patch("/users/{user_id}", summary="Change a user's role or disable/enable them")
+def update_user(user_id: int, body: UserUpdate, session: SessionDep, admin: Admin, client: ClientDep) -> UserOut:
+    user = _user(session, user_id)
+    details: dict[str, object] = {"username": user.username}
+    try:
+        if body.role is not None and body.role != user.role:
+            change = service.set_role(session, user, body.role)
+            details["role"] = [change.old_role.value, change.new_role.value]
+        if body.is_active is False and user.is_active is not False:
+            disabled = service.disable(session, user)
+            details["disabled"] = {"api_tokens_revoked": disabled.api_tokens_revoked}
+        elif body.is_active is True and user.is_active is False:
+            service.enable(session, user)
+            details["enabled"] = True
+    except service.AuthError as error:
+        session.rollback()
+        raise http_error(error) from None
+    record(
+        session,
+        "user_update",
+        user_id=admin.user.id,
+        resource_type="user",
+        resource_id=user.id,
+        details=details,
+        ip_address=client.ip,
+        user_agent=client.user_agent,
+    )
+    session.commit()
+    return UserOut.of(user)
+
+
+@router.post("/users/{user_id}/reset-password", status_code=204, summary="Set a new password for a user")
+def reset_password(user_id: int, body: PasswordReset, session: SessionDep, admin: Admin, client: ClientDep) -> None:
+    user = _user(session, user_id)
+    try:
+        result = service.reset_password(session, user, body.password)
+    except service.AuthError as error:
+        raise http_error(error) from None
+    record(
+        session,
+        "user_password_reset",
+        user_id=admin.user.id,
+        resource_type="user",
+        resource_id=user.id,
+        details={"sessions_revoked": result.sessions_revoked},
+        ip_address=client.ip,
+        user_agent=client.user_agent,
+    )
+    session.commit()
+
+
+@router.get("/tokens", summary="Your API tokens")
+def list_tokens(session: SessionDep, principal: Reader) -> list[TokenOut]:
+    return [TokenOut.of(token) for token in service.list_api_tokens(session, principal.user)]
+
+
+@router.post("/tokens", status_code=201, summary="Create an API token (shown once)")
+def create_token(body: TokenCreate, session: SessionDep, principal: PrincipalDep, client: ClientDep) -> TokenCreated:
+    if principal.method == "api_token":
+        raise HTTPException(403, "an API token cannot create API tokens; sign in with your password")
+    expires = utcnow() + timedelta(days=body.expires_in_days) if body.expires_in_days else None
+    try:
+        created = service.create_api_token(session, principal.user, body.name, body.role, expires)
+    except service.AuthError as error:
+        raise http_error(error) from None
+    record(
+        session,
+        "api_token_create",
+        user_id=principal.user.id,
+        resource_type="api_token",
+        resource_id=created.record.id,
+        details={"name": body.name, "prefix": created.record.prefix, "role": body.role.value},
+        ip_address=client.ip,
+        user_agent=client.user_agent,
+    )
+    session.commit()
+    return TokenCreated(**TokenOut.of(created.record).model_dump(), token=created.token)
+
+
+@router.delete("/tokens/{token_id}", status_code=204, summary="Revoke one of your API tokens")
+def revoke_token(token_id: int, session: SessionDep, principal: PrincipalDep, client: ClientDep) -> None:
+    try:
+        token = service.revoke_api_token(session, token_id, owner=principal.user)
+    except service.AuthError as error:
+        raise http_error(error) from None
+    record(
+        session,
+        "api_token_revoke",
+        user_id=principal.user.id,
+        resource_type="api_token",
+        resource_id=token.id,
+        details={"prefix": token.prefix},
+        ip_address=client.ip,
+        user_agent=client.user_agent,
+    )
+    session.commit()

@@ -1,0 +1,101 @@
+"""Who runs scan jobs. The embedded default is a worker thread inside `secureai serve`; the scale-out issue
+plugs Celery in behind the same two calls.
+
+The in-process worker owns one asyncio loop in a daemon thread and runs queued scans there, a few at a time.
+On start it picks up every scan left `pending` or `running` by an earlier process (a crash, a restart), so a
+server killed mid-scan continues it on restart: the attempts already in the database are not sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from concurrent.futures import Future
+from concurrent.futures import wait as wait_for
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.db.enums import ScanStatus
+from app.db.models import Scan
+from app.jobs.scan_job import run_scan
+
+log = logging.getLogger("secureai.jobs")
+
+
+class Dispatcher(Protocol):
+    """Runs scans somewhere; the API only ever submits and cancels through this."""
+
+    def submit(self, scan_id: int) -> None:
+        """Queue the scan; returns at once."""
+        ...
+
+    def stop(self) -> None:
+        """Stop taking work; running scans stay resumable."""
+        ...
+
+
+class InProcessDispatcher:
+    """Runs scans on an asyncio loop in a background thread of this process (at most `parallel` at once)."""
+
+    def __init__(self, sessions: sessionmaker[Session], parallel: int = 2) -> None:
+        self.sessions = sessions
+        self.parallel = parallel
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="secureai-scans", daemon=True)
+        self._stop = asyncio.Event()
+        self._slots: asyncio.Semaphore | None = None
+        self._running: dict[int, Future[ScanStatus]] = {}
+
+    def start(self) -> list[int]:
+        """Start the worker and resume the scans an earlier process left unfinished; returns their ids."""
+        self._thread.start()
+        self._slots = asyncio.run_coroutine_threadsafe(self._make_semaphore(), self._loop).result()
+        with self.sessions() as session:
+            unfinished = list(
+                session.scalars(
+                    select(Scan.id)
+                    .where(Scan.status.in_([ScanStatus.PENDING, ScanStatus.RUNNING]), Scan.target_id.is_not(None))
+                    .order_by(Scan.id)
+                )
+            )
+        for scan_id in unfinished:
+            self.submit(scan_id)
+        if unfinished:
+            log.info("resuming %d unfinished scan(s): %s", len(unfinished), unfinished)
+        return unfinished
+
+    async def _make_semaphore(self) -> asyncio.Semaphore:
+        return asyncio.Semaphore(self.parallel)
+
+    def submit(self, scan_id: int) -> None:
+        if scan_id in self._running and not self._running[scan_id].done():
+            return
+        self._running[scan_id] = asyncio.run_coroutine_threadsafe(self._run(scan_id), self._loop)
+
+    async def _run(self, scan_id: int) -> ScanStatus:
+        assert self._slots is not None
+        async with self._slots:
+            if self._stop.is_set():
+                return ScanStatus.RUNNING
+            try:
+                status = await run_scan(self.sessions, scan_id, self._stop)
+            except Exception:  # a bug must not kill the worker; the scan stays resumable
+                log.exception("scan %s stopped by an unexpected error", scan_id)
+                return ScanStatus.RUNNING
+            log.info("scan %s ended %s", scan_id, status.value)
+            return status
+
+    def wait(self, scan_id: int, timeout: float | None = None) -> ScanStatus:
+        """Block until the scan's job ends (tests, the demo)."""
+        return self._running[scan_id].result(timeout)
+
+    def stop(self) -> None:
+        if not self._thread.is_alive():
+            return
+        self._loop.call_soon_threadsafe(self._stop.set)
+        wait_for(list(self._running.values()), timeout=30)  # _run never raises; each job checkpointed and left
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)

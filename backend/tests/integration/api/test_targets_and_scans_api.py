@@ -1,0 +1,104 @@
+"""Targets with secrets and scans as jobs, through the HTTP API against the simulator."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from sqlalchemy import create_engine, text
+
+from app.db.enums import UserRole
+from app.demo.simulator import running_simulator
+from tests.integration.api.conftest import Api
+
+SECRET = "sk-test-api-0123456789abcdef"
+
+
+def _everything_stored(url: str) -> str:
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        tables = ("targets", "scans", "audit_logs", "attempts", "vulnerabilities")
+        rows = [list(map(str, row)) for table in tables for row in connection.execute(text(f"SELECT * FROM {table}"))]
+    engine.dispose()
+    return json.dumps(rows)
+
+
+def test_a_target_secret_goes_in_once_and_never_comes_out(api: Api) -> None:
+    analyst = api.as_role(UserRole.ANALYST)
+    body = {
+        "name": "chatbot",
+        "settings": {"type": "openai", "model": "m", "base_url": "http://127.0.0.1:9/v1"},
+        "api_key": SECRET,
+        "secret_headers": {"X-Gateway-Key": "gw-secret-987654321"},
+    }
+    created = api.client.post("/api/v1/targets", json=body, headers=analyst)
+    assert created.status_code == 201, created.text
+    assert created.json()["has_credentials"] is True
+    target_id = created.json()["id"]
+    shown = created.text + api.client.get(f"/api/v1/targets/{target_id}", headers=analyst).text
+    shown += api.client.get("/api/v1/targets", headers=analyst).text
+    assert SECRET not in shown and "gw-secret" not in shown
+    assert SECRET not in _everything_stored(api.url) and "gw-secret" not in _everything_stored(api.url)
+
+    duplicate = api.client.post("/api/v1/targets", json=body, headers=analyst)
+    assert duplicate.status_code == 409 and duplicate.headers["content-type"].startswith("application/problem+json")
+    bad = api.client.post(
+        "/api/v1/targets", json={**body, "name": "x", "settings": {"type": "openai"}}, headers=analyst
+    )
+    assert bad.status_code == 422 and "base_url" in bad.json()["detail"]
+    invalid = api.client.post("/api/v1/targets", json={"name": ""}, headers=analyst)
+    assert invalid.status_code == 422 and {e["field"] for e in invalid.json()["errors"]} >= {"body.settings"}
+
+
+def test_a_scan_runs_as_a_job_and_reports_findings_and_progress_events(api: Api) -> None:
+    analyst = api.as_role(UserRole.ANALYST)
+    viewer = api.as_role(UserRole.VIEWER)
+    with running_simulator("vulnerable") as (url, _):
+        target = api.client.post(
+            "/api/v1/targets",
+            json={"name": "sim", "settings": {"type": "openai", "model": "sim", "base_url": url}},
+            headers=analyst,
+        ).json()
+        started = api.client.post(
+            "/api/v1/scans",
+            json={"target_id": target["id"], "probes": "owasp:LLM07", "strategies": "none,base64"},
+            headers=analyst,
+        )
+        assert started.status_code == 202, started.text
+        scan_id = started.json()["id"]
+        assert api.client.post("/api/v1/scans", json={"target_id": target["id"]}, headers=viewer).status_code == 403
+        deadline = time.monotonic() + 120
+        while (scan := api.client.get(f"/api/v1/scans/{scan_id}", headers=viewer).json())["status"] in (
+            "pending",
+            "running",
+        ):
+            assert time.monotonic() < deadline, scan
+            time.sleep(0.2)
+        events = api.client.get(f"/api/v1/scans/{scan_id}/events", headers=viewer)
+    assert scan["status"] == "completed" and scan["progress"] == 100.0
+    assert scan["summary"]["attempts"] == scan["attempts_planned"] > 0
+    assert "event: end" in events.text and '"status": "completed"' in events.text
+    findings = api.client.get(f"/api/v1/scans/{scan_id}/findings?limit=2", headers=viewer).json()
+    assert len(findings["items"]) == 2 and findings["next_cursor"] is not None
+    first = findings["items"][0]
+    assert first["owasp"] == "LLM07" and 0 < first["asr"] <= 1 and first["evidence"][0]["response"]
+    rest = api.client.get(f"/api/v1/scans/{scan_id}/findings?cursor={findings['next_cursor']}", headers=viewer)
+    ids = [f["id"] for f in findings["items"]] + [f["id"] for f in rest.json()["items"]]
+    assert len(ids) == len(set(ids)) == scan["vulnerability_count"]
+    assert api.client.post(f"/api/v1/scans/{scan_id}/cancel", headers=analyst).status_code == 409
+    bad = api.client.post("/api/v1/scans", json={"target_id": target["id"], "probes": "owasp:LLM99"}, headers=analyst)
+    assert bad.status_code == 422 and "LLM99" in bad.json()["detail"]
+    auditor = api.as_role(UserRole.AUDITOR)
+    actions = {row["action"] for row in api.client.get("/api/v1/audit?limit=200", headers=auditor).json()["items"]}
+    assert {"target_create", "scan_start", "secret_use", "login_success"} <= actions
+    assert api.client.get("/api/v1/audit/verify", headers=auditor).json()["ok"] is True
+
+
+def test_security_headers_and_body_limit(api: Api) -> None:
+    answer = api.client.get("/health")
+    assert answer.headers["x-content-type-options"] == "nosniff" and answer.headers["x-frame-options"] == "DENY"
+    assert "access-control-allow-origin" not in answer.headers
+    big = api.client.post(
+        "/api/v1/auth/login", content=b"{" + b" " * 2_000_000 + b"}", headers={"content-type": "application/json"}
+    )
+    assert big.status_code == 413 and big.headers["content-type"].startswith("application/problem+json")
