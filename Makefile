@@ -31,9 +31,11 @@ EXTRAS ?=
 setup: $(UV)  ## create backend/.venv with the locked dependencies (uv.lock)
 	cd $(BACKEND) && ../$(UV) sync --frozen --python $(PYTHON) --quiet $(EXTRAS)
 
-demo: setup  ## the main job: migrate the embedded SQLite database and start the server
+demo: setup  ## the main job: migrate SQLite, start the server and a vulnerable simulator, scan it via the API
+	cd $(BACKEND) && SECUREAI_DEMO=1 SECUREAI_DATA_DIR=$(DEMO_DATA) .venv/bin/secureai demo --host $(HOST) --port $(PORT)
+
+serve: setup  ## the API server alone on the demo data (no scan)
 	cd $(BACKEND) && SECUREAI_DEMO=1 SECUREAI_DATA_DIR=$(DEMO_DATA) .venv/bin/secureai db upgrade
-	@echo "SecureAI is starting on http://$(HOST):$(PORT)  (health: /health, readiness: /ready, API schema: /openapi.json)"
 	cd $(BACKEND) && SECUREAI_DEMO=1 SECUREAI_DATA_DIR=$(DEMO_DATA) .venv/bin/secureai serve --host $(HOST) --port $(PORT)
 
 test: EXTRAS := --extra local-model

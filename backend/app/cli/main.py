@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 import typer
@@ -79,6 +80,81 @@ def demo_target(
         fail(f"--mode must be one of {', '.join(MODES)}", ExitCode.USAGE)
     typer.echo(f"SecureAI simulator ({mode}) at http://{host}:{port}/v1 - a deliberately vulnerable fake, not a model")
     uvicorn.run(create_app(mode, latency_s=latency), host=host, port=port, log_level="warning")
+
+
+@app.command("demo")
+def demo(
+    host: Annotated[str, typer.Option(help="Interface for the API server.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="API server port.")] = 8000,
+    target_port: Annotated[int, typer.Option(help="Port of the vulnerable simulator it scans.")] = 8900,
+    keep_serving: Annotated[
+        bool, typer.Option("--keep-serving/--exit", help="Keep the server up after the scan (Ctrl-C stops it).")
+    ] = True,
+) -> None:
+    """The main job end to end: migrate SQLite, create the demo admin, start the vulnerable SIMULATOR and the
+    server, scan the simulator through the API, print the findings and where to look next."""
+    from rich.progress import BarColumn, Progress, TextColumn
+    from rich.table import Table
+
+    from app.cli.output import console
+    from app.demo.platform_demo import DEMO_ADMIN, BackgroundServer, prepare, run_demo_scan
+    from app.demo.simulator import create_app as create_simulator
+
+    settings = get_settings()
+    try:
+        settings.require_secret_key()
+    except MissingSecretKeyError as error:
+        fail(f"{error} (or run `make demo`, which sets SECUREAI_DEMO=1)", ExitCode.USAGE)
+    console.print(f"database: {settings.effective_database_url}")
+    password_file = prepare(settings)
+    from app.main import create_app as create_api
+
+    api_url = f"http://{host}:{port}"
+    try:
+        with (
+            BackgroundServer(create_simulator("vulnerable"), "127.0.0.1", target_port),
+            BackgroundServer(create_api(), host, port),
+        ):
+            console.print(
+                f"simulator (a deliberately vulnerable fake LLM app, not a model): http://127.0.0.1:{target_port}/v1"
+            )
+            with Progress(TextColumn("scanning the simulator through the API"), BarColumn(), console=console) as bar:
+                task = bar.add_task("scan", total=100)
+                result = run_demo_scan(
+                    api_url,
+                    f"http://127.0.0.1:{target_port}/v1",
+                    password_file,
+                    lambda done: bar.update(task, completed=done),
+                )
+            scan = result.scan
+            table = Table("probe", "OWASP", "severity", "ASR", "attempts", title=f"Findings of scan {scan['id']}")
+            for finding in sorted(result.findings, key=lambda f: (f["owasp"] or "", f["probe_id"] or "")):
+                table.add_row(
+                    finding["probe_id"],
+                    finding["owasp"],
+                    finding["severity"],
+                    f"{finding['asr']:.0%}",
+                    str(finding["attempts"]),
+                )
+            console.print(table)
+            summary = scan["summary"] or {}
+            console.print(
+                f"scan {scan['id']} {scan['status']}: {summary.get('attempts', 0)} attempts, "
+                f"{scan['vulnerability_count']} findings, risk score {scan['risk_score']}/100"
+            )
+            console.print(
+                f"API: {api_url}/api/v1 (schema: {api_url}/openapi.json); sign in as {DEMO_ADMIN!r} with the "
+                f"password in {result.password_file}"
+            )
+            console.print(f"this scan: {api_url}/api/v1/scans/{scan['id']}  findings: .../scans/{scan['id']}/findings")
+            if keep_serving:
+                console.print("serving; Ctrl-C to stop")
+                while True:
+                    time.sleep(3600)
+    except KeyboardInterrupt:
+        console.print("stopped")
+    except RuntimeError as error:
+        fail(str(error), ExitCode.UNREACHABLE)
 
 
 @app.command("demo-model")
