@@ -1,0 +1,200 @@
+"""Findings across scans: filter, sort by ASR, page with stable cursors, triage, and diff two scans."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import BaseModel, StringConstraints
+from sqlalchemy import Select, and_, or_, select, tuple_
+from sqlalchemy.orm import Session
+
+from app.api.deps import ClientDep, SessionDep, require
+from app.api.pagination import Limit
+from app.api.routes.scans import FindingOut, get_scan
+from app.audit.log import record
+from app.auth import service
+from app.auth.rbac import Permission
+from app.db.enums import Severity, TriageState
+from app.db.models import FindingTriage, Scan, Vulnerability, utcnow
+
+router = APIRouter(tags=["findings"])
+Reader = Annotated[service.Principal, Depends(require(Permission.READ))]
+Triager = Annotated[service.Principal, Depends(require(Permission.FINDINGS_TRIAGE))]
+Sort = Literal["-asr", "asr", "-id", "id"]
+
+
+class TriageIn(BaseModel):
+    state: TriageState
+    comment: Annotated[str, StringConstraints(max_length=4000)] | None = None
+
+
+class TriageOut(BaseModel):
+    state: TriageState
+    comment: str | None
+    updated_by: int | None
+    updated_at: datetime
+
+
+class TriagedFinding(FindingOut):
+    scan_id: int
+    triage: TriageOut | None
+
+
+class FindingPage(BaseModel):
+    items: list[TriagedFinding]
+    next_cursor: str | None = None
+
+
+class ScanDiff(BaseModel):
+    base: int
+    head: int
+    new: list[TriagedFinding]
+    fixed: list[TriagedFinding]
+    unchanged: list[TriagedFinding]
+
+
+def _triage_of(session: Session, rows: list[tuple[Vulnerability, int | None]]) -> dict[tuple[int, str], TriageOut]:
+    keys = {(target_id, row.fingerprint) for row, target_id in rows if target_id and row.fingerprint}
+    if not keys:
+        return {}
+    found = session.scalars(
+        select(FindingTriage).where(tuple_(FindingTriage.target_id, FindingTriage.fingerprint).in_(list(keys)))
+    )
+    return {
+        (t.target_id, t.fingerprint): TriageOut(
+            state=t.state, comment=t.comment, updated_by=t.updated_by, updated_at=t.updated_at
+        )
+        for t in found
+    }
+
+
+def _out(session: Session, rows: list[tuple[Vulnerability, int | None]]) -> list[TriagedFinding]:
+    triage = _triage_of(session, rows)
+    return [
+        TriagedFinding(
+            **FindingOut.of(row).model_dump(),
+            scan_id=row.scan_id,
+            triage=triage.get((target_id, row.fingerprint)) if target_id and row.fingerprint else None,
+        )
+        for row, target_id in rows
+    ]
+
+
+def _cursor(row: Vulnerability, sort: Sort) -> str:
+    return json.dumps([row.asr if "asr" in sort else None, row.id])
+
+
+def _after(query: Select[Vulnerability, int | None], cursor: str, sort: Sort) -> Select[Vulnerability, int | None]:
+    """Rows strictly after the cursor in the sort order (keyset: no offset, stable as rows arrive)."""
+    try:
+        asr, last_id = json.loads(cursor)
+        last_id = int(last_id)
+        asr = None if asr is None else float(asr)
+    except (ValueError, TypeError):
+        raise HTTPException(422, "cursor is not one this API gave out") from None
+    descending = sort.startswith("-")
+    if "id" in sort:
+        return query.where(Vulnerability.id < last_id if descending else Vulnerability.id > last_id)
+    if asr is None:
+        raise HTTPException(422, "cursor is not one this API gave out")
+    if descending:
+        return query.where(or_(Vulnerability.asr < asr, and_(Vulnerability.asr == asr, Vulnerability.id < last_id)))
+    return query.where(or_(Vulnerability.asr > asr, and_(Vulnerability.asr == asr, Vulnerability.id > last_id)))
+
+
+@router.get("/findings", summary="Findings of all scans: filter, sort, page")
+def list_findings(
+    session: SessionDep,
+    _: Reader,
+    severity: Annotated[list[Severity] | None, Query(description="One or more severities.")] = None,
+    owasp: Annotated[str | None, Query(max_length=10, description="OWASP category, e.g. LLM01.")] = None,
+    scan_id: int | None = None,
+    target_id: int | None = None,
+    sort: Annotated[Sort, Query(description="-asr: most reliable attacks first.")] = "-asr",
+    limit: Limit = 50,
+    cursor: Annotated[str | None, Query(max_length=100)] = None,
+) -> FindingPage:
+    query = select(Vulnerability, Scan.target_id).join(Scan, Scan.id == Vulnerability.scan_id)
+    if sort.endswith("asr"):
+        query = query.where(Vulnerability.asr.is_not(None))
+    if severity:
+        query = query.where(Vulnerability.severity.in_(severity))
+    if owasp:
+        query = query.where(Vulnerability.owasp == owasp.upper())
+    if scan_id is not None:
+        query = query.where(Vulnerability.scan_id == scan_id)
+    if target_id is not None:
+        query = query.where(Scan.target_id == target_id)
+    if cursor:
+        query = _after(query, cursor, sort)
+    column = Vulnerability.asr if sort.endswith("asr") else Vulnerability.id
+    if sort.startswith("-"):
+        query = query.order_by(column.desc(), Vulnerability.id.desc())
+    else:
+        query = query.order_by(column.asc(), Vulnerability.id.asc())
+    rows = [(row, target) for row, target in session.execute(query.limit(limit + 1))]
+    page = rows[:limit]
+    more = len(rows) > limit
+    return FindingPage(items=_out(session, page), next_cursor=_cursor(page[-1][0], sort) if more else None)
+
+
+@router.put("/findings/{finding_id}/triage", summary="Triage a finding; carried to the same weakness in later scans")
+def triage_finding(
+    finding_id: int, body: TriageIn, session: SessionDep, principal: Triager, client: ClientDep
+) -> TriagedFinding:
+    row = session.get(Vulnerability, finding_id)
+    if row is None:
+        raise HTTPException(404, f"no finding {finding_id}")
+    target_id = session.scalar(select(Scan.target_id).where(Scan.id == row.scan_id))
+    if target_id is None or row.fingerprint is None:
+        raise HTTPException(409, "legacy findings have no fingerprint and cannot be triaged across scans")
+    triage = session.scalar(
+        select(FindingTriage).where(FindingTriage.target_id == target_id, FindingTriage.fingerprint == row.fingerprint)
+    )
+    before = triage.state.value if triage else None
+    if triage is None:
+        triage = FindingTriage(target_id=target_id, fingerprint=row.fingerprint)
+        session.add(triage)
+    triage.state, triage.comment = body.state, body.comment
+    triage.updated_by, triage.updated_at = principal.user.id, utcnow()
+    session.flush()
+    record(
+        session,
+        "triage",
+        user_id=principal.user.id,
+        resource_type="finding",
+        resource_id=row.id,
+        details={"fingerprint": row.fingerprint, "from": before, "to": body.state.value},
+        ip_address=client.ip,
+        user_agent=client.user_agent,
+    )
+    session.commit()
+    return _out(session, [(row, target_id)])[0]
+
+
+@router.get("/scans/{base_id}/diff/{head_id}", summary="What changed between two scans of one target")
+def diff_scans(base_id: int, head_id: int, session: SessionDep, _: Reader) -> ScanDiff:
+    base, head = get_scan(session, base_id), get_scan(session, head_id)
+    if base.target_id is None or base.target_id != head.target_id:
+        raise HTTPException(422, "both scans must be platform scans of the same target")
+
+    def findings(scan_id: int) -> dict[str, Vulnerability]:
+        rows = session.scalars(select(Vulnerability).where(Vulnerability.scan_id == scan_id))
+        return {row.fingerprint: row for row in rows if row.fingerprint}
+
+    before, after = findings(base_id), findings(head_id)
+    target = base.target_id
+
+    def out(rows: list[Vulnerability]) -> list[TriagedFinding]:
+        return _out(session, [(row, target) for row in sorted(rows, key=lambda r: r.probe_name or "")])
+
+    return ScanDiff(
+        base=base_id,
+        head=head_id,
+        new=out([row for key, row in after.items() if key not in before]),
+        fixed=out([row for key, row in before.items() if key not in after]),
+        unchanged=out([row for key, row in after.items() if key in before]),
+    )
