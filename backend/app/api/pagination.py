@@ -10,7 +10,7 @@ from pydantic import BaseModel
 T = TypeVar("T")
 
 Limit = Annotated[int, Query(ge=1, le=200, description="Rows per page.")]
-Cursor = Annotated[int | None, Query(ge=0, description="`next_cursor` of the previous page.")]
+Cursor = Annotated[int | None, Query(ge=0, le=2_147_483_647, description="`next_cursor` of the previous page.")]
 
 
 class Page(BaseModel, Generic[T]):

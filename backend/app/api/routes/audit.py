@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -11,6 +10,7 @@ from sqlalchemy import select
 
 from app.api.deps import SessionDep, require
 from app.api.pagination import Cursor, Limit, Page
+from app.api.types import UtcDateTime
 from app.audit.verify import verify_chain
 from app.auth import service
 from app.auth.rbac import Permission
@@ -22,7 +22,7 @@ Auditor = Annotated[service.Principal, Depends(require(Permission.AUDIT_READ))]
 
 class AuditOut(BaseModel):
     id: int
-    created_at: datetime | None
+    created_at: UtcDateTime | None
     user_id: int | None
     action: str
     resource_type: str | None

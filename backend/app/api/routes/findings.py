@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -14,6 +13,7 @@ from sqlalchemy.orm import Session
 from app.api.deps import ClientDep, SessionDep, require
 from app.api.pagination import Limit
 from app.api.routes.scans import FindingOut, get_scan
+from app.api.types import PathId, QueryId, UtcDateTime
 from app.audit.log import record
 from app.auth import service
 from app.auth.rbac import Permission
@@ -35,7 +35,7 @@ class TriageOut(BaseModel):
     state: TriageState
     comment: str | None
     updated_by: int | None
-    updated_at: datetime
+    updated_at: UtcDateTime
 
 
 class TriagedFinding(FindingOut):
@@ -111,8 +111,8 @@ def list_findings(
     _: Reader,
     severity: Annotated[list[Severity] | None, Query(description="One or more severities.")] = None,
     owasp: Annotated[str | None, Query(max_length=10, description="OWASP category, e.g. LLM01.")] = None,
-    scan_id: int | None = None,
-    target_id: int | None = None,
+    scan_id: QueryId = None,
+    target_id: QueryId = None,
     sort: Annotated[Sort, Query(description="-asr: most reliable attacks first.")] = "-asr",
     limit: Limit = 50,
     cursor: Annotated[str | None, Query(max_length=100)] = None,
@@ -143,7 +143,7 @@ def list_findings(
 
 @router.put("/findings/{finding_id}/triage", summary="Triage a finding; carried to the same weakness in later scans")
 def triage_finding(
-    finding_id: int, body: TriageIn, session: SessionDep, principal: Triager, client: ClientDep
+    finding_id: PathId, body: TriageIn, session: SessionDep, principal: Triager, client: ClientDep
 ) -> TriagedFinding:
     row = session.get(Vulnerability, finding_id)
     if row is None:
@@ -176,7 +176,7 @@ def triage_finding(
 
 
 @router.get("/scans/{base_id}/diff/{head_id}", summary="What changed between two scans of one target")
-def diff_scans(base_id: int, head_id: int, session: SessionDep, _: Reader) -> ScanDiff:
+def diff_scans(base_id: PathId, head_id: PathId, session: SessionDep, _: Reader) -> ScanDiff:
     base, head = get_scan(session, base_id), get_scan(session, head_id)
     if base.target_id is None or base.target_id != head.target_id:
         raise HTTPException(422, "both scans must be platform scans of the same target")

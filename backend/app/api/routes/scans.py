@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -16,6 +15,7 @@ from sqlalchemy import select
 from app.api.deps import ClientDep, SessionDep, require
 from app.api.pagination import Cursor, Limit, Page
 from app.api.routes.targets import get_target
+from app.api.types import MAX_ID, PathId, UtcDateTime
 from app.audit.log import record
 from app.auth import service
 from app.auth.rbac import Permission
@@ -34,7 +34,7 @@ MAX_ATTEMPTS = 100_000
 
 
 class ScanIn(BaseModel):
-    target_id: int
+    target_id: int = Field(ge=1, le=MAX_ID)
     name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
     probes: Annotated[str, StringConstraints(min_length=1, max_length=500)] = Field(
         default="all", description="Probe selection, e.g. owasp:LLM01,tag:jailbreak (docs/scanning.md)."
@@ -57,8 +57,8 @@ class ScanOut(BaseModel):
     options: dict[str, Any] | None
     summary: dict[str, Any] | None
     error: str | None
-    started_at: datetime | None
-    completed_at: datetime | None
+    started_at: UtcDateTime | None
+    completed_at: UtcDateTime | None
     duration: int | None
 
     @classmethod
@@ -116,7 +116,7 @@ class FindingOut(BaseModel):
         )
 
 
-def get_scan(session: SessionDep, scan_id: int) -> Scan:
+def get_scan(session: SessionDep, scan_id: PathId) -> Scan:
     scan = session.get(Scan, scan_id)
     if scan is None:
         raise HTTPException(404, f"no scan {scan_id}")
@@ -126,6 +126,9 @@ def get_scan(session: SessionDep, scan_id: int) -> Scan:
 @router.post("", status_code=202, summary="Start a scan (queued; follow it with GET or /events)")
 def start_scan(body: ScanIn, request: Request, session: SessionDep, principal: Writer, client: ClientDep) -> ScanOut:
     target = get_target(session, body.target_id)
+    dispatcher = getattr(request.app.state, "dispatcher", None)
+    if dispatcher is None:
+        raise HTTPException(503, "the scan worker is not running; restart `secureai serve`")
     options = ScanOptions(body.probes, body.strategies, body.repeat, body.seed, body.concurrency)
     try:
         planned = len(plan_scan(options).attempts)
@@ -159,7 +162,7 @@ def start_scan(body: ScanIn, request: Request, session: SessionDep, principal: W
             user_agent=client.user_agent,
         )
     session.commit()
-    request.app.state.dispatcher.submit(scan.id)
+    dispatcher.submit(scan.id)
     return ScanOut.of(scan)
 
 
@@ -174,12 +177,12 @@ def list_scans(session: SessionDep, _: Reader, limit: Limit = 50, cursor: Cursor
 
 
 @router.get("/{scan_id}", summary="One scan: status, progress, summary")
-def read_scan(scan_id: int, session: SessionDep, _: Reader) -> ScanOut:
+def read_scan(scan_id: PathId, session: SessionDep, _: Reader) -> ScanOut:
     return ScanOut.of(get_scan(session, scan_id))
 
 
 @router.post("/{scan_id}/cancel", summary="Ask a running scan to stop")
-def cancel_scan(scan_id: int, session: SessionDep, principal: Writer, client: ClientDep) -> ScanOut:
+def cancel_scan(scan_id: PathId, session: SessionDep, principal: Writer, client: ClientDep) -> ScanOut:
     scan = get_scan(session, scan_id)
     if scan.status in FINISHED:
         raise HTTPException(409, f"scan {scan_id} already ended ({scan.status.value})")
@@ -199,7 +202,7 @@ def cancel_scan(scan_id: int, session: SessionDep, principal: Writer, client: Cl
 
 @router.get("/{scan_id}/findings", summary="Findings of a scan, most severe first")
 def list_findings(
-    scan_id: int, session: SessionDep, _: Reader, limit: Limit = 50, cursor: Cursor = None
+    scan_id: PathId, session: SessionDep, _: Reader, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[FindingOut]:
     get_scan(session, scan_id)
     query = select(Vulnerability).where(Vulnerability.scan_id == scan_id).order_by(Vulnerability.id).limit(limit + 1)
@@ -216,7 +219,7 @@ def list_findings(
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}}},
 )
-def scan_events(scan_id: int, session: SessionDep, _: Reader) -> StreamingResponse:
+def scan_events(scan_id: PathId, session: SessionDep, _: Reader) -> StreamingResponse:
     """One `progress` event when something changed (at most twice a second), then one `end` event."""
     get_scan(session, scan_id)
 

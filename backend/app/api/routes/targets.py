@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException
@@ -12,6 +11,7 @@ from sqlalchemy import select
 
 from app.api.deps import ClientDep, SessionDep, require
 from app.api.pagination import Cursor, Limit, Page
+from app.api.types import PathId, UtcDateTime
 from app.audit.log import record
 from app.auth import service
 from app.auth.rbac import Permission
@@ -51,8 +51,8 @@ class TargetOut(BaseModel):
     type: str
     settings: dict[str, Any]
     has_credentials: bool
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
 
     @classmethod
     def of(cls, target: Target) -> TargetOut:
@@ -78,7 +78,7 @@ def _secret_headers(value: dict[str, SecretStr] | None) -> dict[str, str] | None
     return {name: secret.get_secret_value() for name, secret in value.items()} if value else None
 
 
-def get_target(session: SessionDep, target_id: int) -> Target:
+def get_target(session: SessionDep, target_id: PathId) -> Target:
     target = session.get(Target, target_id)
     if target is None:
         raise HTTPException(404, f"no target {target_id}")
@@ -125,13 +125,13 @@ def create_target(body: TargetIn, session: SessionDep, principal: Writer, client
 
 
 @router.get("/{target_id}", summary="One target")
-def read_target(target_id: int, session: SessionDep, _: Reader) -> TargetOut:
+def read_target(target_id: PathId, session: SessionDep, _: Reader) -> TargetOut:
     return TargetOut.of(get_target(session, target_id))
 
 
 @router.patch("/{target_id}", summary="Change a target")
 def update_target(
-    target_id: int, body: TargetPatch, session: SessionDep, principal: Writer, client: ClientDep
+    target_id: PathId, body: TargetPatch, session: SessionDep, principal: Writer, client: ClientDep
 ) -> TargetOut:
     target = get_target(session, target_id)
     try:
@@ -164,7 +164,7 @@ def update_target(
 
 
 @router.post("/{target_id}/test", summary="Check the target: reachable, credentials, model, latency")
-def test_target(target_id: int, session: SessionDep, principal: Writer, client: ClientDep) -> list[CheckOut]:
+def test_target(target_id: PathId, session: SessionDep, principal: Writer, client: ClientDep) -> list[CheckOut]:
     """Runs the engine's target doctor (sends a few tiny requests with the stored credentials)."""
     target = get_target(session, target_id)
     try:

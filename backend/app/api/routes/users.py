@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException
@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from app.api.deps import ClientDep, PrincipalDep, SessionDep, require
 from app.api.errors_auth import http_error
+from app.api.types import PathId, UtcDateTime
 from app.audit.log import record
 from app.auth import service
 from app.auth.rbac import Permission
@@ -29,7 +30,7 @@ class UserOut(BaseModel):
     full_name: str | None
     role: UserRole
     is_active: bool
-    last_login_at: datetime | None
+    last_login_at: UtcDateTime | None
 
     @classmethod
     def of(cls, user: User) -> UserOut:
@@ -72,10 +73,10 @@ class TokenOut(BaseModel):
     name: str
     prefix: str
     role: UserRole
-    created_at: datetime
-    expires_at: datetime | None
-    last_used_at: datetime | None
-    revoked_at: datetime | None
+    created_at: UtcDateTime
+    expires_at: UtcDateTime | None
+    last_used_at: UtcDateTime | None
+    revoked_at: UtcDateTime | None
 
     @classmethod
     def of(cls, token: ApiToken) -> TokenOut:
@@ -95,7 +96,7 @@ class TokenCreated(TokenOut):
     token: str = Field(description="Shown this once; store it now.")
 
 
-def _user(session: SessionDep, user_id: int) -> User:
+def _user(session: SessionDep, user_id: PathId) -> User:
     user = session.get(User, user_id)
     if user is None:
         raise HTTPException(404, f"no user {user_id}")
@@ -130,7 +131,7 @@ def create_user(body: UserCreate, session: SessionDep, admin: Admin, client: Cli
 
 
 @router.patch("/users/{user_id}", summary="Change a user's role or disable/enable them")
-def update_user(user_id: int, body: UserUpdate, session: SessionDep, admin: Admin, client: ClientDep) -> UserOut:
+def update_user(user_id: PathId, body: UserUpdate, session: SessionDep, admin: Admin, client: ClientDep) -> UserOut:
     user = _user(session, user_id)
     details: dict[str, object] = {"username": user.username}
     try:
@@ -161,7 +162,7 @@ def update_user(user_id: int, body: UserUpdate, session: SessionDep, admin: Admi
 
 
 @router.post("/users/{user_id}/reset-password", status_code=204, summary="Set a new password for a user")
-def reset_password(user_id: int, body: PasswordReset, session: SessionDep, admin: Admin, client: ClientDep) -> None:
+def reset_password(user_id: PathId, body: PasswordReset, session: SessionDep, admin: Admin, client: ClientDep) -> None:
     user = _user(session, user_id)
     try:
         result = service.reset_password(session, user, body.password)
@@ -209,7 +210,7 @@ def create_token(body: TokenCreate, session: SessionDep, principal: PrincipalDep
 
 
 @router.delete("/tokens/{token_id}", status_code=204, summary="Revoke one of your API tokens")
-def revoke_token(token_id: int, session: SessionDep, principal: PrincipalDep, client: ClientDep) -> None:
+def revoke_token(token_id: PathId, session: SessionDep, principal: PrincipalDep, client: ClientDep) -> None:
     try:
         token = service.revoke_api_token(session, token_id, owner=principal.user)
     except service.AuthError as error:
