@@ -102,3 +102,26 @@ def test_security_headers_and_body_limit(api: Api) -> None:
         "/api/v1/auth/login", content=b"{" + b" " * 2_000_000 + b"}", headers={"content-type": "application/json"}
     )
     assert big.status_code == 413 and big.headers["content-type"].startswith("application/problem+json")
+
+
+def test_the_target_doctor_runs_with_the_stored_credentials(api: Api) -> None:
+    analyst = api.as_role(UserRole.ANALYST)
+    with running_simulator("refusing") as (url, simulator):
+        target = api.client.post(
+            "/api/v1/targets",
+            json={
+                "name": "refuser",
+                "settings": {"type": "openai", "model": "secureai-simulator-refusing", "base_url": url},
+                "api_key": SECRET,
+            },
+            headers=analyst,
+        ).json()
+        checks = api.client.post(f"/api/v1/targets/{target['id']}/test", headers=analyst)
+        assert sum(simulator.state.requests.values()) > 0
+    assert checks.status_code == 200, checks.text
+    by_name = {check["name"]: check for check in checks.json()}
+    assert by_name["reachable"]["level"] == by_name["model"]["level"] == "ok"
+    assert SECRET not in checks.text
+    viewer = api.as_role(UserRole.VIEWER)
+    assert api.client.post(f"/api/v1/targets/{target['id']}/test", headers=viewer).status_code == 403
+    assert api.client.post("/api/v1/targets/424242/test", headers=analyst).status_code == 404
