@@ -6,7 +6,7 @@ Routes ask for a permission (`require(Permission.TARGETS_WRITE)`), never for a r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -14,6 +14,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from app.audit.log import record
 from app.auth import service
 from app.auth.rbac import Permission, has_permission
 from app.db.session import get_sessionmaker
@@ -75,3 +76,26 @@ def require(permission: Permission) -> Callable[[service.Principal], service.Pri
 
     check.permission = permission  # type: ignore[attr-defined]  # read by the route x role test
     return check
+
+
+def audit(
+    session: Session,
+    client: Client,
+    action: str,
+    *,
+    actor: int | None,
+    resource_type: str | None = None,
+    resource_id: int | None = None,
+    details: Mapping[str, object] | None = None,
+) -> None:
+    """Record a security-relevant action of this request in the audit chain (same transaction as the change)."""
+    record(
+        session,
+        action,
+        user_id=actor,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        details=details,
+        ip_address=client.ip,
+        user_agent=client.user_agent,
+    )

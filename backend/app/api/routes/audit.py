@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from app.api.deps import SessionDep, require
-from app.api.pagination import Cursor, Limit, Page
+from app.api.pagination import Cursor, Limit, Page, page_by_id
 from app.api.types import UtcDateTime
 from app.audit.verify import verify_chain
 from app.auth import service
@@ -35,11 +35,7 @@ class AuditOut(BaseModel):
 
 @router.get("", summary="Audit records, newest first")
 def list_audit(session: SessionDep, _: Auditor, limit: Limit = 50, cursor: Cursor = None) -> Page[AuditOut]:
-    query = select(AuditLog).order_by(AuditLog.id.desc()).limit(limit + 1)
-    if cursor is not None:
-        query = query.where(AuditLog.id < cursor)
-    rows = list(session.scalars(query))
-    page = rows[:limit]
+    page, next_cursor = page_by_id(session, select(AuditLog), AuditLog.id, limit, cursor, newest_first=True)
     items = [
         AuditOut(
             id=r.id,
@@ -55,7 +51,7 @@ def list_audit(session: SessionDep, _: Auditor, limit: Limit = 50, cursor: Curso
         )
         for r in page
     ]
-    return Page(items=items, next_cursor=page[-1].id if len(rows) > limit else None)
+    return Page(items=items, next_cursor=next_cursor)
 
 
 @router.get("/verify", summary="Check the hash chain; names the first broken row")

@@ -7,8 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field, StringConstraints
 
-from app.api.deps import ClientDep, PrincipalDep, SessionDep, unauthorized
-from app.audit.log import record
+from app.api.deps import ClientDep, PrincipalDep, SessionDep, audit, unauthorized
 from app.auth import service
 from app.db.enums import UserRole
 
@@ -55,27 +54,25 @@ def login(body: LoginRequest, session: SessionDep, client: ClientDep) -> TokenPa
         result = service.authenticate_password(session, body.username, body.password, client.ip, client.user_agent)
     except service.AccountLockedError as error:
         session.rollback()
-        record(session, "login_locked", details={"username": body.username}, ip_address=client.ip)
+        audit(session, client, "login_locked", actor=None, details={"username": body.username})
         session.commit()
         raise HTTPException(429, str(error), headers={"Retry-After": str(error.retry_after)}) from None
     except service.LoginFailedError as error:
-        record(
+        audit(
             session,
+            client,
             "login_failure",
-            user_id=error.user_id,
+            actor=error.user_id,
             details={"username": body.username, "reason": error.reason},
-            ip_address=client.ip,
-            user_agent=client.user_agent,
         )
         session.commit()  # the failure counts towards the lockout
         raise unauthorized("wrong username or password") from None
-    record(
+    audit(
         session,
+        client,
         "login_success",
-        user_id=result.user.id,
+        actor=result.user.id,
         details={"password_rehashed": result.password_rehashed},
-        ip_address=client.ip,
-        user_agent=client.user_agent,
     )
     session.commit()
     return _pair(result)
@@ -88,13 +85,12 @@ def refresh(body: RefreshRequest, session: SessionDep, client: ClientDep) -> Tok
         result = service.refresh_session(session, body.refresh_token, client.ip, client.user_agent)
     except service.InvalidSessionError as error:
         if error.reason == "reuse":
-            record(
+            audit(
                 session,
+                client,
                 "refresh_token_reuse",
-                user_id=error.user_id,
+                actor=error.user_id,
                 details={"family": error.family_id},
-                ip_address=client.ip,
-                user_agent=client.user_agent,
             )
         session.commit()  # a reuse revokes the family
         raise unauthorized("the refresh token is invalid, expired or revoked") from None
@@ -107,7 +103,7 @@ def logout(body: RefreshRequest, session: SessionDep, client: ClientDep) -> None
     """Idempotent: an unknown or already revoked token is not an error."""
     result = service.logout(session, body.refresh_token)
     if result.user_id is not None:
-        record(session, "logout", user_id=result.user_id, ip_address=client.ip, user_agent=client.user_agent)
+        audit(session, client, "logout", actor=result.user_id)
     session.commit()
 
 

@@ -10,11 +10,10 @@ from pydantic import BaseModel, StringConstraints
 from sqlalchemy import Select, and_, or_, select, tuple_
 from sqlalchemy.orm import Session
 
-from app.api.deps import ClientDep, SessionDep, require
+from app.api.deps import ClientDep, SessionDep, audit, require
 from app.api.pagination import Limit
 from app.api.routes.scans import FindingOut, get_scan
 from app.api.types import PathId, QueryId, UtcDateTime
-from app.audit.log import record
 from app.auth import service
 from app.auth.rbac import Permission
 from app.db.enums import Severity, TriageState
@@ -161,15 +160,14 @@ def triage_finding(
     triage.state, triage.comment = body.state, body.comment
     triage.updated_by, triage.updated_at = principal.user.id, utcnow()
     session.flush()
-    record(
+    audit(
         session,
+        client,
         "triage",
-        user_id=principal.user.id,
+        actor=principal.user.id,
         resource_type="finding",
         resource_id=row.id,
         details={"fingerprint": row.fingerprint, "from": before, "to": body.state.value},
-        ip_address=client.ip,
-        user_agent=client.user_agent,
     )
     session.commit()
     return _out(session, [(row, target_id)])[0]

@@ -12,11 +12,10 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, StringConstraints
 from sqlalchemy import select
 
-from app.api.deps import ClientDep, SessionDep, require
-from app.api.pagination import Cursor, Limit, Page
+from app.api.deps import ClientDep, SessionDep, audit, require
+from app.api.pagination import Cursor, Limit, Page, page_by_id
 from app.api.routes.targets import get_target
 from app.api.types import MAX_ID, PathId, UtcDateTime
-from app.audit.log import record
 from app.auth import service
 from app.auth.rbac import Permission
 from app.db.enums import ScannerType, ScanStatus, Severity
@@ -150,17 +149,18 @@ def start_scan(body: ScanIn, request: Request, session: SessionDep, principal: W
     )
     session.add(scan)
     session.flush()
-    for action, details in (("scan_start", {"target_id": target.id, "attempts": planned}), ("secret_use", {})):
-        record(
-            session,
-            action,
-            user_id=principal.user.id,
-            resource_type="scan" if action == "scan_start" else "target",
-            resource_id=scan.id if action == "scan_start" else target.id,
-            details=details or {"purpose": f"scan {scan.id}"},
-            ip_address=client.ip,
-            user_agent=client.user_agent,
-        )
+    actor = principal.user.id
+    details = {"target_id": target.id, "attempts": planned}
+    audit(session, client, "scan_start", actor=actor, resource_type="scan", resource_id=scan.id, details=details)
+    audit(
+        session,
+        client,
+        "secret_use",
+        actor=actor,
+        resource_type="target",
+        resource_id=target.id,
+        details={"purpose": f"scan {scan.id}"},
+    )
     session.commit()
     dispatcher.submit(scan.id)
     return ScanOut.of(scan)
@@ -168,12 +168,8 @@ def start_scan(body: ScanIn, request: Request, session: SessionDep, principal: W
 
 @router.get("", summary="List scans, newest first")
 def list_scans(session: SessionDep, _: Reader, limit: Limit = 50, cursor: Cursor = None) -> Page[ScanOut]:
-    query = select(Scan).order_by(Scan.id.desc()).limit(limit + 1)
-    if cursor is not None:
-        query = query.where(Scan.id < cursor)
-    rows = list(session.scalars(query))
-    page = rows[:limit]
-    return Page(items=[ScanOut.of(s) for s in page], next_cursor=page[-1].id if len(rows) > limit else None)
+    page, next_cursor = page_by_id(session, select(Scan), Scan.id, limit, cursor, newest_first=True)
+    return Page(items=[ScanOut.of(s) for s in page], next_cursor=next_cursor)
 
 
 @router.get("/{scan_id}", summary="One scan: status, progress, summary")
@@ -187,14 +183,13 @@ def cancel_scan(scan_id: PathId, session: SessionDep, principal: Writer, client:
     if scan.status in FINISHED:
         raise HTTPException(409, f"scan {scan_id} already ended ({scan.status.value})")
     scan.cancel_requested_at = scan.cancel_requested_at or utcnow()
-    record(
+    audit(
         session,
+        client,
         "scan_cancel",
-        user_id=principal.user.id,
+        actor=principal.user.id,
         resource_type="scan",
         resource_id=scan.id,
-        ip_address=client.ip,
-        user_agent=client.user_agent,
     )
     session.commit()
     return ScanOut.of(scan)
@@ -205,12 +200,9 @@ def list_findings(
     scan_id: PathId, session: SessionDep, _: Reader, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[FindingOut]:
     get_scan(session, scan_id)
-    query = select(Vulnerability).where(Vulnerability.scan_id == scan_id).order_by(Vulnerability.id).limit(limit + 1)
-    if cursor is not None:
-        query = query.where(Vulnerability.id > cursor)
-    rows = list(session.scalars(query))
-    page = rows[:limit]
-    return Page(items=[FindingOut.of(v) for v in page], next_cursor=page[-1].id if len(rows) > limit else None)
+    query = select(Vulnerability).where(Vulnerability.scan_id == scan_id)
+    page, next_cursor = page_by_id(session, query, Vulnerability.id, limit, cursor)
+    return Page(items=[FindingOut.of(v) for v in page], next_cursor=next_cursor)
 
 
 @router.get(

@@ -9,10 +9,9 @@ from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field, SecretStr, StringConstraints
 from sqlalchemy import select
 
-from app.api.deps import ClientDep, SessionDep, require
-from app.api.pagination import Cursor, Limit, Page
+from app.api.deps import ClientDep, SessionDep, audit, require
+from app.api.pagination import Cursor, Limit, Page, page_by_id
 from app.api.types import PathId, UtcDateTime
-from app.audit.log import record
 from app.auth import service
 from app.auth.rbac import Permission
 from app.core.crypto import SecretDecryptError
@@ -87,12 +86,8 @@ def get_target(session: SessionDep, target_id: PathId) -> Target:
 
 @router.get("", summary="List targets")
 def list_targets(session: SessionDep, _: Reader, limit: Limit = 50, cursor: Cursor = None) -> Page[TargetOut]:
-    query = select(Target).order_by(Target.id).limit(limit + 1)
-    if cursor is not None:
-        query = query.where(Target.id > cursor)
-    rows = list(session.scalars(query))
-    page = rows[:limit]
-    return Page(items=[TargetOut.of(t) for t in page], next_cursor=page[-1].id if len(rows) > limit else None)
+    page, next_cursor = page_by_id(session, select(Target), Target.id, limit, cursor)
+    return Page(items=[TargetOut.of(t) for t in page], next_cursor=next_cursor)
 
 
 @router.post("", status_code=201, summary="Create a target")
@@ -110,15 +105,14 @@ def create_target(body: TargetIn, session: SessionDep, principal: Writer, client
         raise HTTPException(409, str(error)) from None
     except TargetConfigError as error:
         raise HTTPException(422, str(error)) from None
-    record(
+    audit(
         session,
+        client,
         "target_create",
-        user_id=principal.user.id,
+        actor=principal.user.id,
         resource_type="target",
         resource_id=target.id,
         details={"name": target.name, "type": target.type, "credentials": bool(target.credentials)},
-        ip_address=client.ip,
-        user_agent=client.user_agent,
     )
     session.commit()
     return TargetOut.of(target)
@@ -149,15 +143,14 @@ def update_target(
     except TargetConfigError as error:
         raise HTTPException(422, str(error)) from None
     changed = sorted(name for name in body.model_fields_set if name not in ("api_key", "secret_headers"))
-    record(
+    audit(
         session,
+        client,
         "target_update",
-        user_id=principal.user.id,
+        actor=principal.user.id,
         resource_type="target",
         resource_id=target.id,
         details={"changed": changed, "credentials_replaced": bool(body.api_key or body.secret_headers)},
-        ip_address=client.ip,
-        user_agent=client.user_agent,
     )
     session.commit()
     return TargetOut.of(target)
@@ -171,15 +164,14 @@ def test_target(target_id: PathId, session: SessionDep, principal: Writer, clien
         config = crud.engine_config(target)
     except (TargetConfigError, SecretDecryptError) as error:
         raise HTTPException(422, str(error)) from None
-    record(
+    audit(
         session,
+        client,
         "secret_use",
-        user_id=principal.user.id,
+        actor=principal.user.id,
         resource_type="target",
         resource_id=target.id,
         details={"purpose": "target test"},
-        ip_address=client.ip,
-        user_agent=client.user_agent,
     )
     session.commit()
 

@@ -8,10 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field, StringConstraints
 
-from app.api.deps import ClientDep, PrincipalDep, SessionDep, require
+from app.api.deps import ClientDep, PrincipalDep, SessionDep, audit, require
 from app.api.errors_auth import http_error
 from app.api.types import PathId, UtcDateTime
-from app.audit.log import record
 from app.auth import service
 from app.auth.rbac import Permission
 from app.db.enums import UserRole
@@ -116,15 +115,14 @@ def create_user(body: UserCreate, session: SessionDep, admin: Admin, client: Cli
         )
     except service.AuthError as error:
         raise http_error(error) from None
-    record(
+    audit(
         session,
+        client,
         "user_create",
-        user_id=admin.user.id,
+        actor=admin.user.id,
         resource_type="user",
         resource_id=user.id,
         details={"username": user.username, "role": user.role.value},
-        ip_address=client.ip,
-        user_agent=client.user_agent,
     )
     session.commit()
     return UserOut.of(user)
@@ -147,15 +145,14 @@ def update_user(user_id: PathId, body: UserUpdate, session: SessionDep, admin: A
     except service.AuthError as error:
         session.rollback()
         raise http_error(error) from None
-    record(
+    audit(
         session,
+        client,
         "user_update",
-        user_id=admin.user.id,
+        actor=admin.user.id,
         resource_type="user",
         resource_id=user.id,
         details=details,
-        ip_address=client.ip,
-        user_agent=client.user_agent,
     )
     session.commit()
     return UserOut.of(user)
@@ -168,15 +165,14 @@ def reset_password(user_id: PathId, body: PasswordReset, session: SessionDep, ad
         result = service.reset_password(session, user, body.password)
     except service.AuthError as error:
         raise http_error(error) from None
-    record(
+    audit(
         session,
+        client,
         "user_password_reset",
-        user_id=admin.user.id,
+        actor=admin.user.id,
         resource_type="user",
         resource_id=user.id,
         details={"sessions_revoked": result.sessions_revoked},
-        ip_address=client.ip,
-        user_agent=client.user_agent,
     )
     session.commit()
 
@@ -195,15 +191,14 @@ def create_token(body: TokenCreate, session: SessionDep, principal: PrincipalDep
         created = service.create_api_token(session, principal.user, body.name, body.role, expires)
     except service.AuthError as error:
         raise http_error(error) from None
-    record(
+    audit(
         session,
+        client,
         "api_token_create",
-        user_id=principal.user.id,
+        actor=principal.user.id,
         resource_type="api_token",
         resource_id=created.record.id,
         details={"name": body.name, "prefix": created.record.prefix, "role": body.role.value},
-        ip_address=client.ip,
-        user_agent=client.user_agent,
     )
     session.commit()
     return TokenCreated(**TokenOut.of(created.record).model_dump(), token=created.token)
@@ -215,14 +210,13 @@ def revoke_token(token_id: PathId, session: SessionDep, principal: PrincipalDep,
         token = service.revoke_api_token(session, token_id, owner=principal.user)
     except service.AuthError as error:
         raise http_error(error) from None
-    record(
+    audit(
         session,
+        client,
         "api_token_revoke",
-        user_id=principal.user.id,
+        actor=principal.user.id,
         resource_type="api_token",
         resource_id=token.id,
         details={"prefix": token.prefix},
-        ip_address=client.ip,
-        user_agent=client.user_agent,
     )
     session.commit()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -32,6 +34,17 @@ class Api:
 
     def as_role(self, role: UserRole) -> dict[str, str]:
         return self.login(role.value)
+
+    def wait_for_scan(self, scan_id: int, headers: dict[str, str], timeout: float = 120) -> dict[str, Any]:
+        """Poll the scan until it ends; its last state."""
+        deadline = time.monotonic() + timeout
+        while (scan := self.client.get(f"/api/v1/scans/{scan_id}", headers=headers).json())["status"] in (
+            "pending",
+            "running",
+        ):
+            assert time.monotonic() < deadline, scan
+            time.sleep(0.2)
+        return scan
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from app.db.enums import UserRole
@@ -13,13 +12,7 @@ from tests.integration.api.conftest import Api
 def _scan(api: Api, headers: dict[str, str], target_id: int, probes: str) -> dict[str, Any]:
     started = api.client.post("/api/v1/scans", json={"target_id": target_id, "probes": probes}, headers=headers)
     assert started.status_code == 202, started.text
-    deadline = time.monotonic() + 120
-    while (scan := api.client.get(f"/api/v1/scans/{started.json()['id']}", headers=headers).json())["status"] in (
-        "pending",
-        "running",
-    ):
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    scan = api.wait_for_scan(started.json()["id"], headers)
     assert scan["status"] == "completed", scan
     return scan
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 from sqlalchemy import create_engine, text
 
@@ -67,13 +66,7 @@ def test_a_scan_runs_as_a_job_and_reports_findings_and_progress_events(api: Api)
         assert started.status_code == 202, started.text
         scan_id = started.json()["id"]
         assert api.client.post("/api/v1/scans", json={"target_id": target["id"]}, headers=viewer).status_code == 403
-        deadline = time.monotonic() + 120
-        while (scan := api.client.get(f"/api/v1/scans/{scan_id}", headers=viewer).json())["status"] in (
-            "pending",
-            "running",
-        ):
-            assert time.monotonic() < deadline, scan
-            time.sleep(0.2)
+        scan = api.wait_for_scan(scan_id, viewer)
         events = api.client.get(f"/api/v1/scans/{scan_id}/events", headers=viewer)
     assert scan["status"] == "completed" and scan["progress"] == 100.0
     assert scan["summary"]["attempts"] == scan["attempts_planned"] > 0
