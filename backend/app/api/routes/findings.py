@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, StringConstraints
-from sqlalchemy import Select, and_, or_, select, tuple_
+from sqlalchemy import Select, select, tuple_
 from sqlalchemy.orm import Session
 
 from app.api.deps import ClientDep, SessionDep, audit, require
@@ -99,10 +99,9 @@ def _after(query: Select[Vulnerability, int | None], cursor: str, sort: Sort) ->
         return query.where(Vulnerability.id < last_id if descending else Vulnerability.id > last_id)
     if asr is None:
         raise HTTPException(422, "cursor is not one this API gave out")
-    if descending:
-        return query.where(or_(Vulnerability.asr < asr, and_(Vulnerability.asr == asr, Vulnerability.id < last_id)))
-    return query.where(or_(Vulnerability.asr > asr, and_(Vulnerability.asr == asr, Vulnerability.id > last_id)))
-
+    # a row-value comparison, so PostgreSQL uses it as an index condition: page 101 stays as fast as page 2
+    key, after = tuple_(Vulnerability.asr, Vulnerability.id), tuple_(asr, last_id)
+    return query.where(key < after if descending else key > after)
 
 @router.get("/findings", summary="Findings of all scans: filter, sort, page")
 def list_findings(
