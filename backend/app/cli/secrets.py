@@ -10,7 +10,9 @@ import typer
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from app.audit.log import record
 from app.cli.output import ExitCode, console, fail, print_json
+from app.cli.users import os_user
 from app.config import MissingSecretKeyError, get_settings
 from app.core.crypto import SealingKey, SecretDecryptError
 from app.crud.targets import reseal_all
@@ -59,6 +61,12 @@ def rotate_key(
     try:
         with Session(engine) as session, session.begin():
             report = reseal_all(session, old, new)
+            record(
+                session,
+                "secrets_rotate_key",
+                details={"via": "cli", "os_user": os_user(), "resealed": report.resealed, "key_id": new.key_id},
+                user_agent="secureai-cli",
+            )
     except SecretDecryptError as error:
         fail(f"nothing changed: {error}")
     except OperationalError as error:

@@ -6,6 +6,7 @@ arguments end up in shell history and in `ps` output for every other user of the
 
 from __future__ import annotations
 
+import getpass
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from sqlalchemy import inspect
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from app.audit.log import record
 from app.auth import service
 from app.cli.output import ExitCode, console, fail, print_json
 from app.config import get_settings
@@ -106,6 +108,26 @@ def _user_json(user: User) -> dict[str, Any]:
     }
 
 
+def os_user() -> str:
+    """The operating-system account running the command (the actor of a CLI change)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _audit(session: Session, action: str, user: User, details: dict[str, Any] | None = None) -> None:
+    """Record a change made from the command line; the actor is the operating-system account that ran it."""
+    record(
+        session,
+        action,
+        resource_type="user",
+        resource_id=user.id,
+        details={"username": user.username, "via": "cli", "os_user": os_user(), **(details or {})},
+        user_agent="secureai-cli",
+    )
+
+
 @app.command()
 def create(
     username: UsernameArgument,
@@ -119,6 +141,7 @@ def create(
     password = _read_password(password_stdin)
     with _session() as session:
         user = service.create_user(session, username, email, password, role, full_name=full_name)
+        _audit(session, "user_create", user, {"role": user.role.value})
         shown = _user_json(user)
     if json_output:
         print_json(shown)
@@ -151,6 +174,7 @@ def set_role(
     """Change a user's role; it applies to their next request. The last active admin cannot be demoted."""
     with _session() as session:
         change = service.set_role(session, service.get_user(session, username), role)
+        _audit(session, "user_update", change.user, {"role": [change.old_role.value, change.new_role.value]})
     if json_output:
         print_json({"username": username, "old_role": change.old_role.value, "new_role": change.new_role.value})
     else:
@@ -162,6 +186,7 @@ def disable(username: UsernameArgument, json_output: JsonOption = False) -> None
     """Disable a user: no login, and all their sessions and API tokens are revoked."""
     with _session() as session:
         result = service.disable(session, service.get_user(session, username))
+        _audit(session, "user_update", result.user, {"disabled": {"api_tokens_revoked": result.api_tokens_revoked}})
     if json_output:
         print_json(
             {
@@ -185,7 +210,10 @@ def disable(username: UsernameArgument, json_output: JsonOption = False) -> None
 def enable(username: UsernameArgument, json_output: JsonOption = False) -> None:
     """Re-enable a disabled user and lift any login lockout (their old tokens stay revoked)."""
     with _session() as session:
-        was_disabled = service.enable(session, service.get_user(session, username))
+        user = service.get_user(session, username)
+        was_disabled = service.enable(session, user)
+        if was_disabled:
+            _audit(session, "user_update", user, {"enabled": True})
     if json_output:
         print_json({"username": username, "was_disabled": was_disabled})
     else:
@@ -201,6 +229,7 @@ def reset_password(
     with _session() as session:
         user = service.get_user(session, username)  # before the prompt: no typing a password for a typo
         result = service.reset_password(session, user, _read_password(password_stdin))
+        _audit(session, "user_password_reset", user, {"sessions_revoked": result.sessions_revoked})
     if json_output:
         print_json({"username": username, "sessions_revoked": result.sessions_revoked})
     else:
@@ -221,6 +250,7 @@ def bootstrap_admin(
         if service.admin_exists(session):  # before the prompt, for the same reason as reset-password
             raise service.AdminExistsError(service.ADMIN_EXISTS_MESSAGE)
         user = service.bootstrap_admin(session, username, email, _read_password(password_stdin))
+        _audit(session, "user_create", user, {"role": user.role.value, "bootstrap": True})
         shown = _user_json(user)
     if json_output:
         print_json(shown)

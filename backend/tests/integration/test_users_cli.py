@@ -163,3 +163,31 @@ def test_an_unmigrated_database_says_what_to_run(tmp_path: Path, monkeypatch: py
 def test_an_unreachable_database_exits_3(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
     one_line_error(run("list", "--json"), 3, "cannot reach the database")
+
+
+def test_every_account_change_from_the_cli_is_in_the_audit_chain(database: str) -> None:
+    from app.audit.verify import verify_chain
+    from app.db.models import AuditLog
+
+    run_json("bootstrap-admin", "--email", "ops@example.com", "--password-stdin", stdin=PASSWORD + "\n")
+    run_json("create", "bob", "--email", "bob@example.com", "--password-stdin", stdin=PASSWORD + "\n")
+    run_json("set-role", "bob", "analyst")
+    run_json("disable", "bob")
+    run_json("enable", "bob")
+    run_json("reset-password", "bob", "--password-stdin", stdin=OTHER_PASSWORD + "\n")
+    engine = make_engine(database)
+    with Session(engine) as session:
+        rows = list(session.scalars(select(AuditLog).order_by(AuditLog.id)))
+        assert [row.action for row in rows] == [
+            "user_create",
+            "user_create",
+            "user_update",
+            "user_update",
+            "user_update",
+            "user_password_reset",
+        ]
+        assert all(row.details and row.details["via"] == "cli" for row in rows)
+        assert rows[2].details and rows[2].details["role"] == ["viewer", "analyst"]
+        assert verify_chain(session).ok
+        assert PASSWORD not in str([row.details for row in rows]) and OTHER_PASSWORD not in str(rows[-1].details)
+    engine.dispose()
