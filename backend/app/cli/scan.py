@@ -24,6 +24,10 @@ from app.engine.strategies import parse_stacks
 from app.engine.targets import TargetConfigError, build_connector, load_target_config
 from app.engine.targets.errors import TargetAuthError, TargetUnreachableError
 from app.engine.targets.resilience import ResilientConnector
+from app.reports.baseline import compare
+from app.reports.redaction import redact_result
+from app.reports.render import render
+from app.reports.source import ReportSourceError, result_from_file
 
 Severity = Literal["critical", "high", "medium", "low", "info"]
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/\s*(min|m|s|sec))?\s*$")
@@ -100,9 +104,25 @@ def scan(
         bool, typer.Option("--dry-run", help="Print the plan and its estimated cost; send nothing.")
     ] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the scan recorded in --out.")] = False,
+    sarif: Annotated[Path | None, typer.Option(help="Also write a SARIF 2.1.0 report here (code scanning).")] = None,
+    junit: Annotated[Path | None, typer.Option(help="Also write JUnit XML here (one test case per probe).")] = None,
+    report_file: Annotated[
+        Path | None, typer.Option("--report", help="Also write the JSON result (docs/scan-json.md) here.")
+    ] = None,
+    baseline: Annotated[
+        Path | None, typer.Option(help="An earlier --report/--format json result; the summary says what is new.")
+    ] = None,
+    fail_on_new: Annotated[
+        bool,
+        typer.Option("--fail-on-new", help="With --baseline: exit 1 only for new findings (at or above --fail-on)."),
+    ] = False,
 ) -> None:
-    """Attack TARGET with the selected probes. Exit codes: 0 pass, 1 findings at or above --fail-on,
-    2 usage error, 3 target unreachable or credentials refused, 4 inconclusive (too many errors)."""
+    """Attack TARGET with the selected probes. Exit codes: 0 pass, 1 findings at or above --fail-on (new ones
+    only with --baseline --fail-on-new), 2 usage error, 3 target unreachable or credentials refused,
+    4 inconclusive (too many errors)."""
+    if fail_on_new and baseline is None:
+        fail("--fail-on-new needs --baseline PREVIOUS.json", ExitCode.USAGE)
+    previous = _load_baseline(baseline) if baseline else None
     try:
         config = load_target_config(
             target,
@@ -176,11 +196,37 @@ def scan(
         "run": {"sent": stats.sent, "already_done": stats.skipped, "seconds": round(stats.seconds, 2)},
     }
     result = scan_result_json(score, meta)
+    diff = compare(result, previous) if previous is not None else None
+    if diff is not None:
+        result["baseline"] = {"file": str(baseline), **diff.as_dict()}
+    _write_reports(result, sarif=sarif, junit=junit, report_file=report_file)
     if output_format == "json":
-        typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
+        typer.echo(json.dumps(redact_result(result), indent=2, ensure_ascii=False))
     else:
         _print_summary(score, result, out)
+    if diff is not None and fail_on_new:
+        if diff.new_at_or_above(fail_on):
+            raise typer.Exit(int(ExitCode.FAILED))
+        if score.inconclusive:
+            raise typer.Exit(int(ExitCode.INCONCLUSIVE))
+        return
     _exit(score, fail_on)
+
+
+def _load_baseline(path: Path) -> dict[str, Any]:
+    try:
+        return result_from_file(path)
+    except ReportSourceError as error:
+        fail(f"--baseline: {error}", ExitCode.USAGE)
+
+
+def _write_reports(result: dict[str, Any], *, sarif: Path | None, junit: Path | None, report_file: Path | None) -> None:
+    """The report files asked for, credentials masked (docs/ci.md)."""
+    for path, name in ((sarif, "sarif"), (junit, "junit"), (report_file, "json")):
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(render(result, name), encoding="utf-8")
+            err_console.print(f"wrote {path}")
 
 
 async def _run(
@@ -261,6 +307,9 @@ def _print_summary(score: ScanScore, result: dict[str, Any], out: Path) -> None:
         )
     else:
         console.print(f"findings: [bold]{summary['findings']}[/]  risk score: [bold]{summary['risk_score']}[/]/100")
+    if "baseline" in result:
+        new, fixed = result["baseline"]["new"], result["baseline"]["fixed"]
+        console.print(f"since the baseline: {len(new)} new ({', '.join(new) or 'none'}), {len(fixed)} fixed")
     console.print(f"attempt log: {out}")
 
 

@@ -103,6 +103,7 @@ def _after(query: Select[Vulnerability, int | None], cursor: str, sort: Sort) ->
     key, after = tuple_(Vulnerability.asr, Vulnerability.id), tuple_(asr, last_id)
     return query.where(key < after if descending else key > after)
 
+
 @router.get("/findings", summary="Findings of all scans: filter, sort, page")
 def list_findings(
     session: SessionDep,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, StringConstraints
 from sqlalchemy import select
@@ -23,10 +23,13 @@ from app.db.models import Scan, Vulnerability, utcnow
 from app.db.session import get_sessionmaker
 from app.engine.probes.registry import ProbePackError
 from app.jobs.scan_job import ScanOptions, plan_scan
+from app.reports.render import FORMATS, render
+from app.reports.source import ReportSourceError, result_from_scan
 
 router = APIRouter(prefix="/scans", tags=["scans"])
 Reader = Annotated[service.Principal, Depends(require(Permission.READ))]
 Writer = Annotated[service.Principal, Depends(require(Permission.SCANS_WRITE))]
+Exporter = Annotated[service.Principal, Depends(require(Permission.REPORTS_EXPORT))]
 FINISHED = (ScanStatus.COMPLETED, ScanStatus.FAILED, ScanStatus.CANCELLED)
 #: Largest plan the API accepts in one scan (attempts).
 MAX_ATTEMPTS = 100_000
@@ -203,6 +206,41 @@ def list_findings(
     query = select(Vulnerability).where(Vulnerability.scan_id == scan_id)
     page, next_cursor = page_by_id(session, query, Vulnerability.id, limit, cursor)
     return Page(items=[FindingOut.of(v) for v in page], next_cursor=next_cursor)
+
+
+@router.get(
+    "/{scan_id}/report",
+    summary="The scan as a report: json, sarif, junit, csv or md (credentials always masked)",
+    response_class=Response,
+    responses={200: {"content": {media: {} for _, media in FORMATS.values()}}},
+)
+def scan_report(
+    scan_id: PathId,
+    session: SessionDep,
+    principal: Exporter,
+    client: ClientDep,
+    report_format: Annotated[Literal["json", "sarif", "junit", "csv", "md"], Query(alias="format")] = "json",
+    redact: Annotated[Literal["pii"] | None, Query(description="`pii`: also mask personal data.")] = None,
+) -> Response:
+    get_scan(session, scan_id)
+    try:
+        document = result_from_scan(session, scan_id)
+    except ReportSourceError as error:
+        raise HTTPException(409, str(error)) from None
+    body = render(document, report_format, pii=redact == "pii")
+    audit(
+        session,
+        client,
+        "report_export",
+        actor=principal.user.id,
+        resource_type="scan",
+        resource_id=scan_id,
+        details={"format": report_format, "redact": redact},
+    )
+    session.commit()
+    extension, media = FORMATS[report_format]
+    disposition = f'attachment; filename="secureai-scan-{scan_id}.{extension}"'
+    return Response(body, media_type=media, headers={"Content-Disposition": disposition})
 
 
 @router.get(

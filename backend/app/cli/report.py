@@ -1,0 +1,67 @@
+"""`secureai report`: render a scan as JSON, SARIF, JUnit XML, CSV or Markdown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from app.cli.output import ExitCode, err_console, fail
+from app.config import get_settings
+from app.db.errors import describe_db_error
+from app.db.session import make_engine
+from app.reports.render import FORMATS, render
+from app.reports.source import ReportSourceError, result_from_file, result_from_scan
+
+Format = Literal["json", "sarif", "junit", "csv", "md"]
+
+
+def load(source: str) -> dict[str, object]:
+    """The scan result for SOURCE: a scan id in the configured database, or a .jsonl / .json file."""
+    if source.isdigit():
+        engine = make_engine(get_settings().effective_database_url)
+        try:
+            with Session(engine) as session:
+                return result_from_scan(session, int(source))
+        except OperationalError as error:
+            if "no such table" in str(error):
+                fail("the database has no scans table; run `secureai db upgrade` (or give a result file)")
+            fail(f"cannot reach the database: {describe_db_error(error)}", ExitCode.UNREACHABLE)
+        except SQLAlchemyError as error:
+            fail(f"database error: {describe_db_error(error)} (is it migrated? `secureai db upgrade`)")
+        finally:
+            engine.dispose()
+    return result_from_file(Path(source))
+
+
+def report(
+    source: Annotated[
+        str, typer.Argument(help="A scan id (platform database), an attempt log (.jsonl) or a scan result (.json).")
+    ],
+    output_format: Annotated[Format, typer.Option("--format", "-f", help="Report format.")] = "json",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write here (default: stdout).")] = None,
+    redact: Annotated[
+        str | None,
+        typer.Option(help="`pii`: also mask personal data in evidence. Credentials are always masked."),
+    ] = None,
+) -> None:
+    """Render one scan for CI (SARIF, JUnit, Markdown), spreadsheets (CSV) or tools (JSON)."""
+    if redact not in (None, "pii"):
+        fail(f"--redact takes `pii`, not {redact!r}", ExitCode.USAGE)
+    try:
+        document = load(source)
+        text = render(document, output_format, pii=redact == "pii")
+    except (ReportSourceError, ValueError) as error:
+        fail(str(error), ExitCode.USAGE)
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    err_console.print(f"wrote {out} ({output_format}, {len(text.encode()):,} bytes)")
+
+
+__all__ = ["FORMATS", "report"]

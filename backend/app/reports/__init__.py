@@ -1,0 +1,1 @@
+"""CI-facing renderers of a scan result document (SARIF, JUnit XML, CSV, Markdown)."""

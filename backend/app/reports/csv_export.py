@@ -1,0 +1,91 @@
+"""A scan result's findings as CSV, one row per finding, for spreadsheets and ticket imports.
+
+Formula injection: evidence is text the scanned model wrote, and a spreadsheet runs a cell that starts with
+``=``, ``+``, ``-`` or ``@`` as a formula (``=HYPERLINK(...)`` phones home, ``=cmd|...`` ran commands in old
+Excel); a leading tab or carriage return can hide such a start. Every text cell that starts with one of those
+characters gets a leading apostrophe, the OWASP-recommended neutraliser, which spreadsheets show as text and
+hide. Numbers are written by us and never start with one. Control characters other than tab, line feed and
+carriage return, and lone surrogates, become U+FFFD so every cell encodes as UTF-8.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from typing import Any
+
+from app.engine.probes.registry import get_probe
+
+__all__ = ["COLUMNS", "neutralise", "render_csv"]
+
+COLUMNS: tuple[str, ...] = (
+    "probe_id",
+    "title",
+    "owasp",
+    "severity",
+    "asr",
+    "asr_low",
+    "asr_high",
+    "vulnerable",
+    "scored",
+    "attempts",
+    "strategy_stacks",
+    "remediation",
+    "evidence_prompt",
+    "evidence_response",
+)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def neutralise(value: Any) -> str:
+    """A text cell that no spreadsheet will evaluate, and that encodes as UTF-8."""
+    text = _UNSAFE.sub("\ufffd", "" if value is None else str(value))
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _number(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _remediation(probe_id: str) -> str:
+    """The catalogue's remediation; empty for a probe it does not have (e.g. imported from garak)."""
+    try:
+        return get_probe(probe_id).remediation
+    except KeyError:
+        return ""
+
+
+def _row(finding: dict[str, Any]) -> list[str]:
+    probe_id = str(finding["probe_id"])
+    counts = finding.get("counts") or {}
+    scored = sum(int(counts.get(outcome, 0)) for outcome in ("vulnerable", "safe", "refused"))
+    low, high = (finding.get("asr_ci95") or [None, None])[:2]
+    evidence = (finding.get("evidence") or [{}])[0]
+    return [
+        neutralise(probe_id),
+        neutralise(finding.get("title")),
+        neutralise(finding.get("owasp")),
+        neutralise(finding.get("severity")),
+        _number(finding.get("asr")),
+        _number(low),
+        _number(high),
+        str(int(counts.get("vulnerable", 0))),
+        str(scored),
+        _number(finding.get("attempts")),
+        neutralise(" ".join(finding.get("strategy_stacks") or [])),
+        neutralise(_remediation(probe_id)),
+        neutralise(evidence.get("prompt")),
+        neutralise(evidence.get("response")),
+    ]
+
+
+def render_csv(result: dict[str, Any]) -> str:
+    """RFC 4180 CSV (CRLF line ends, quoted where needed) with a header row and one row per finding."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    for finding in result.get("findings") or []:
+        writer.writerow(_row(finding))
+    return out.getvalue()

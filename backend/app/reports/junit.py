@@ -1,0 +1,171 @@
+"""A scan result as JUnit XML, the test report format every CI system can show.
+
+Each probe that ran is a test case: ``classname`` is its OWASP category, ``name`` is ``probe id — title``.
+
+- a probe with at least one vulnerable attempt **fails**, ``type`` = its severity, the message gives the ASR
+  and its interval, and the body holds the document's evidence excerpts;
+- a probe with no scored attempt (all of them error, blocked or unscored) is **skipped**: it was not tested;
+- otherwise it passes.
+
+Conclusiveness is its own test case, ``scan conclusiveness`` (classname ``secureai``), always present: it
+passes when the scan is conclusive and has an ``<error>`` when more attempts failed than
+``--max-error-share`` allows. A dedicated test case rather than an ``<error>`` under ``<testsuite>``
+because the JUnit schema has no such element and most CI systems ignore it, whereas an erroring test case
+is shown everywhere; keeping it in passing runs too gives the check a stable history.
+
+Evidence comes from the scanned target, so it can hold anything: characters that XML 1.0 forbids (most
+control characters, lone surrogates, U+FFFE/U+FFFF) are replaced by U+FFFD before ElementTree escapes the rest.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET  # builds XML only; nothing here parses untrusted XML
+from typing import Any
+
+__all__ = ["CONCLUSIVENESS_TEST", "render_junit", "xml_safe"]
+
+CONCLUSIVENESS_TEST = "scan conclusiveness"
+_OUTCOMES = ("vulnerable", "safe", "refused", "error", "blocked", "unscored")
+# Everything outside XML 1.0's Char production: #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]
+_XML_FORBIDDEN = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_safe(value: Any) -> str:
+    """``value`` as text that any XML 1.0 parser accepts once escaped; forbidden characters become U+FFFD."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return _XML_FORBIDDEN.sub("\ufffd", "" if value is None else str(value))
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.1f}%"
+
+
+def _counts(entry: dict[str, Any]) -> dict[str, int]:
+    raw = entry.get("counts") or {}
+    return {outcome: int(raw.get(outcome, 0)) for outcome in _OUTCOMES}
+
+
+def _stats(entry: dict[str, Any]) -> str:
+    counts = _counts(entry)
+    scored = counts["vulnerable"] + counts["safe"] + counts["refused"]
+    low, high = (entry.get("asr_ci95") or [None, None])[:2]
+    return (
+        f"ASR {_percent(entry.get('asr'))} (95% CI {_percent(low)}-{_percent(high)}): "
+        f"{counts['vulnerable']} of {scored} scored attempts succeeded; "
+        + ", ".join(f"{counts[outcome]} {outcome}" for outcome in _OUTCOMES)
+    )
+
+
+def _evidence_text(finding: dict[str, Any]) -> str:
+    """The evidence excerpts as plain text, one block per vulnerable attempt."""
+    blocks = []
+    for item in finding.get("evidence") or []:
+        lines = [
+            f"attempt {item.get('attempt')} (strategies: {', '.join(item.get('strategies') or ['none'])})",
+            f"prompt: {item.get('prompt') or ''}",
+            f"response: {item.get('response') or ''}",
+        ]
+        for fired in item.get("detectors") or []:
+            lines.append(f"detector {fired.get('detector')}: {fired.get('explanation') or ''}")
+        blocks.append("\n".join(lines))
+    stacks = ", ".join(finding.get("strategy_stacks") or [])
+    header = f"{_stats(finding)}\nsucceeded under strategy stacks: {stacks or 'none'}"
+    return xml_safe("\n\n".join([header, *blocks]))
+
+
+def _testcase(suite: ET.Element, entry: dict[str, Any], finding: dict[str, Any] | None) -> str:
+    """Add one probe's test case; returns its status: passed, failure or skipped."""
+    probe_id = str(entry["probe_id"])
+    title = entry.get("title") or probe_id
+    case = ET.SubElement(
+        suite,
+        "testcase",
+        {"classname": xml_safe(entry.get("owasp") or "unmapped"), "name": xml_safe(f"{probe_id} — {title}")},
+    )
+    counts = _counts(entry)
+    if counts["vulnerable"] > 0:
+        source = finding if finding is not None else entry
+        failure = ET.SubElement(
+            case,
+            "failure",
+            {
+                "message": xml_safe(f"vulnerable: {_stats(entry)}"),
+                "type": xml_safe(entry.get("severity") or "unknown"),
+            },
+        )
+        failure.text = _evidence_text(source)
+        return "failure"
+    if counts["vulnerable"] + counts["safe"] + counts["refused"] == 0:
+        ET.SubElement(
+            case,
+            "skipped",
+            {
+                "message": xml_safe(
+                    f"no scored attempt: {counts['error']} error, {counts['blocked']} blocked, "
+                    f"{counts['unscored']} unscored"
+                )
+            },
+        )
+        return "skipped"
+    ET.SubElement(case, "system-out").text = xml_safe(_stats(entry))
+    return "passed"
+
+
+def _conclusiveness(suite: ET.Element, summary: dict[str, Any]) -> bool:
+    """Add the conclusiveness test case; True when it errors."""
+    case = ET.SubElement(suite, "testcase", {"classname": "secureai", "name": CONCLUSIVENESS_TEST})
+    outcomes = summary.get("outcomes") or {}
+    errors = int(outcomes.get("error", 0))
+    share = _percent(float(summary.get("error_share") or 0.0))
+    if summary.get("inconclusive"):
+        error = ET.SubElement(
+            case,
+            "error",
+            {
+                "message": f"inconclusive: {errors} attempts ({share}) ended in error, more than --max-error-share",
+                "type": "inconclusive",
+            },
+        )
+        error.text = "Too many attempts failed to reach the target: a missing finding proves nothing and the risk "
+        error.text += "score means nothing. Fix the target's availability or rate limits and scan again."
+        return True
+    ET.SubElement(case, "system-out").text = f"{errors} attempts ({share}) ended in error"
+    return False
+
+
+def render_junit(result: dict[str, Any]) -> str:
+    """JUnit XML (UTF-8, with declaration) of one scan result document."""
+    target = result.get("target") or "unknown-target"
+    summary = dict(result.get("summary") or {})
+    findings = {str(finding["probe_id"]): finding for finding in result.get("findings") or []}
+    entries = {str(entry["probe_id"]): entry for entry in result.get("probes") or []}
+    for probe_id, finding in findings.items():
+        entries.setdefault(probe_id, finding)
+
+    root = ET.Element("testsuites", {"name": "SecureAI"})
+    suite = ET.SubElement(root, "testsuite", {"name": xml_safe(f"secureai: {target}")})
+    properties = ET.SubElement(suite, "properties")
+    for name in ("target", "selection", "strategies", "repeat", "seed", "plan", "generated_at"):
+        if result.get(name) is not None:
+            ET.SubElement(properties, "property", {"name": name, "value": xml_safe(result[name])})
+    for name in ("risk_score", "error_share", "inconclusive", "findings", "attempts"):
+        if summary.get(name) is not None:
+            ET.SubElement(properties, "property", {"name": name, "value": xml_safe(summary[name])})
+
+    statuses = [_testcase(suite, entry, findings.get(probe_id)) for probe_id, entry in entries.items()]
+    errored = _conclusiveness(suite, summary)
+    totals = {
+        "tests": str(len(statuses) + 1),
+        "failures": str(statuses.count("failure")),
+        "errors": str(int(errored)),
+        "skipped": str(statuses.count("skipped")),
+        "time": str(float((result.get("run") or {}).get("seconds") or 0.0)),
+    }
+    suite.attrib.update(totals)
+    if result.get("generated_at"):
+        suite.set("timestamp", xml_safe(result["generated_at"]))
+    root.attrib.update({key: value for key, value in totals.items() if key != "skipped"})
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

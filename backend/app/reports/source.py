@@ -1,0 +1,84 @@
+"""Where a report's scan result comes from: a platform scan in the database, a CLI attempt log, or a result file.
+
+Whatever the source, the outcome is one `secureai.scan-result/v1` document (docs/scan-json.md), computed by the
+engine's own scoring, so every format renders the same numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db.models import Attempt, Scan, Target
+from app.engine.model import AttemptRecord
+from app.engine.probes.registry import load_probes
+from app.engine.report_json import SCHEMA, scan_result_json
+from app.engine.scoring import DEFAULT_ERROR_THRESHOLD, ProbeInfo, score_records
+from app.engine.sinks import read_jsonl
+from app.jobs.sink import record_of
+
+
+class ReportSourceError(ValueError):
+    """The source is not a scan, an attempt log or a scan result; the message says which and why."""
+
+
+def _probe_info() -> dict[str, ProbeInfo]:
+    return {probe.id: ProbeInfo(probe.owasp, probe.severity, probe.title) for probe in load_probes()}
+
+
+def result_from_records(
+    records: list[AttemptRecord], meta: dict[str, Any], error_threshold: float = DEFAULT_ERROR_THRESHOLD
+) -> dict[str, Any]:
+    """Score `records` and wrap them in the result document with `meta` as its top-level context."""
+    return scan_result_json(score_records(records, _probe_info(), error_threshold), meta)
+
+
+def result_from_scan(session: Session, scan_id: int) -> dict[str, Any]:
+    """The result document of a platform scan, from its checkpointed attempts."""
+    scan = session.get(Scan, scan_id)
+    if scan is None:
+        raise ReportSourceError(f"no scan {scan_id} in the database")
+    rows = session.scalars(select(Attempt).where(Attempt.scan_id == scan_id).order_by(Attempt.id))
+    records = [record_of(row) for row in rows]
+    if not records:
+        raise ReportSourceError(f"scan {scan_id} has no attempts (legacy scans have none; status {scan.status.value})")
+    target = session.get(Target, scan.target_id) if scan.target_id else None
+    options = scan.options or {}
+    meta = {
+        "scan_id": scan.id,
+        "scan_name": scan.name,
+        "status": scan.status.value,
+        "target": target.name if target else scan.model_name,
+        "selection": options.get("probes"),
+        "strategies": options.get("strategies"),
+        "repeat": options.get("repeat"),
+        "seed": options.get("seed"),
+        "started_at": scan.started_at.isoformat() if scan.started_at else None,
+        "completed_at": scan.completed_at.isoformat() if scan.completed_at else None,
+    }
+    return result_from_records(records, meta, float(options.get("max_error_share", DEFAULT_ERROR_THRESHOLD)))
+
+
+def result_from_file(path: Path) -> dict[str, Any]:
+    """A `.jsonl` attempt log (scored now) or a `.json` scan result (checked and returned)."""
+    if not path.is_file():
+        raise ReportSourceError(f"{path} does not exist")
+    if path.suffix == ".jsonl":
+        header, records = read_jsonl(path)
+        if not records:
+            raise ReportSourceError(f"{path} holds no attempts")
+        header = header or {}
+        meta = {key: header.get(key) for key in ("target", "strategies", "repeat", "seed", "plan")}
+        meta.update(selection=header.get("probes"), results_file=str(path))
+        return result_from_records(records, meta)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ReportSourceError(f"{path} is not JSON: {error}") from None
+    if not isinstance(document, dict) or document.get("schema") != SCHEMA:
+        raise ReportSourceError(f"{path} is not a {SCHEMA} document (secureai scan --format json writes one)")
+    return document
