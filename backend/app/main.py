@@ -12,13 +12,21 @@ from sqlalchemy.exc import SQLAlchemyError
 from app import __version__
 from app.api.errors import install_problem_handlers
 from app.api.middleware import install_hardening
-from app.api.routes import audit, auth, findings, health, scans, targets, users
+from app.api.routes import audit, auth, compliance, findings, health, scans, targets, users
 from app.db.session import get_sessionmaker
 from app.jobs.dispatch import InProcessDispatcher
 
 API_PREFIX = "/api/v1"
 #: Every router mounted under API_PREFIX (the route x role test walks these and the OpenAPI schema).
-API_ROUTERS = (auth.router, users.router, targets.router, scans.router, findings.router, audit.router)
+API_ROUTERS = (
+    auth.router,
+    users.router,
+    targets.router,
+    scans.router,
+    findings.router,
+    compliance.router,
+    audit.router,
+)
 log = logging.getLogger("secureai.api")
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.compliance.persist import write_compliance
 from app.core.crypto import SecretDecryptError
 from app.crud.targets import engine_config
 from app.db.enums import ScanStatus, Severity
@@ -100,6 +101,7 @@ def write_findings(session: Session, scan: Scan, probes: dict[str, Any], error_t
     info = {pid: ProbeInfo(p.owasp, p.severity, p.title) for pid, p in probes.items()}
     score = score_records(records, info, error_threshold)
     session.execute(delete(Vulnerability).where(Vulnerability.scan_id == scan.id))
+    finding_rows: dict[str, Vulnerability] = {}
     for finding in score.findings:
         probe = probes.get(finding.probe_id)
         low, high = finding.interval
@@ -107,26 +109,27 @@ def write_findings(session: Session, scan: Scan, probes: dict[str, Any], error_t
             stack for (pid, stack), sub in score.by_strategy.items() if pid == finding.probe_id and sub.vulnerable
         )
         evidence = [evidence_json(record) for record in finding.evidence]
-        session.add(
-            Vulnerability(
-                scan_id=scan.id,
-                title=finding.title[:200],
-                description=probe.description if probe else None,
-                severity=Severity(finding.severity),
-                probe_name=finding.probe_id,
-                probe_category=finding.owasp,
-                evidence=json.dumps(evidence, ensure_ascii=False),
-                remediation=probe.remediation if probe else None,
-                extra_data={"strategy_stacks": stacks},
-                fingerprint=fingerprint(scan.target_id, finding.probe_id),
-                owasp=finding.owasp,
-                asr=finding.asr,
-                asr_low=low,
-                asr_high=high,
-                attempts=finding.attempts,
-                outcome_counts={str(outcome): count for outcome, count in finding.counts.items()},
-            )
+        finding_rows[finding.probe_id] = Vulnerability(
+            scan_id=scan.id,
+            title=finding.title[:200],
+            description=probe.description if probe else None,
+            severity=Severity(finding.severity),
+            probe_name=finding.probe_id,
+            probe_category=finding.owasp,
+            evidence=json.dumps(evidence, ensure_ascii=False),
+            remediation=probe.remediation if probe else None,
+            extra_data={"strategy_stacks": stacks},
+            fingerprint=fingerprint(scan.target_id, finding.probe_id),
+            owasp=finding.owasp,
+            asr=finding.asr,
+            asr_low=low,
+            asr_high=high,
+            attempts=finding.attempts,
+            outcome_counts={str(outcome): count for outcome, count in finding.counts.items()},
         )
+        session.add(finding_rows[finding.probe_id])
+    session.flush()
+    write_compliance(session, scan, score.probes, {pid: row.id for pid, row in finding_rows.items()})
     scan.vulnerability_count = len(score.findings)
     scan.risk_score = score.risk_score
     scan.progress = 100.0

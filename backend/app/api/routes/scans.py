@@ -23,6 +23,7 @@ from app.db.models import Scan, Vulnerability, utcnow
 from app.db.session import get_sessionmaker
 from app.engine.probes.registry import ProbePackError
 from app.jobs.scan_job import ScanOptions, plan_scan
+from app.reports.redaction import redact_result
 from app.reports.render import FORMATS, render
 from app.reports.source import ReportSourceError, result_from_scan
 
@@ -102,6 +103,7 @@ class FindingOut(BaseModel):
         evidence: list[dict[str, Any]] | str | None = row.evidence
         if row.fingerprint and row.evidence:  # platform findings keep evidence as JSON; legacy ones as text
             evidence = json.loads(row.evidence)
+        evidence = redact_result(evidence)  # a leaky target's credentials are masked here as in reports
         return cls(
             id=row.id,
             probe_id=row.probe_name,
