@@ -33,6 +33,7 @@ from app.engine.strategies import parse_stacks
 from app.engine.targets import TargetConfigError, build_connector
 from app.engine.targets.errors import TargetAuthError, TargetUnreachableError
 from app.jobs.sink import DatabaseSink, record_of
+from app.reports.redaction import redact_result
 
 log = logging.getLogger("secureai.jobs")
 
@@ -108,7 +109,9 @@ def write_findings(session: Session, scan: Scan, probes: dict[str, Any], error_t
         stacks = sorted(
             stack for (pid, stack), sub in score.by_strategy.items() if pid == finding.probe_id and sub.vulnerable
         )
-        evidence = [evidence_json(record) for record in finding.evidence]
+        # stored masked: findings are read far more often than written, and a leaky target's credentials
+        # have no business in the findings table (the attempts keep the raw answers for re-scoring)
+        evidence = redact_result([evidence_json(record) for record in finding.evidence])
         finding_rows[finding.probe_id] = Vulnerability(
             scan_id=scan.id,
             title=finding.title[:200],

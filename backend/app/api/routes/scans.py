@@ -101,9 +101,10 @@ class FindingOut(BaseModel):
     @classmethod
     def of(cls, row: Vulnerability) -> FindingOut:
         evidence: list[dict[str, Any]] | str | None = row.evidence
-        if row.fingerprint and row.evidence:  # platform findings keep evidence as JSON; legacy ones as text
+        if row.fingerprint and row.evidence:  # platform findings keep masked evidence as JSON (scan_job)
             evidence = json.loads(row.evidence)
-        evidence = redact_result(evidence)  # a leaky target's credentials are masked here as in reports
+        elif row.evidence:  # legacy findings keep free text, never masked when it was written
+            evidence = redact_result(row.evidence)
         return cls(
             id=row.id,
             probe_id=row.probe_name,
