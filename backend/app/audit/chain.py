@@ -17,7 +17,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 #: `prev_hash` of the first chained row: 64 zeros, a value no SHA-256 of real data will produce.
 GENESIS_HASH = "0" * 64
@@ -66,29 +66,20 @@ def canonical_bytes(
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode()
 
 
-def compute_row_hash(
-    *,
-    prev_hash: str | None,
-    user_id: int | None,
-    action: str,
-    resource_type: str | None,
-    resource_id: int | None,
-    details: Mapping[str, Any] | None,
-    ip_address: str | None,
-    user_agent: str | None,
-    created_at: datetime | None,
-) -> str:
+class RowFields(TypedDict):
+    """The hashed fields of an audit row, as `canonical_bytes` takes them."""
+
+    prev_hash: str | None
+    user_id: int | None
+    action: str
+    resource_type: str | None
+    resource_id: int | None
+    details: Mapping[str, Any] | None
+    ip_address: str | None
+    user_agent: str | None
+    created_at: datetime | None
+
+
+def compute_row_hash(**fields: Unpack[RowFields]) -> str:
     """SHA-256 (hex) of the canonical bytes of a row."""
-    return hashlib.sha256(
-        canonical_bytes(
-            prev_hash=prev_hash,
-            user_id=user_id,
-            action=action,
-            resource_type=resource_type,
-            resource_id=resource_id,
-            details=details,
-            ip_address=ip_address,
-            user_agent=user_agent,
-            created_at=created_at,
-        )
-    ).hexdigest()
+    return hashlib.sha256(canonical_bytes(**fields)).hexdigest()
