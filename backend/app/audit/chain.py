@@ -17,7 +17,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, TypedDict, Unpack
+from typing import Any, Protocol, TypedDict, Unpack
 
 #: `prev_hash` of the first chained row: 64 zeros, a value no SHA-256 of real data will produce.
 GENESIS_HASH = "0" * 64
@@ -83,3 +83,32 @@ class RowFields(TypedDict):
 def compute_row_hash(**fields: Unpack[RowFields]) -> str:
     """SHA-256 (hex) of the canonical bytes of a row."""
     return hashlib.sha256(canonical_bytes(**fields)).hexdigest()
+
+
+class StoredRow(Protocol):
+    """What a stored audit row offers to re-hash it (an ORM row or a plain result row)."""
+
+    prev_hash: str | None
+    user_id: int | None
+    action: str
+    resource_type: str | None
+    resource_id: int | None
+    details: Any
+    ip_address: str | None
+    user_agent: str | None
+    created_at: datetime | None
+
+
+def fields_of(row: StoredRow) -> RowFields:
+    """The hashed fields of a stored row, to recompute its `row_hash`."""
+    return RowFields(
+        prev_hash=row.prev_hash,
+        user_id=row.user_id,
+        action=row.action,
+        resource_type=row.resource_type,
+        resource_id=row.resource_id,
+        details=row.details,
+        ip_address=row.ip_address,
+        user_agent=row.user_agent,
+        created_at=row.created_at,
+    )

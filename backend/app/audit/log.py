@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from app.audit.chain import GENESIS_HASH, compute_row_hash, normalise_details
+from app.audit.chain import GENESIS_HASH, RowFields, compute_row_hash, normalise_details
 from app.audit.redact import redact, redact_text
 from app.db.models import AuditLog, utcnow
 
@@ -108,7 +108,8 @@ def record(
     _lock_chain(session)
     created_at = utcnow()  # taken under the lock, so timestamps never go backwards along the chain
     prev_hash = chain_tail(session)
-    row = AuditLog(
+    fields = RowFields(
+        prev_hash=prev_hash,
         user_id=user_id,
         action=action,
         resource_type=resource_type,
@@ -117,19 +118,8 @@ def record(
         ip_address=ip_address,
         user_agent=user_agent,
         created_at=created_at,
-        prev_hash=prev_hash,
-        row_hash=compute_row_hash(
-            prev_hash=prev_hash,
-            user_id=user_id,
-            action=action,
-            resource_type=resource_type,
-            resource_id=resource_id,
-            details=stored_details,
-            ip_address=ip_address,
-            user_agent=user_agent,
-            created_at=created_at,
-        ),
     )
+    row = AuditLog(**fields, row_hash=compute_row_hash(**fields))
     session.add(row)
     session.flush()
     return row

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.audit.chain import GENESIS_HASH, compute_row_hash
+from app.audit.chain import GENESIS_HASH, compute_row_hash, fields_of
 from app.db.models import AuditLog
 
 #: Reasons, the start of `VerifyResult.reason` (the rest names the hashes involved).
@@ -100,17 +100,7 @@ def verify_chain(session: Session, *, anchor: str | None = None, batch_size: int
                 expected_prev = GENESIS_HASH
             if row.prev_hash is None or row.row_hash is None:
                 return broken(row.id, PARTIAL)
-            recomputed = compute_row_hash(
-                prev_hash=row.prev_hash,
-                user_id=row.user_id,
-                action=row.action,
-                resource_type=row.resource_type,
-                resource_id=row.resource_id,
-                details=row.details,
-                ip_address=row.ip_address,
-                user_agent=row.user_agent,
-                created_at=row.created_at,
-            )
+            recomputed = compute_row_hash(**fields_of(row))
             if recomputed != row.row_hash:
                 return broken(row.id, f"{ALTERED} (stored {row.row_hash[:12]}..., computed {recomputed[:12]}...)")
             if row.prev_hash != expected_prev:

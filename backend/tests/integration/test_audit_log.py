@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from app.audit import GENESIS_HASH, VerifyResult, compute_row_hash, record, verify_chain
+from app.audit.chain import fields_of
 from app.audit.verify import ALTERED, LINK, MISSING_ANCHOR, UNCHAINED
 from app.cli import audit as audit_cli
 from app.config import get_settings
@@ -103,17 +104,7 @@ def test_appended_rows_form_one_linked_chain(engine: Engine) -> None:
     for before, row in itertools.pairwise(rows):
         assert row.prev_hash == before.row_hash
     for row in rows:
-        assert row.row_hash == compute_row_hash(
-            prev_hash=row.prev_hash,
-            user_id=row.user_id,
-            action=row.action,
-            resource_type=row.resource_type,
-            resource_id=row.resource_id,
-            details=row.details,
-            ip_address=row.ip_address,
-            user_agent=row.user_agent,
-            created_at=row.created_at,
-        )
+        assert row.row_hash == compute_row_hash(**fields_of(row))
     expected = VerifyResult(ok=True, legacy_rows=0, chained_rows=12, last_hash=rows[-1].row_hash)
     assert verify(engine) == expected
     assert verify(engine, batch_size=5) == expected  # keyset pages end mid-chain
@@ -194,17 +185,7 @@ def test_a_row_rewritten_with_a_fresh_hash_breaks_the_next_link(engine: Engine) 
     ids = append(engine, 6)
     victim = stored_rows(engine)[2]
     forged = {"details": {"n": 2, "note": "nothing happened"}}
-    forged_hash = compute_row_hash(
-        prev_hash=victim.prev_hash,
-        user_id=victim.user_id,
-        action=victim.action,
-        resource_type=victim.resource_type,
-        resource_id=victim.resource_id,
-        details=forged["details"],
-        ip_address=victim.ip_address,
-        user_agent=victim.user_agent,
-        created_at=victim.created_at,
-    )
+    forged_hash = compute_row_hash(**{**fields_of(victim), "details": forged["details"]})
     tamper(engine, update(TABLE).where(TABLE.c.id == victim.id).values(row_hash=forged_hash, **forged))
     result = verify(engine)
     assert (result.ok, result.first_broken_id) == (False, ids[3])
