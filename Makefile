@@ -15,7 +15,7 @@ DEMO_DATA ?= $(CURDIR)/data
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help setup demo serve test lint typecheck pytest migration-selftest bench lock clean
+.PHONY: help setup system-deps demo serve test lint typecheck pytest migration-selftest bench lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -31,6 +31,20 @@ EXTRAS ?=
 setup: $(UV)  ## create backend/.venv with the locked dependencies (uv.lock)
 	cd $(BACKEND) && ../$(UV) sync --frozen --python $(PYTHON) --quiet $(EXTRAS)
 
+# Debian packages the tests need beyond Python: poppler-utils (pdftotext, pdftoppm: the PDF report's checks) and
+# HarfBuzz's subsetter (WeasyPrint embeds font subsets with it; without it, a slower fallback). Pango comes with
+# the base system. Installed only when missing, and only where apt-get can run (root).
+SYSTEM_PACKAGES := poppler-utils libharfbuzz-subset0
+system-deps:  ## install the Debian packages the tests use, if missing (needs root and apt-get)
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing $$missing"; \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null || \
+			{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; }; \
+		else echo "missing Debian packages: $$missing (install them: apt-get install $$missing)"; exit 1; fi; \
+	fi
+
 demo: setup  ## the main job: migrate SQLite, start the server and a vulnerable simulator, scan it via the API
 	cd $(BACKEND) && SECUREAI_DEMO=1 SECUREAI_DATA_DIR=$(DEMO_DATA) .venv/bin/secureai demo --host $(HOST) --port $(PORT)
 
@@ -39,7 +53,7 @@ serve: setup  ## the API server alone on the demo data (no scan)
 	cd $(BACKEND) && SECUREAI_DEMO=1 SECUREAI_DATA_DIR=$(DEMO_DATA) .venv/bin/secureai serve --host $(HOST) --port $(PORT)
 
 test: EXTRAS := --extra local-model
-test: setup lint typecheck pytest  ## everything CI runs: ruff, mypy, pytest (with the local-model extra)
+test: system-deps setup lint typecheck pytest  ## everything CI runs: ruff, mypy, pytest (with the local-model extra)
 
 lint: setup  ## ruff lint and format check
 	cd $(BACKEND) && .venv/bin/ruff check . && .venv/bin/ruff format --check .
