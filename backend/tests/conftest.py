@@ -94,6 +94,15 @@ def legacy_copy(tmp_path: Path) -> Iterator[Path]:
     yield copy
 
 
+def pdf_text(path: Path) -> str:
+    """The text of a PDF as poppler's pdftotext reads it (what a reader could copy out of the document)."""
+    if shutil.which("pdftotext") is None:
+        pytest.fail("pdftotext is missing: `make system-deps` installs poppler-utils")
+    return subprocess.run(
+        ["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+
+
 def run_cli(
     *args: str, env: dict[str, str] | None = None, cwd: Path = BACKEND_DIR, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:

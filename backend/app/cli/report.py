@@ -1,7 +1,8 @@
-"""`secureai report`: render a scan as JSON, SARIF, JUnit XML, CSV or Markdown."""
+"""`secureai report`: render a scan as HTML, PDF, JSON, SARIF, JUnit XML, CSV or Markdown."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -16,7 +17,7 @@ from app.db.session import make_engine
 from app.reports.render import FORMATS, render
 from app.reports.source import ReportSourceError, result_from_file, result_from_scan
 
-Format = Literal["json", "sarif", "junit", "csv", "md"]
+Format = Literal["json", "sarif", "junit", "csv", "md", "html", "pdf"]
 
 
 def load(source: str) -> dict[str, object]:
@@ -48,20 +49,24 @@ def report(
         typer.Option(help="`pii`: also mask personal data in evidence. Credentials are always masked."),
     ] = None,
 ) -> None:
-    """Render one scan for CI (SARIF, JUnit, Markdown), spreadsheets (CSV) or tools (JSON)."""
+    """Render one scan for people (HTML, PDF), CI (SARIF, JUnit, Markdown), spreadsheets (CSV) or tools (JSON)."""
     if redact not in (None, "pii"):
         fail(f"--redact takes `pii`, not {redact!r}", ExitCode.USAGE)
     try:
         document = load(source)
-        text = render(document, output_format, pii=redact == "pii")
+        body = render(document, output_format, pii=redact == "pii")
     except (ReportSourceError, ValueError) as error:
         fail(str(error), ExitCode.USAGE)
     if out is None:
-        typer.echo(text, nl=False)
+        if output_format == "pdf" and sys.stdout.isatty():
+            fail("a PDF is binary: give --out FILE (or redirect stdout)", ExitCode.USAGE)
+        sys.stdout.flush()
+        sys.stdout.buffer.write(body)
+        sys.stdout.buffer.flush()
         return
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
-    err_console.print(f"wrote {out} ({output_format}, {len(text.encode()):,} bytes)")
+    out.write_bytes(body)
+    err_console.print(f"wrote {out} ({output_format}, {len(body):,} bytes)")
 
 
 __all__ = ["FORMATS", "report"]

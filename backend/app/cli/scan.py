@@ -225,7 +225,7 @@ def _write_reports(result: dict[str, Any], *, sarif: Path | None, junit: Path | 
     for path, name in ((sarif, "sarif"), (junit, "junit"), (report_file, "json")):
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(render(result, name), encoding="utf-8")
+            path.write_bytes(render(result, name))
             err_console.print(f"wrote {path}")
 
 

@@ -17,9 +17,22 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from app.compliance.catalog import Catalog, Framework
-from app.engine.probes.schema import Probe
+
+
+class MappableProbe(Protocol):
+    """What the mapping needs of a probe: a registry probe, or one known only from a result file."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def owasp(self) -> str: ...
+
+    @property
+    def tags(self) -> Sequence[str]: ...
 
 
 class RequirementStatus(enum.StrEnum):
@@ -67,7 +80,7 @@ class FrameworkAssessment:
         return round(100 * tested / total, 1) if total else 0.0
 
 
-def probe_coverage(probes: Iterable[Probe], catalog: Catalog) -> dict[str, dict[str, list[str]]]:
+def probe_coverage(probes: Iterable[MappableProbe], catalog: Catalog) -> dict[str, dict[str, list[str]]]:
     """Per framework, per requirement id: the ids of the probes that can evidence it (absent: a gap)."""
     coverage: dict[str, dict[str, list[str]]] = {framework_id: {} for framework_id in catalog.frameworks}
     for probe in probes:
@@ -77,7 +90,7 @@ def probe_coverage(probes: Iterable[Probe], catalog: Catalog) -> dict[str, dict[
     return coverage
 
 
-def coverage_gaps(probes: Iterable[Probe], catalog: Catalog) -> dict[str, list[str]]:
+def coverage_gaps(probes: Iterable[MappableProbe], catalog: Catalog) -> dict[str, list[str]]:
     """Per framework: requirement ids that no probe can evidence, in the framework's order."""
     covered = probe_coverage(probes, catalog)
     return {
@@ -87,7 +100,7 @@ def coverage_gaps(probes: Iterable[Probe], catalog: Catalog) -> dict[str, list[s
 
 
 def assess(
-    outcomes: Iterable[ProbeOutcome], selected: Sequence[Probe], catalog: Catalog
+    outcomes: Iterable[ProbeOutcome], selected: Sequence[MappableProbe], catalog: Catalog
 ) -> dict[str, FrameworkAssessment]:
     """Status of every requirement of every framework for one scan (see the module docstring)."""
     measured = {outcome.probe_id: outcome for outcome in outcomes}

@@ -1,4 +1,8 @@
-"""One entry point for every report format: source document in, bytes of the chosen format out."""
+"""One entry point for every report format: source document in, bytes of the chosen format out.
+
+Credentials are masked before any renderer sees the document, personal data too when asked; each renderer
+imports lazily, so a CI job writing SARIF never loads WeasyPrint.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ FORMATS: dict[str, tuple[str, str]] = {
     "junit": ("xml", "application/xml"),
     "csv": ("csv", "text/csv"),
     "md": ("md", "text/markdown"),
+    "html": ("html", "text/html"),
+    "pdf": ("pdf", "application/pdf"),
 }
 
 
@@ -22,7 +28,7 @@ def _json(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
-def _renderer(name: str) -> Callable[[dict[str, Any]], str]:
+def _renderer(name: str, pii: bool) -> Callable[[dict[str, Any]], str | bytes]:
     if name == "json":
         return _json
     if name == "sarif":
@@ -41,9 +47,19 @@ def _renderer(name: str) -> Callable[[dict[str, Any]], str]:
         from app.reports.markdown import render_markdown
 
         return render_markdown
+    if name == "html":
+        from app.reports.html import render_html
+
+        return lambda document: render_html(document, pii=pii)
+    if name == "pdf":
+        from app.reports.pdf import render_pdf
+
+        return lambda document: render_pdf(document, pii=pii)
     raise ValueError(f"unknown report format {name!r}; choose one of {', '.join(FORMATS)}")
 
 
-def render(document: dict[str, Any], name: str, *, pii: bool = False) -> str:
-    """The report in format `name`; credentials are always masked first, personal data when `pii`."""
-    return _renderer(name)(redact_result(document, pii=pii))
+def render(document: dict[str, Any], name: str, *, pii: bool = False) -> bytes:
+    """The report in format `name` as bytes (text formats in UTF-8); credentials are always masked first,
+    personal data when `pii`."""
+    output = _renderer(name, pii)(redact_result(document, pii=pii))
+    return output.encode("utf-8") if isinstance(output, str) else output

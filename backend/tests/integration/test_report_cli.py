@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from app.demo.simulator import running_simulator
-from tests.conftest import run_cli
+from tests.conftest import pdf_text, run_cli
 
 PLANTED = "sk-live-planted0123456789abcdef"
-FORMATS = ("json", "sarif", "junit", "csv", "md")
+FORMATS = ("json", "sarif", "junit", "csv", "md", "html", "pdf")
 
 
 def _target(tmp_path: Path, url: str) -> str:
@@ -45,10 +45,12 @@ def test_a_planted_key_appears_in_no_report_format(tmp_path: Path) -> None:
     planted = tmp_path / "planted.json"
     planted.write_text(json.dumps(document))
     for name in FORMATS:
-        result = run_cli("secureai", "report", str(planted), "--format", name, "--redact", "pii")
+        out = tmp_path / f"report.{name}"
+        result = run_cli("secureai", "report", str(planted), "--format", name, "--redact", "pii", "-o", str(out))
         assert result.returncode == 0, result.stderr
-        assert PLANTED not in result.stdout and "7946" not in result.stdout, name
-        assert "REDACTED" in result.stdout, name  # masked, not dropped: the reader sees something was there
+        text = pdf_text(out) if name == "pdf" else out.read_text(encoding="utf-8")
+        assert PLANTED not in text and "7946" not in text, name
+        assert "REDACTED" in text, name  # masked, not dropped: the reader sees something was there
     assert "7946" in run_cli("secureai", "report", str(planted), "--format", "json").stdout  # pii masking is opt-in
 
 

@@ -213,7 +213,7 @@ def list_findings(
 
 @router.get(
     "/{scan_id}/report",
-    summary="The scan as a report: json, sarif, junit, csv or md (credentials always masked)",
+    summary="The scan as a report: html, pdf, json, sarif, junit, csv or md (credentials always masked)",
     response_class=Response,
     responses={200: {"content": {media: {} for _, media in FORMATS.values()}}},
 )
@@ -222,7 +222,9 @@ def scan_report(
     session: SessionDep,
     principal: Exporter,
     client: ClientDep,
-    report_format: Annotated[Literal["json", "sarif", "junit", "csv", "md"], Query(alias="format")] = "json",
+    report_format: Annotated[
+        Literal["json", "sarif", "junit", "csv", "md", "html", "pdf"], Query(alias="format")
+    ] = "json",
     redact: Annotated[Literal["pii"] | None, Query(description="`pii`: also mask personal data.")] = None,
 ) -> Response:
     get_scan(session, scan_id)

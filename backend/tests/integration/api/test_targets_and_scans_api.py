@@ -141,11 +141,15 @@ def test_a_scan_exports_as_every_report_format_and_the_export_is_audited(api: Ap
         ).json()["id"]
         assert api.wait_for_scan(scan_id, analyst)["status"] == "completed"
     media = {"json": "application/json", "sarif": "application/sarif+json", "junit": "application/xml"}
-    media |= {"csv": "text/csv", "md": "text/markdown"}
+    media |= {"csv": "text/csv", "md": "text/markdown", "html": "text/html", "pdf": "application/pdf"}
     for name, kind in media.items():
         answer = api.client.get(f"/api/v1/scans/{scan_id}/report?format={name}", headers=analyst)
         assert answer.status_code == 200, answer.text
         assert answer.headers["content-type"].startswith(kind)
+        assert answer.headers["content-disposition"].endswith(f'.{"xml" if name == "junit" else name}"')
+        if name == "pdf":
+            assert answer.content.startswith(b"%PDF-") and SECRET.encode() not in answer.content
+            continue
         assert SECRET not in answer.text and "spl." in answer.text
     document = api.client.get(f"/api/v1/scans/{scan_id}/report", headers=analyst).json()
     assert document["schema"] == "secureai.scan-result/v1" and document["scan_id"] == scan_id

@@ -1,0 +1,91 @@
+"""The scan result as one self-contained HTML page (inline CSS and SVG, no script, nothing fetched).
+
+The same template also feeds the PDF (`app.reports.pdf`): `medium="print"` switches to paged layout, shows
+evidence for the most severe findings only and lists probes one per line once a table would be too slow for
+WeasyPrint to lay out. The browser page always shows everything.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib.resources import files
+from typing import Any, Literal
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from app import __version__
+from app.reports.charts import SEVERITY_COLOURS, Bar, bar_chart, compliance_chart, interval_chart, risk_gauge
+from app.reports.view import OUTCOMES, ProbeRow, ReportView, build_view, percent
+
+__all__ = ["CHART_ROWS", "PRINT_EVIDENCE_FINDINGS", "PRINT_TABLE_PROBES", "render_html", "report_page"]
+
+Medium = Literal["screen", "print"]
+TEMPLATES = files("app.reports") / "templates"
+#: findings drawn in the ASR interval chart (the table below it lists every probe)
+CHART_ROWS = 30
+#: findings whose evidence the PDF shows in full; the rest are counted and listed in the probe table
+PRINT_EVIDENCE_FINDINGS = 25
+#: above this many probes the PDF lists them one per line instead of a table (tables lay out ~4x slower)
+PRINT_TABLE_PROBES = 400
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Environment:
+    environment = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.globals.update(percent=percent, outcomes=OUTCOMES, listing_line=_listing_line, version=__version__)
+    return environment
+
+
+@lru_cache(maxsize=1)
+def _css() -> str:
+    return (TEMPLATES / "report.css").read_text(encoding="utf-8")
+
+
+def _listing_line(row: ProbeRow) -> str:
+    """One probe as a fixed-width line, for the PDF's compact probe listing."""
+    scored = f"{row.counts['vulnerable']}/{row.scored}"
+    return f"{row.severity:<9}{row.owasp:<7}{row.attempts:>6}{scored:>11}  {row.asr_text:<17} {row.probe_id}"
+
+
+def _charts(view: ReportView) -> dict[str, Any]:
+    severity = [Bar(name, count, SEVERITY_COLOURS[name]) for name, count in view.severity_counts]
+    category = [Bar(f"{c.owasp} {c.title}", c.findings, "#374151") for c in view.categories]
+    top = [finding.row for finding in view.findings[:CHART_ROWS]]
+    return {
+        "gauge": risk_gauge(view.risk_score, view.band),
+        "severity": bar_chart(severity, "Findings by severity", width=420, label_width=90),
+        "category": bar_chart(category, "Findings by OWASP LLM category", width=520, label_width=220),
+        "intervals": interval_chart(top, "Attack success rate with 95% interval") if top else "",
+        "compliance": compliance_chart(view.compliance, "Requirements per framework by status"),
+    }
+
+
+def report_page(document: dict[str, Any], medium: Medium, *, pii: bool = False) -> str:
+    """The report page for `medium` from a redacted scan-result document."""
+    view = build_view(document)
+    print_medium = medium == "print"
+    detailed = view.findings[:PRINT_EVIDENCE_FINDINGS] if print_medium else view.findings
+    return (
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            view=view,
+            medium=medium,
+            pii=pii,
+            css=_css(),
+            charts=_charts(view),
+            chart_rows=CHART_ROWS,
+            detailed=detailed,
+            compact_probes=print_medium and len(view.probes) > PRINT_TABLE_PROBES,
+        )
+    )
+
+
+def render_html(document: dict[str, Any], *, pii: bool = False) -> str:
+    return report_page(document, "screen", pii=pii)

@@ -1,0 +1,345 @@
+"""The HTML and PDF reports' model: everything the templates show, computed once from a scan-result document.
+
+The templates only lay out; every count, order, band and compliance status is decided here, so the HTML and
+the PDF (rendered from the same templates) can never disagree, and the numbers are those of the JSON, SARIF and
+JUnit formats because they are read from the same document.
+
+Compliance is assessed from the document's probes with the same function that writes `compliance_mappings`
+for platform scans. A probe the registry does not know (an imported garak probe, say) maps by its OWASP
+category alone.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from app.compliance.catalog import Catalog, default_catalog
+from app.compliance.mapping import ProbeOutcome, RequirementStatus, assess, coverage_gaps
+from app.engine.probes.registry import load_probes
+from app.engine.probes.schema import Probe
+from app.engine.scoring import SEVERITY_ORDER
+
+__all__ = ["OUTCOMES", "ComplianceView", "FindingView", "ProbeRow", "ReportView", "build_view", "displayable"]
+
+OUTCOMES = ("vulnerable", "safe", "refused", "error", "blocked", "unscored")
+SEVERITIES = tuple(reversed(SEVERITY_ORDER))  # critical first
+OWASP_FRAMEWORK = "owasp-llm-2025"
+# C0/C1 controls other than tab and newline, lone surrogates and bidirectional overrides: invisible or invalid
+# in HTML, and text written by the target must not reorder what a reader sees.
+_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# (upper bound, band); the score is 0-100, see docs/scan-json.md
+RISK_BANDS = ((25.0, "low"), (50.0, "medium"), (75.0, "high"), (100.0, "critical"))
+
+
+def displayable(value: Any) -> str:
+    """Text safe to show: invisible and direction-changing characters become U+FFFD; line breaks stay."""
+    return _INVISIBLE.sub("\ufffd", "" if value is None else str(value))
+
+
+def percent(value: float | None, digits: int = 0) -> str:
+    return "n/a" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def risk_band(score: float | None) -> str:
+    if score is None:
+        return "not scored"
+    return next(band for bound, band in RISK_BANDS if score <= bound)
+
+
+@dataclass(frozen=True)
+class ProbeRow:
+    """One probe's figures: outcome counts and the attack success rate with its 95 % Wilson interval."""
+
+    probe_id: str
+    title: str
+    owasp: str
+    severity: str
+    attempts: int
+    counts: dict[str, int]
+    asr: float | None
+    low: float
+    high: float
+
+    @property
+    def scored(self) -> int:
+        return self.counts["vulnerable"] + self.counts["safe"] + self.counts["refused"]
+
+    @property
+    def asr_text(self) -> str:
+        return f"{percent(self.asr)} ({percent(self.low)}–{percent(self.high)})"
+
+    @classmethod
+    def of(cls, entry: dict[str, Any]) -> ProbeRow:
+        raw = entry.get("counts") or {}
+        low, high = [*(entry.get("asr_ci95") or []), 0.0, 1.0][:2]
+        asr = entry.get("asr")
+        return cls(
+            probe_id=displayable(entry.get("probe_id")),
+            title=displayable(entry.get("title") or entry.get("probe_id")),
+            owasp=displayable(entry.get("owasp") or "—"),
+            severity=str(entry.get("severity") or "info") if entry.get("severity") in SEVERITIES else "info",
+            attempts=int(entry.get("attempts") or 0),
+            counts={outcome: int(raw.get(outcome, 0)) for outcome in OUTCOMES},
+            asr=None if asr is None else float(asr),
+            low=float(low),
+            high=float(high),
+        )
+
+
+@dataclass(frozen=True)
+class DetectorHit:
+    detector: str
+    matched: str
+    explanation: str
+
+
+@dataclass(frozen=True)
+class EvidenceView:
+    """One vulnerable attempt, as excerpts (the document already cut them to 600 characters)."""
+
+    attempt: str
+    strategies: str
+    prompt: str
+    response: str
+    hits: list[DetectorHit]
+
+
+@dataclass(frozen=True)
+class FindingView:
+    row: ProbeRow
+    strategy_stacks: list[str]
+    evidence: list[EvidenceView]
+    remediation: str
+
+
+@dataclass(frozen=True)
+class RequirementView:
+    requirement_id: str
+    title: str
+    status: str
+    probes: list[str]
+    no_probe_can_evidence: bool
+
+
+@dataclass(frozen=True)
+class ComplianceView:
+    """One framework in this scan: per-status counts, coverage and every requirement (gaps included)."""
+
+    framework_id: str
+    name: str
+    version: str
+    source: str
+    coverage_pct: float
+    counts: dict[str, int]
+    requirements: list[RequirementView]
+
+
+@dataclass(frozen=True)
+class CategoryCount:
+    owasp: str
+    title: str
+    findings: int
+    probes: int
+
+
+@dataclass
+class ReportView:
+    """What the report shows, in the order it shows it."""
+
+    target: str
+    generated_at: str
+    scan: list[tuple[str, str]]
+    configuration: list[tuple[str, str]]
+    risk_score: float | None
+    band: str
+    inconclusive: bool
+    attempts: int
+    outcomes: dict[str, int]
+    error_share: float
+    findings: list[FindingView]
+    probes: list[ProbeRow]
+    severity_counts: list[tuple[str, int]]
+    categories: list[CategoryCount]
+    compliance: list[ComplianceView]
+    headline: list[str] = field(default_factory=list)
+
+    @property
+    def scored_probes(self) -> list[ProbeRow]:
+        return [row for row in self.probes if row.asr is not None]
+
+
+def _timestamp(value: Any) -> str:
+    if not value:
+        return "—"
+    try:
+        return datetime.fromisoformat(str(value)).strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+    except ValueError:
+        return displayable(value)
+
+
+def _evidence(item: dict[str, Any]) -> EvidenceView:
+    return EvidenceView(
+        attempt=displayable(item.get("attempt")),
+        strategies=" + ".join(displayable(s) for s in item.get("strategies") or ["none"]),
+        prompt=displayable(item.get("prompt")),
+        response=displayable(item.get("response")),
+        hits=[
+            DetectorHit(
+                displayable(h.get("detector")), displayable(h.get("matched")), displayable(h.get("explanation"))
+            )
+            for h in item.get("detectors") or []
+        ],
+    )
+
+
+def _severity_key(row: ProbeRow) -> tuple[int, float, str]:
+    return (SEVERITIES.index(row.severity), -(row.asr or 0.0), row.probe_id)
+
+
+@dataclass(frozen=True)
+class _ResultProbe:
+    """A probe as the mapping sees it when only the result document knows it."""
+
+    id: str
+    owasp: str
+    tags: tuple[str, ...] = ()
+
+
+def _compliance(probes: list[ProbeRow], registry: dict[str, Probe], catalog: Catalog) -> list[ComplianceView]:
+    selected = [registry.get(row.probe_id) or _ResultProbe(row.probe_id, row.owasp) for row in probes]
+    outcomes = [ProbeOutcome(row.probe_id, row.counts["vulnerable"], row.scored) for row in probes]
+    assessments = assess(outcomes, selected, catalog)
+    unreachable = {fid: set(ids) for fid, ids in coverage_gaps(registry.values(), catalog).items()}
+    views = []
+    for framework_id, item in assessments.items():
+        framework = item.framework
+        requirements = [
+            RequirementView(
+                r.requirement_id,
+                r.title,
+                r.status.value,
+                r.failed_probes or r.passed_probes or r.unscored_probes,
+                r.requirement_id in unreachable[framework_id],
+            )
+            for r in item.results
+        ]
+        views.append(
+            ComplianceView(
+                framework_id,
+                framework.name,
+                framework.version,
+                framework.source.url,
+                item.coverage_pct,
+                {status.value: item.count(status) for status in RequirementStatus},
+                requirements,
+            )
+        )
+    return views
+
+
+def _categories(probes: list[ProbeRow], catalog: Catalog) -> list[CategoryCount]:
+    titles = {r.id: r.title for r in catalog.frameworks[OWASP_FRAMEWORK].requirements}
+    found: dict[str, list[int]] = {}
+    for row in probes:
+        tally = found.setdefault(row.owasp, [0, 0])
+        tally[0] += row.counts["vulnerable"] > 0
+        tally[1] += 1
+    return [CategoryCount(owasp, titles.get(owasp, ""), *found[owasp]) for owasp in sorted(found)]
+
+
+def _headline(view: ReportView) -> list[str]:
+    """The executive summary's sentences, from the numbers alone."""
+    scored = len(view.scored_probes)
+    lines = [
+        f"{len(view.probes)} probes sent {view.attempts} attempts; {scored} probes had scored attempts and "
+        f"{len(view.findings)} of them succeeded at least once."
+    ]
+    worst = [(severity, count) for severity, count in view.severity_counts if count]
+    if worst:
+        lines.append("Findings by severity: " + ", ".join(f"{count} {severity}" for severity, count in worst) + ".")
+        top = view.findings[0].row
+        lines.append(f"Most severe: {top.title} ({top.probe_id}, {top.severity}), attack success rate {top.asr_text}.")
+    else:
+        lines.append("No attack succeeded.")
+    if view.inconclusive:
+        lines.append(
+            f"The scan is inconclusive: {percent(view.error_share, 1)} of attempts ended in error, more than the scan "
+            "allows, so the risk score and every passed requirement rest on too little evidence."
+        )
+    elif view.outcomes["error"]:
+        lines.append(f"{view.outcomes['error']} attempts ended in error and were left out of the rates.")
+    failed = sum(c.counts["failed"] for c in view.compliance)
+    gaps = sum(c.counts["not_tested"] for c in view.compliance)
+    lines.append(
+        f"Across {len(view.compliance)} frameworks, {failed} requirements failed and {gaps} were not tested by this "
+        "scan (gaps)."
+    )
+    return lines
+
+
+def _configuration(document: dict[str, Any]) -> list[tuple[str, str]]:
+    run = document.get("run") or {}
+    pairs = [
+        ("Probe selection", document.get("selection")),
+        ("Strategies", document.get("strategies")),
+        ("Repeat", document.get("repeat")),
+        ("Seed", document.get("seed")),
+        ("Plan fingerprint", document.get("plan")),
+        ("Attempt log", document.get("results_file")),
+        ("Attempts sent in the last run", run.get("sent")),
+        ("Attempts resumed from the log", run.get("already_done")),
+        ("Run time (s)", run.get("seconds")),
+        ("HTTP 429 answers (retried)", document.get("rate_limited_responses")),
+    ]
+    return [(label, displayable(value)) for label, value in pairs if value not in (None, "")]
+
+
+def build_view(document: dict[str, Any], catalog: Catalog | None = None) -> ReportView:
+    """The report model of a (redacted) scan-result document."""
+    catalog = catalog or default_catalog()
+    registry = {probe.id: probe for probe in load_probes()}
+    summary = document.get("summary") or {}
+    raw_outcomes = summary.get("outcomes") or {}
+    probes = sorted((ProbeRow.of(entry) for entry in document.get("probes") or []), key=_severity_key)
+    findings = [
+        FindingView(
+            ProbeRow.of(entry),
+            [displayable(s) for s in entry.get("strategy_stacks") or []],
+            [_evidence(item) for item in entry.get("evidence") or []],
+            displayable(registry[entry["probe_id"]].remediation if entry.get("probe_id") in registry else ""),
+        )
+        for entry in document.get("findings") or []
+    ]
+    findings.sort(key=lambda finding: _severity_key(finding.row))
+    risk = summary.get("risk_score")
+    scan = [
+        ("Scan", f"#{document['scan_id']} {displayable(document.get('scan_name') or '')}".strip())
+        if document.get("scan_id") is not None
+        else ("Scan", "command-line scan"),
+        ("Status", displayable(document.get("status") or "completed")),
+        ("Started", _timestamp(document.get("started_at"))),
+        ("Completed", _timestamp(document.get("completed_at"))),
+        ("Report generated", _timestamp(document.get("generated_at"))),
+    ]
+    view = ReportView(
+        target=displayable(document.get("target") or "unknown target"),
+        generated_at=_timestamp(document.get("generated_at")),
+        scan=scan,
+        configuration=_configuration(document),
+        risk_score=None if risk is None else float(risk),
+        band=risk_band(None if risk is None else float(risk)),
+        inconclusive=bool(summary.get("inconclusive")),
+        attempts=int(summary.get("attempts") or 0),
+        outcomes={outcome: int(raw_outcomes.get(outcome, 0)) for outcome in OUTCOMES},
+        error_share=float(summary.get("error_share") or 0.0),
+        findings=findings,
+        probes=probes,
+        severity_counts=[(s, sum(f.row.severity == s for f in findings)) for s in SEVERITIES],
+        categories=_categories(probes, catalog),
+        compliance=_compliance(probes, registry, catalog),
+    )
+    view.headline = _headline(view)
+    return view
