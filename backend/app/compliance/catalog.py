@@ -51,7 +51,7 @@ MAPPING_FILE = "mapping.yaml"
 #: OWASP Top 10 for LLM Applications 2025 ids, the category every probe carries. Kept local (not imported
 #: from the probe schema) so the compliance catalogue does not depend on the scan engine.
 OwaspId = Literal["LLM01", "LLM02", "LLM03", "LLM04", "LLM05", "LLM06", "LLM07", "LLM08", "LLM09", "LLM10"]
-_OWASP_IDS: frozenset[str] = frozenset(f"LLM{n:02d}" for n in range(1, 11))
+OWASP_IDS: frozenset[str] = frozenset(f"LLM{n:02d}" for n in range(1, 11))
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 #: Requirement ids are exact citations ("MEASURE 2.7", "Art. 15(5)"): no padding, single spaces only.
@@ -296,7 +296,7 @@ class Catalog:
         Frameworks with no matching requirement are omitted. An unknown OWASP id is a ``ValueError``
         because a silent empty answer would hide a typo in the caller.
         """
-        if owasp not in _OWASP_IDS:
+        if owasp not in OWASP_IDS:
             raise ValueError(f"unknown OWASP id {owasp!r}; expected LLM01..LLM10")
         if isinstance(tags, str):
             raise TypeError("tags must be an iterable of tag strings, not a single string")

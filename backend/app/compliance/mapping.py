@@ -19,7 +19,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from app.compliance.catalog import Catalog, Framework
+from app.compliance.catalog import OWASP_IDS, Catalog, Framework
+from app.engine.probes.registry import load_probes
 
 
 class MappableProbe(Protocol):
@@ -83,8 +84,12 @@ class FrameworkAssessment:
 def probe_coverage(probes: Iterable[MappableProbe], catalog: Catalog) -> dict[str, dict[str, list[str]]]:
     """Per framework, per requirement id: the ids of the probes that can evidence it (absent: a gap)."""
     coverage: dict[str, dict[str, list[str]]] = {framework_id: {} for framework_id in catalog.frameworks}
+    linked: dict[tuple[str, tuple[str, ...]], dict[str, set[str]]] = {}  # probes share categories and tag sets
     for probe in probes:
-        for framework_id, requirement_ids in catalog.requirements_for(probe.owasp, probe.tags).items():
+        key = (probe.owasp, tuple(probe.tags))
+        if key not in linked:
+            linked[key] = catalog.requirements_for(*key)
+        for framework_id, requirement_ids in linked[key].items():
             for requirement_id in requirement_ids:
                 coverage[framework_id].setdefault(requirement_id, []).append(probe.id)
     return coverage
@@ -125,3 +130,35 @@ def assess(
             results.append(result)
         assessments[framework_id] = FrameworkAssessment(framework, results)
     return assessments
+
+
+@dataclass(frozen=True)
+class UnlistedProbe:
+    """A probe known only from results (an imported garak probe, say): it maps by its OWASP category alone."""
+
+    id: str
+    owasp: str
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MeasuredProbe:
+    """One probe's result as any source states it: scan scores, a result document, a report row."""
+
+    probe_id: str
+    owasp: str
+    vulnerable: int
+    scored: int
+
+
+def assess_measured(measured: Iterable[MeasuredProbe], catalog: Catalog) -> dict[str, FrameworkAssessment]:
+    """`assess` for probes given by id: registry probes map by category and tags, unknown ones by category."""
+    registry: dict[str, MappableProbe] = {probe.id: probe for probe in load_probes()}
+    items = list(measured)
+    selected = [
+        registry.get(item.probe_id) or UnlistedProbe(item.probe_id, item.owasp)
+        for item in items
+        if item.probe_id in registry or item.owasp in OWASP_IDS  # no category: it evidences nothing
+    ]
+    outcomes = [ProbeOutcome(item.probe_id, item.vulnerable, item.scored) for item in items]
+    return assess(outcomes, selected, catalog)

@@ -14,10 +14,9 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from app.compliance.catalog import default_catalog
-from app.compliance.mapping import ProbeOutcome, RequirementStatus, assess
+from app.compliance.mapping import MeasuredProbe, RequirementStatus, assess_measured
 from app.db.enums import ComplianceStatus
 from app.db.models import ComplianceMapping, Scan
-from app.engine.probes.registry import get_probe
 from app.engine.scoring import ProbeScore
 
 #: Our assessment's statuses in the legacy table's vocabulary.
@@ -33,14 +32,8 @@ def write_compliance(
     session: Session, scan: Scan, probes: Mapping[str, ProbeScore], finding_ids: Mapping[str, int]
 ) -> int:
     """(Re)write the scan's compliance rows from its per-probe scores; returns how many rows."""
-    selected = []
-    for probe_id in probes:
-        try:
-            selected.append(get_probe(probe_id))
-        except KeyError:
-            continue  # not in the catalogue (imported results): it evidences nothing here
-    outcomes = [ProbeOutcome(s.probe_id, s.counts["vulnerable"], s.scored) for s in probes.values()]
-    assessments = assess(outcomes, selected, default_catalog())
+    measured = [MeasuredProbe(s.probe_id, s.owasp, s.counts["vulnerable"], s.scored) for s in probes.values()]
+    assessments = assess_measured(measured, default_catalog())
     session.execute(delete(ComplianceMapping).where(ComplianceMapping.scan_id == scan.id))
     rows = 0
     for framework_id, assessment in assessments.items():

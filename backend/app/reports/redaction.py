@@ -28,12 +28,27 @@ def mask_pii(text: str) -> str:
 
 
 def redact_result(document: Any, *, pii: bool = False) -> Any:
-    """A deep copy of a result document with every string redacted (credentials; PII too when asked)."""
-    if isinstance(document, dict):
-        return {key: redact_result(value, pii=pii) for key, value in document.items()}
-    if isinstance(document, list):
-        return [redact_result(value, pii=pii) for value in document]
-    if isinstance(document, str):
-        cleaned = redact_text(document)
-        return mask_pii(cleaned) if pii else cleaned
-    return document
+    """A deep copy of a result document with every string redacted (credentials; PII too when asked).
+
+    Probe ids, titles and evidence excerpts repeat across `findings`, `probes` and `by_strategy`, so each
+    distinct string is redacted once.
+    """
+    done: dict[str, str] = {}
+
+    def text(value: str) -> str:
+        cleaned = done.get(value)
+        if cleaned is None:
+            cleaned = redact_text(value)
+            cleaned = done[value] = mask_pii(cleaned) if pii else cleaned
+        return cleaned
+
+    def copy(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: copy(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [copy(item) for item in value]
+        if isinstance(value, str):
+            return text(value)
+        return value
+
+    return copy(document)

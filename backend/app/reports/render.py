@@ -10,6 +10,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from app.reports.redaction import redact_result
 
 #: format -> (file extension, media type)
@@ -24,8 +26,13 @@ FORMATS: dict[str, tuple[str, str]] = {
 }
 
 
-def _json(document: dict[str, Any]) -> str:
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+def _json(document: dict[str, Any]) -> bytes:
+    """Indented UTF-8 JSON. A lone surrogate (possible only in a hand-made input file) is not UTF-8: such a
+    document is written with ASCII escapes instead."""
+    try:
+        return orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+    except orjson.JSONEncodeError:
+        return (json.dumps(document, indent=2) + "\n").encode("ascii")
 
 
 def _renderer(name: str, pii: bool) -> Callable[[dict[str, Any]], str | bytes]:

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from app.compliance.catalog import Catalog, default_catalog
-from app.compliance.mapping import ProbeOutcome, RequirementStatus, assess, coverage_gaps
+from app.compliance.mapping import MeasuredProbe, RequirementStatus, assess_measured, coverage_gaps
 from app.engine.probes.registry import load_probes
 from app.engine.probes.schema import Probe
 from app.engine.scoring import SEVERITY_ORDER
@@ -199,19 +199,13 @@ def _severity_key(row: ProbeRow) -> tuple[int, float, str]:
     return (SEVERITIES.index(row.severity), -(row.asr or 0.0), row.probe_id)
 
 
-@dataclass(frozen=True)
-class _ResultProbe:
-    """A probe as the mapping sees it when only the result document knows it."""
-
-    id: str
-    owasp: str
-    tags: tuple[str, ...] = ()
+def _entry_key(item: tuple[ProbeRow, dict[str, Any]]) -> tuple[int, float, str]:
+    return _severity_key(item[0])
 
 
 def _compliance(probes: list[ProbeRow], registry: dict[str, Probe], catalog: Catalog) -> list[ComplianceView]:
-    selected = [registry.get(row.probe_id) or _ResultProbe(row.probe_id, row.owasp) for row in probes]
-    outcomes = [ProbeOutcome(row.probe_id, row.counts["vulnerable"], row.scored) for row in probes]
-    assessments = assess(outcomes, selected, catalog)
+    measured = [MeasuredProbe(row.probe_id, row.owasp, row.counts["vulnerable"], row.scored) for row in probes]
+    assessments = assess_measured(measured, catalog)
     unreachable = {fid: set(ids) for fid, ids in coverage_gaps(registry.values(), catalog).items()}
     views = []
     for framework_id, item in assessments.items():
@@ -297,23 +291,27 @@ def _configuration(document: dict[str, Any]) -> list[tuple[str, str]]:
     return [(label, displayable(value)) for label, value in pairs if value not in (None, "")]
 
 
-def build_view(document: dict[str, Any], catalog: Catalog | None = None) -> ReportView:
-    """The report model of a (redacted) scan-result document."""
+def build_view(
+    document: dict[str, Any], catalog: Catalog | None = None, *, evidence_limit: int | None = None
+) -> ReportView:
+    """The report model of a (redacted) scan-result document; evidence only for the `evidence_limit` most
+    severe findings when given (the PDF shows no more, and a large scan has thousands)."""
+    evidence_limit = len(document.get("findings") or []) if evidence_limit is None else evidence_limit
     catalog = catalog or default_catalog()
     registry = {probe.id: probe for probe in load_probes()}
     summary = document.get("summary") or {}
     raw_outcomes = summary.get("outcomes") or {}
     probes = sorted((ProbeRow.of(entry) for entry in document.get("probes") or []), key=_severity_key)
+    entries = sorted(((ProbeRow.of(entry), entry) for entry in document.get("findings") or []), key=_entry_key)
     findings = [
         FindingView(
-            ProbeRow.of(entry),
+            row,
             [displayable(s) for s in entry.get("strategy_stacks") or []],
-            [_evidence(item) for item in entry.get("evidence") or []],
-            displayable(registry[entry["probe_id"]].remediation if entry.get("probe_id") in registry else ""),
+            [_evidence(item) for item in entry.get("evidence") or []] if index < evidence_limit else [],
+            displayable(registry[row.probe_id].remediation if row.probe_id in registry else ""),
         )
-        for entry in document.get("findings") or []
+        for index, (row, entry) in enumerate(entries)
     ]
-    findings.sort(key=lambda finding: _severity_key(finding.row))
     risk = summary.get("risk_score")
     scan = [
         ("Scan", f"#{document['scan_id']} {displayable(document.get('scan_name') or '')}".strip())

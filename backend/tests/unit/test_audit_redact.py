@@ -8,9 +8,11 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app.audit.chain import GENESIS_HASH, canonical_bytes, compute_row_hash, normalise_details
-from app.audit.redact import REDACTED, is_secret_key, redact, redact_text
+from app.audit.redact import REDACTED, SECRET_VALUE_PATTERNS, is_secret_key, redact, redact_text
 
 JWT = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4ifQ"
@@ -169,3 +171,27 @@ def test_details_are_normalised_as_json_stores_them() -> None:
         normalise_details({"x": float("nan")})
     with pytest.raises(TypeError):
         normalise_details({"when": datetime(2026, 1, 1)})
+
+
+_PIECES = [
+    "sk-",
+    "eyJ",
+    "Bearer ",
+    "bearer\t",
+    "sai_",
+    "ghp_",
+    "github_pat_",
+    "AKIA",
+    "ASIA",
+    "-----BEGIN ",
+    "PRIVATE KEY-----",
+]
+_PIECES += ["-----END RSA PRIVATE KEY-----", "abcDEF0123456789", "_-.", "XYZ", " ", "\n", "é"]
+
+
+@given(st.lists(st.sampled_from(_PIECES) | st.text(max_size=8), max_size=12).map("".join))
+def test_the_prefilter_never_changes_what_the_patterns_redact(text: str) -> None:
+    full = text
+    for pattern in SECRET_VALUE_PATTERNS:  # every pattern, with no shortcut
+        full = pattern.sub(REDACTED, full)
+    assert redact_text(text) == full

@@ -172,9 +172,20 @@ def test_the_pdf_lists_a_large_scan_one_probe_per_line(tmp_path: Path, monkeypat
     monkeypatch.setattr(html_report, "PRINT_TABLE_PROBES", 10)
     document = load("vulnerable")
     page = html_report.report_page(document, "print")
-    assert page.count('<div class="listing">') == len(document["probes"])
+    blocks = -(-len(document["probes"]) // html_report.LISTING_BLOCK)
+    assert page.count('<div class="listing">') == blocks
     pdf = tmp_path / "report.pdf"
     pdf.write_bytes(render(document, "pdf"))
     text = pdf_text(pdf)
     row = build_view(document).probes[0]
     assert f"{row.severity:<9}{row.owasp:<7}" in text and row.probe_id in text
+
+
+def test_a_probe_without_an_owasp_category_is_reported_and_evidences_nothing() -> None:
+    document = load("clean")
+    stray = {**document["probes"][0], "probe_id": "import.unknown", "owasp": None, "severity": "bogus"}
+    document["probes"].append(stray)
+    page = render(document, "html").decode()
+    assert "import.unknown" in page
+    view = build_view(document)
+    assert all("import.unknown" not in r.probes for c in view.compliance for r in c.requirements)
