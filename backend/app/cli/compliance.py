@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from app.cli.database import database_session
 from app.cli.output import ExitCode, console, fail
+from app.cli.report import load as load_result
 from app.compliance.catalog import default_catalog
-from app.compliance.mapping import ProbeOutcome, RequirementStatus, assess, coverage_gaps, probe_coverage
-from app.engine.probes.registry import get_probe, load_probes
-from app.engine.scoring import ProbeInfo, score_records
-from app.engine.sinks import read_jsonl
+from app.compliance.mapping import MeasuredProbe, RequirementStatus, assess_measured, coverage_gaps, probe_coverage
+from app.crud.compliance import find_target, target_trend
+from app.engine.probes.registry import load_probes
+from app.reports.source import ReportSourceError
 
 app = typer.Typer(help="Compliance frameworks, coverage gaps and per-scan assessment.", no_args_is_help=True)
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -79,20 +80,27 @@ def coverage(framework: FrameworkOption = None, json_output: JsonOption = False)
 
 @app.command("assess")
 def assess_scan(
-    results: Annotated[Path, typer.Argument(help="Attempt log of a scan (scan --out).", exists=True, dir_okay=False)],
+    source: Annotated[
+        str, typer.Argument(help="A scan id (platform database), an attempt log (.jsonl) or a scan result (.json).")
+    ],
     framework: FrameworkOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Per requirement: failed, passed, partial or not tested in this scan; coverage % per framework."""
-    header, records = read_jsonl(results)
-    if header is None and not records:
-        fail(f"{results} holds no scan attempts", ExitCode.USAGE)
-    known = {probe.id for probe in load_probes()}
-    probe_ids = sorted({record.probe_id for record in records} & known)
-    selected = [get_probe(probe_id) for probe_id in probe_ids]
-    score = score_records(records, {p.id: ProbeInfo(p.owasp, p.severity, p.title) for p in selected})
-    outcomes = [ProbeOutcome(s.probe_id, s.counts["vulnerable"], s.scored) for s in score.probes.values()]
-    assessments = assess(outcomes, selected, default_catalog())
+    try:
+        document = load_result(source)
+    except ReportSourceError as error:
+        fail(str(error), ExitCode.USAGE)
+    measured = [
+        MeasuredProbe(
+            str(entry["probe_id"]),
+            str(entry.get("owasp") or ""),
+            int((entry.get("counts") or {}).get("vulnerable", 0)),
+            sum(int((entry.get("counts") or {}).get(key, 0)) for key in ("vulnerable", "safe", "refused")),
+        )
+        for entry in document.get("probes") or []
+    ]
+    assessments = assess_measured(measured, default_catalog())
     chosen = _framework_ids(framework)
     if json_output:
         typer.echo(
@@ -135,3 +143,56 @@ def assess_scan(
             probes_text = ", ".join(r.failed_probes or r.passed_probes)[:80]
             table.add_row(r.requirement_id, r.title, f"[{colour[r.status.value]}]{r.status.value}[/]", probes_text)
         console.print(table)
+
+
+@app.command("trend")
+def trend(
+    target: Annotated[str, typer.Argument(help="Target id or name (platform database).")],
+    framework: FrameworkOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Coverage and requirement statuses per framework across the target's completed scans, oldest first."""
+    with database_session(("targets", "compliance_mappings")) as session:
+        found = find_target(session, target)
+        if found is None:
+            fail(f"no target {target!r} in the database (`GET /api/v1/targets` lists them)", ExitCode.USAGE)
+        points = target_trend(session, found.id)
+    chosen = [fid for fid in points if framework is None or fid == framework]
+    if framework is not None and framework not in default_catalog().frameworks:
+        _framework_ids(framework)  # fails with the list of known ids
+    if json_output:
+        typer.echo(
+            json.dumps(
+                {
+                    fid: [
+                        {
+                            "scan_id": p.scan_id,
+                            "completed_at": p.completed_at.isoformat() if p.completed_at else None,
+                            "coverage_pct": p.coverage_pct,
+                            "counts": p.counts,
+                        }
+                        for p in points[fid]
+                    ]
+                    for fid in chosen
+                },
+                indent=2,
+            )
+        )
+        return
+    if not chosen:
+        console.print(f"target {found.name!r} has no completed scan with a compliance assessment yet")
+        return
+    for fid in chosen:
+        table = Table("scan", "completed", "coverage", "change", *_TREND_STATUSES, title=f"{fid}: {found.name}")
+        previous: float | None = None
+        for p in points[fid]:
+            change = "" if previous is None else f"{p.coverage_pct - previous:+.1f}"
+            completed = p.completed_at.strftime("%Y-%m-%d %H:%M") if p.completed_at else "—"
+            counts = [str(p.counts.get(status, 0)) for status in _TREND_STATUSES]
+            table.add_row(str(p.scan_id), completed, f"{p.coverage_pct}%", change, *counts)
+            previous = p.coverage_pct
+        console.print(table)
+
+
+#: the stored (legacy-vocabulary) statuses, in the order a reader scans them
+_TREND_STATUSES = ("non_compliant", "partial", "compliant", "not_assessed")

@@ -93,7 +93,8 @@ def demo(
     ] = True,
 ) -> None:
     """The main job end to end: migrate SQLite, create the demo admin, start the vulnerable SIMULATOR and the
-    server, scan the simulator through the API, print the findings and where to look next."""
+    server, scan the simulator through the API, save its HTML and PDF reports, print the findings and where to
+    look next."""
     from rich.progress import BarColumn, Progress, TextColumn
     from rich.table import Table
 
@@ -125,6 +126,7 @@ def demo(
                     api_url,
                     f"http://127.0.0.1:{target_port}/v1",
                     password_file,
+                    settings.data_dir / "reports",
                     lambda done: bar.update(task, completed=done),
                 )
             scan = result.scan
@@ -148,6 +150,8 @@ def demo(
                 f"password in {result.password_file}"
             )
             console.print(f"this scan: {api_url}/api/v1/scans/{scan['id']}  findings: .../scans/{scan['id']}/findings")
+            for path in result.reports:
+                console.print(f"report: {path.resolve().as_uri()}", highlight=False, soft_wrap=True)
             if keep_serving:
                 console.print("serving; Ctrl-C to stop")
                 while True:

@@ -4,37 +4,23 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
-from sqlalchemy.orm import Session
 
+from app.cli.database import database_session
 from app.cli.output import ExitCode, err_console, fail
-from app.config import get_settings
-from app.db.errors import describe_db_error
-from app.db.session import make_engine
 from app.reports.render import FORMATS, render
 from app.reports.source import ReportSourceError, result_from_file, result_from_scan
 
 Format = Literal["json", "sarif", "junit", "csv", "md", "html", "pdf"]
 
 
-def load(source: str) -> dict[str, object]:
+def load(source: str) -> dict[str, Any]:
     """The scan result for SOURCE: a scan id in the configured database, or a .jsonl / .json file."""
     if source.isdigit():
-        engine = make_engine(get_settings().effective_database_url)
-        try:
-            with Session(engine) as session:
-                return result_from_scan(session, int(source))
-        except OperationalError as error:
-            if "no such table" in str(error):
-                fail("the database has no scans table; run `secureai db upgrade` (or give a result file)")
-            fail(f"cannot reach the database: {describe_db_error(error)}", ExitCode.UNREACHABLE)
-        except SQLAlchemyError as error:
-            fail(f"database error: {describe_db_error(error)} (is it migrated? `secureai db upgrade`)")
-        finally:
-            engine.dispose()
+        with database_session(("scans", "attempts")) as session:
+            return result_from_scan(session, int(source))
     return result_from_file(Path(source))
 
 

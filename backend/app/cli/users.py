@@ -16,18 +16,14 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy import inspect
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app.audit.log import record
 from app.auth import service
+from app.cli.database import database_session
 from app.cli.output import ExitCode, console, fail, print_json
-from app.config import get_settings
 from app.db.enums import UserRole
-from app.db.errors import describe_db_error
 from app.db.models import User
-from app.db.session import make_engine
 
 app = typer.Typer(
     help="Create and manage user accounts. First run: `secureai users bootstrap-admin --email you@example.com`.",
@@ -50,26 +46,12 @@ def _session() -> Iterator[Session]:
 
     Database trouble and refusals become one-line errors with the documented exit codes.
     """
-    engine = make_engine(get_settings().effective_database_url)
-    shown = engine.url.render_as_string(hide_password=True)
-    try:
-        with engine.connect() as connection:
-            missing = [name for name in REQUIRED_TABLES if not inspect(connection).has_table(name)]
-        if missing:
-            fail(f"the database {shown} lacks the table(s) {', '.join(missing)}; run `secureai db upgrade` first")
-        with Session(engine, expire_on_commit=False) as session:
-            try:
-                yield session
-            except service.AuthError as error:
-                session.commit()
-                fail(str(error), ExitCode.USAGE if isinstance(error, _USAGE_ERRORS) else ExitCode.FAILED)
+    with database_session(REQUIRED_TABLES) as session:
+        try:
+            yield session
+        except service.AuthError as error:
             session.commit()
-    except OperationalError as error:
-        fail(f"cannot reach the database {shown}: {describe_db_error(error)}", ExitCode.UNREACHABLE)
-    except SQLAlchemyError as error:
-        fail(f"database error: {describe_db_error(error)}")
-    finally:
-        engine.dispose()
+            fail(str(error), ExitCode.USAGE if isinstance(error, _USAGE_ERRORS) else ExitCode.FAILED)
 
 
 def _read_password(from_stdin: bool) -> str:

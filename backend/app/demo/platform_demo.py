@@ -2,8 +2,9 @@
 
 Migrates the embedded SQLite database, creates the demo administrator, starts the deliberately vulnerable
 simulator (a fake LLM app, clearly not a model) and the API server with its in-process scan worker, then
-scans the simulator *through the platform's HTTP API* as a user would, and prints the findings and where
-to look next. Nothing here is special-cased: the same routes, worker and database as production.
+scans the simulator *through the platform's HTTP API* as a user would, downloads its HTML and PDF reports,
+and prints the findings and where to look next. Nothing here is special-cased: the same routes, worker and
+database as production.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from app.db.session import get_engine
 DEMO_ADMIN = "admin"
 PASSWORD_FILE = "demo-admin-password.txt"  # noqa: S105 - a file name, not a password
 SCAN_PROBES = "owasp:LLM01,owasp:LLM02,owasp:LLM05,owasp:LLM07"
+REPORT_FORMATS = ("html", "pdf")
 
 
 @dataclass
@@ -39,6 +41,7 @@ class DemoResult:
     scan: dict[str, Any]
     findings: list[dict[str, Any]]
     password_file: Path
+    reports: list[Path]
 
 
 def ensure_admin(settings: Settings) -> Path:
@@ -78,9 +81,10 @@ class BackgroundServer:
 
 
 def run_demo_scan(
-    api_url: str, simulator_url: str, password_file: Path, on_progress: Callable[[float], None]
+    api_url: str, simulator_url: str, password_file: Path, report_dir: Path, on_progress: Callable[[float], None]
 ) -> DemoResult:
-    """Sign in, register the simulator as a target, scan it, and wait for the result, all over HTTP."""
+    """Sign in, register the simulator as a target, scan it, wait for the result and download its HTML and
+    PDF reports into `report_dir`, all over HTTP."""
     with httpx.Client(base_url=f"{api_url}/api/v1", timeout=30) as client:
         password = password_file.read_text(encoding="utf-8").strip()
         login = client.post("/auth/login", json={"username": DEMO_ADMIN, "password": password})
@@ -113,7 +117,15 @@ def run_demo_scan(
             cursor = page["next_cursor"]
             if cursor is None:
                 break
-    return DemoResult(api_url, scan, findings, password_file)
+        reports = []
+        report_dir.mkdir(parents=True, exist_ok=True)
+        for report_format in REPORT_FORMATS:
+            answer = client.get(f"/scans/{scan_id}/report", params={"format": report_format}, timeout=120)
+            answer.raise_for_status()
+            path = report_dir / f"secureai-scan-{scan_id}.{report_format}"
+            path.write_bytes(answer.content)
+            reports.append(path)
+    return DemoResult(api_url, scan, findings, password_file, reports)
 
 
 def prepare(settings: Settings) -> Path:

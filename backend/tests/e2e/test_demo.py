@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from tests.conftest import run_cli
+from tests.conftest import pdf_text, run_cli
 
 
 def _free_port() -> int:
@@ -27,3 +27,8 @@ def test_the_demo_scans_through_the_api_and_prints_findings(tmp_path: Path) -> N
     assert password_file.stat().st_mode & 0o777 == 0o600
     assert password_file.read_text().strip() not in result.stdout + result.stderr
     assert (tmp_path / "data" / "secureai.db").is_file()
+    reports = sorted((tmp_path / "data" / "reports").iterdir())
+    assert [path.suffix for path in reports[-2:]] == [".html", ".pdf"]  # the second run's scan
+    html, pdf = reports[-2:]
+    assert html.as_uri() in flat and pdf.as_uri() in flat
+    assert "Security assessment of" in html.read_text() and "Compliance matrix" in pdf_text(pdf)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -16,8 +17,9 @@ from app.api.routes.targets import get_target
 from app.api.types import PathId, UtcDateTime
 from app.auth import service
 from app.auth.rbac import Permission
-from app.db.enums import ComplianceStatus, ScanStatus
-from app.db.models import ComplianceMapping, Scan
+from app.crud.compliance import coverage_pct, target_trend
+from app.db.enums import ComplianceStatus
+from app.db.models import ComplianceMapping
 
 router = APIRouter(tags=["compliance"])
 Reader = Annotated[service.Principal, Depends(require(Permission.READ))]
@@ -45,12 +47,6 @@ class TrendPoint(BaseModel):
     counts: dict[str, int]
 
 
-def _coverage(counts: Counter[str]) -> float:
-    total = sum(counts.values())
-    tested = total - counts[ComplianceStatus.NOT_ASSESSED.value]
-    return round(100 * tested / total, 1) if total else 0.0
-
-
 def _evidence(text: str | None) -> dict[str, Any] | str | None:
     try:
         return json.loads(text) if text else None
@@ -73,7 +69,7 @@ def scan_compliance(scan_id: PathId, session: SessionDep, _: Reader) -> list[Fra
         out.append(
             FrameworkOut(
                 framework=framework,
-                coverage_pct=_coverage(counts),
+                coverage_pct=coverage_pct(counts),
                 counts=dict(counts),
                 requirements=[
                     RequirementOut(
@@ -93,33 +89,7 @@ def scan_compliance(scan_id: PathId, session: SessionDep, _: Reader) -> list[Fra
 @router.get("/targets/{target_id}/compliance/trend", summary="Per framework, coverage and statuses scan by scan")
 def compliance_trend(target_id: PathId, session: SessionDep, _: Reader) -> dict[str, list[TrendPoint]]:
     get_target(session, target_id)
-    scans = list(
-        session.scalars(
-            select(Scan)
-            .where(Scan.target_id == target_id, Scan.status == ScanStatus.COMPLETED)
-            .order_by(Scan.completed_at, Scan.id)
-        )
-    )
-    counts: dict[tuple[str, int], Counter[str]] = defaultdict(Counter)
-    if scans:
-        rows = session.execute(
-            select(ComplianceMapping.framework, ComplianceMapping.scan_id, ComplianceMapping.compliance_status).where(
-                ComplianceMapping.scan_id.in_([scan.id for scan in scans])
-            )
-        )
-        for framework, scan_id, status in rows:
-            counts[(framework, scan_id)][status.value if status else "unknown"] += 1
-    trend: dict[str, list[TrendPoint]] = defaultdict(list)
-    for framework in sorted({framework for framework, _ in counts}):
-        for scan in scans:
-            scan_counts = counts.get((framework, scan.id))
-            if scan_counts:
-                trend[framework].append(
-                    TrendPoint(
-                        scan_id=scan.id,
-                        completed_at=scan.completed_at,
-                        coverage_pct=_coverage(scan_counts),
-                        counts=dict(scan_counts),
-                    )
-                )
-    return dict(trend)
+    return {
+        framework: [TrendPoint(**asdict(point)) for point in points]
+        for framework, points in target_trend(session, target_id).items()
+    }
