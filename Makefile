@@ -25,16 +25,17 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
 
 # Extras to install; `make test` adds local-model (the real-LLM test; llama-cpp-python compiles once per
-# machine, ~10 min on 2 cores, then uv's cache has the wheel).
+# machine, 5-10 min on 2 cores, then comes from a per-machine wheelhouse: see tools/sync-venv.sh).
 EXTRAS ?=
 
 setup: $(UV)  ## create backend/.venv with the locked dependencies (uv.lock)
-	cd $(BACKEND) && ../$(UV) sync --frozen --python $(PYTHON) --quiet $(EXTRAS)
+	tools/sync-venv.sh $(UV) $(PYTHON) $(EXTRAS)
 
-# Debian packages the tests need beyond Python: poppler-utils (pdftotext, pdftoppm: the PDF report's checks) and
-# HarfBuzz's subsetter (WeasyPrint embeds font subsets with it; without it, a slower fallback). Pango comes with
-# the base system. Installed only when missing, and only where apt-get can run (root).
-SYSTEM_PACKAGES := poppler-utils libharfbuzz-subset0
+# Debian packages the tests need beyond Python: poppler-utils (pdftotext, pdftoppm: the PDF report's checks),
+# HarfBuzz's subsetter (WeasyPrint embeds font subsets with it; without it, a slower fallback) and chromium
+# (browser tests, driven by Playwright; Playwright's own browser download does not work here). Pango comes
+# with the base system. Installed only when missing, and only where apt-get can run (root).
+SYSTEM_PACKAGES := poppler-utils libharfbuzz-subset0 chromium
 system-deps:  ## install the Debian packages the tests use, if missing (needs root and apt-get)
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

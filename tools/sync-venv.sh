@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Sync backend/.venv with backend/uv.lock: `tools/sync-venv.sh UV PYTHON [uv sync options, e.g. --extra local-model]`.
+#
+# Why not a plain `uv sync`: llama-cpp-python (the local-model extra) is published only as an sdist and takes
+# 5-10 minutes to compile on 2 cores. uv keeps the wheel it builds with one cached download of the sdist, and
+# downloads the sdist again whenever its cached HTTP response is stale, which throws the build away. So the
+# wheel uv built (from the sdist whose hash the lock pins) is kept in a per-machine wheelhouse
+# ($SECUREAI_WHEELHOUSE, default ~/.cache/secureai/wheels) and installed from there; everything else is synced
+# exactly as locked.
+set -euo pipefail
+uv=$(realpath "$1")
+python=$2
+shift 2
+cd "$(dirname "$0")/../backend"
+if [[ " $* " != *" local-model "* && " $* " != *"--extra=local-model"* && " $* " != *"--all-extras"* ]]; then
+    exec "$uv" sync --frozen --python "$python" --quiet "$@"
+fi
+version=$(awk '/^name = "llama-cpp-python"$/ { getline; gsub(/"/, "", $3); print $3; exit }' uv.lock)
+house=${SECUREAI_WHEELHOUSE:-$HOME/.cache/secureai/wheels}
+wheel=$(ls "$house"/llama_cpp_python-"$version"-*.whl 2>/dev/null | head -n 1 || true)
+if [[ -n "$wheel" ]]; then
+    "$uv" sync --frozen --python "$python" --quiet "$@" --no-install-package llama-cpp-python
+    "$uv" pip install --python .venv/bin/python --no-deps --quiet "$wheel"
+    exit 0
+fi
+echo "building llama-cpp-python $version once for this machine (5-10 minutes; kept in $house)" >&2
+"$uv" sync --frozen --python "$python" --quiet "$@"
+built=$(ls -t "$("$uv" cache dir)"/sdists-v*/pypi/llama-cpp-python/"$version"/*/llama_cpp_python-"$version"-*.whl 2>/dev/null | head -n 1 || true)
+if [[ -n "$built" ]]; then
+    mkdir -p "$house"
+    cp "$built" "$house/"
+fi
