@@ -8,14 +8,11 @@ from typing import Annotated
 import typer
 from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from app.audit.verify import VerifyResult, verify_chain
+from app.cli.database import database_session
 from app.cli.output import ExitCode, console, fail, print_json
 from app.config import get_settings
-from app.db.errors import describe_db_error
-from app.db.session import make_engine
 
 app = typer.Typer(help="Check the hash-chained audit log (docs/audit.md).", no_args_is_help=True)
 
@@ -44,22 +41,13 @@ def _run_verify(url: str, anchor: str | None) -> tuple[str, VerifyResult]:
     # verifying must not create an empty SQLite file where the operator mistyped a path
     if parsed.get_backend_name() == "sqlite" and database not in ("", ":memory:") and not Path(database).is_file():
         fail(f"cannot reach the database {shown}: no such file", ExitCode.UNREACHABLE)
-    engine = make_engine(url)
-    try:
-        with engine.connect() as connection:
-            inspector = inspect(connection)
-            has_table = inspector.has_table("audit_logs")
-            columns = {column["name"] for column in inspector.get_columns("audit_logs")} if has_table else set()
+    with database_session(url=url) as session:
+        inspector = inspect(session.connection())
+        has_table = inspector.has_table("audit_logs")
+        columns = {column["name"] for column in inspector.get_columns("audit_logs")} if has_table else set()
         if "row_hash" not in columns:
             fail(f"{shown} has no audit chain yet (run `secureai db upgrade`)")
-        with Session(engine) as session:
-            return shown, verify_chain(session, anchor=anchor)
-    except OperationalError as error:
-        fail(f"cannot reach the database {shown}: {describe_db_error(error)}", ExitCode.UNREACHABLE)
-    except SQLAlchemyError as error:
-        fail(f"database error: {describe_db_error(error)}")
-    finally:
-        engine.dispose()
+        return shown, verify_chain(session, anchor=anchor)
 
 
 @app.command()

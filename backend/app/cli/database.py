@@ -22,9 +22,10 @@ __all__ = ["database_session"]
 
 
 @contextmanager
-def database_session(required_tables: Sequence[str] = ()) -> Iterator[Session]:
-    """A session committed when the block ends without error; checks `required_tables` exist first."""
-    engine = make_engine(get_settings().effective_database_url)
+def database_session(required_tables: Sequence[str] = (), url: str | None = None) -> Iterator[Session]:
+    """A session on `url` (default: the configured database), committed when the block ends without error;
+    checks `required_tables` exist first. An exception from the block rolls back and propagates."""
+    engine = make_engine(url or get_settings().effective_database_url)
     shown = engine.url.render_as_string(hide_password=True)
     try:
         with engine.connect() as connection:

@@ -7,17 +7,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from app.audit.log import record
+from app.cli.database import database_session
 from app.cli.output import ExitCode, console, fail, print_json
 from app.cli.users import os_user
 from app.config import MissingSecretKeyError, get_settings
 from app.core.crypto import SealingKey, SecretDecryptError
 from app.crud.targets import reseal_all
-from app.db.errors import describe_db_error
-from app.db.session import make_engine
 
 app = typer.Typer(help="Operate on sealed credentials.", no_args_is_help=True)
 
@@ -57,9 +54,8 @@ def rotate_key(
     old = SealingKey.derive(_old_key(old_key_env, old_key_file))
     if old.key_id == new.key_id:
         fail("the previous key and SECUREAI_SECRET_KEY are the same key; set SECUREAI_SECRET_KEY to the new one")
-    engine = make_engine(get_settings().effective_database_url)
     try:
-        with Session(engine) as session, session.begin():
+        with database_session(("targets", "audit_logs")) as session:
             report = reseal_all(session, old, new)
             record(
                 session,
@@ -69,12 +65,6 @@ def rotate_key(
             )
     except SecretDecryptError as error:
         fail(f"nothing changed: {error}")
-    except OperationalError as error:
-        fail(f"cannot reach the database: {describe_db_error(error)}", ExitCode.UNREACHABLE)
-    except SQLAlchemyError as error:
-        fail(f"database error: {describe_db_error(error)}")
-    finally:
-        engine.dispose()
     if json_output:
         print_json({"resealed": report.resealed, "already_current": report.already_current, "key_id": new.key_id})
         return
