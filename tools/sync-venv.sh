@@ -16,15 +16,18 @@ if [[ " $* " != *" local-model "* && " $* " != *"--extra=local-model"* && " $* "
     exec "$uv" sync --frozen --python "$python" --quiet "$@"
 fi
 version=$(awk '/^name = "llama-cpp-python"$/ { getline; gsub(/"/, "", $3); print $3; exit }' uv.lock)
-house=${SECUREAI_WHEELHOUSE:-$HOME/.cache/secureai/wheels}
+flavour=portable-avx2
+house=${SECUREAI_WHEELHOUSE:-$HOME/.cache/secureai/wheels}/$flavour
+export CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON ${CMAKE_ARGS:-}"
 wheel=$(ls "$house"/llama_cpp_python-"$version"-*.whl 2>/dev/null | head -n 1 || true)
 if [[ -n "$wheel" ]]; then
     "$uv" sync --frozen --python "$python" --quiet "$@" --no-install-package llama-cpp-python
-    "$uv" pip install --python .venv/bin/python --no-deps --quiet "$wheel"
+    "$uv" pip install --python .venv/bin/python --no-deps --reinstall --quiet "$wheel"
     exit 0
 fi
-echo "building llama-cpp-python $version once for this machine (5-10 minutes; kept in $house)" >&2
-"$uv" sync --frozen --python "$python" --quiet "$@"
+echo "building llama-cpp-python $version ($flavour) once for this machine (5-10 minutes; kept in $house)" >&2
+# --refresh-package: uv's cache may hold a wheel built with other flags (uv does not key it on CMAKE_ARGS)
+"$uv" sync --frozen --python "$python" --quiet "$@" --refresh-package llama-cpp-python --reinstall-package llama-cpp-python
 built=$(ls -t "$("$uv" cache dir)"/sdists-v*/pypi/llama-cpp-python/"$version"/*/llama_cpp_python-"$version"-*.whl 2>/dev/null | head -n 1 || true)
 if [[ -n "$built" ]]; then
     mkdir -p "$house"
