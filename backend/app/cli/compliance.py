@@ -6,7 +6,7 @@ import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from app.cli.database import database_session
 from app.cli.output import ExitCode, console, fail
@@ -183,16 +183,19 @@ def trend(
         console.print(f"target {found.name!r} has no completed scan with a compliance assessment yet")
         return
     for fid in chosen:
-        table = Table("scan", "completed", "coverage", "change", *_TREND_STATUSES, title=f"{fid}: {found.name}")
+        headers = [_TREND_HEADERS[status] for status in _TREND_STATUSES]
+        table = Table("scan", Column("completed", no_wrap=True), "coverage", *headers, title=f"{fid}: {found.name}")
         previous: float | None = None
         for p in points[fid]:
-            change = "" if previous is None else f"{p.coverage_pct - previous:+.1f}"
+            change = "" if previous is None else f" ({p.coverage_pct - previous:+.1f})"
             completed = p.completed_at.strftime("%Y-%m-%d %H:%M") if p.completed_at else "—"
             counts = [str(p.counts.get(status, 0)) for status in _TREND_STATUSES]
-            table.add_row(str(p.scan_id), completed, f"{p.coverage_pct}%", change, *counts)
+            table.add_row(str(p.scan_id), completed, f"{p.coverage_pct}%{change}", *counts)
             previous = p.coverage_pct
         console.print(table)
 
 
 #: the stored (legacy-vocabulary) statuses, in the order a reader scans them
 _TREND_STATUSES = ("non_compliant", "partial", "compliant", "not_assessed")
+#: column headings in the assessment's words (`assess`), short enough for an 80-column terminal
+_TREND_HEADERS = {"non_compliant": "failed", "partial": "partial", "compliant": "passed", "not_assessed": "gaps"}

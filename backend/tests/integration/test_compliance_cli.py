@@ -71,7 +71,9 @@ def test_the_trend_shows_coverage_and_failures_scan_by_scan(database_url: str) -
 
     table = run_cli("secureai", "compliance", "trend", str(target_id), "-f", "owasp-llm-2025", env=env)
     assert table.returncode == 0 and "owasp-llm-2025: support-bot" in table.stdout
-    assert f"{first['coverage_pct']}%" in table.stdout
+    assert f"{first['coverage_pct']}%" in table.stdout and "(+0.0)" in table.stdout  # no change in coverage
+    header = next(line for line in table.stdout.splitlines() if "completed" in line)
+    assert all(word in header for word in ("failed", "partial", "passed", "gaps"))  # whole words at 80 columns
 
     # the assessment of a stored scan, from its attempts, agrees with what the scan stored
     assessed = run_cli("secureai", "compliance", "assess", str(scans[0]), "-f", "owasp-llm-2025", "--json", env=env)
