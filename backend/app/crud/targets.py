@@ -30,10 +30,36 @@ def current_key() -> SealingKey:
     return SealingKey.derive(get_settings().require_secret_key())
 
 
+def _refuse_server_side_sources(settings: Mapping[str, Any]) -> None:
+    """Refuse settings that make the server read its own environment, files or code.
+
+    On an operator's command line (`secureai scan -t target.yaml`) these are conveniences; a platform target is
+    written by analysts over the API, and `api_key_env: SECUREAI_SECRET_KEY`, `api_key_file: /etc/...` or a
+    `${NAME}` header pointed at an endpoint of their choosing would hand them the server's secrets, and a
+    `python` target would run server code. The platform takes credentials only as sealed values.
+    """
+    if settings.get("type") == "python":
+        raise TargetConfigError(
+            "python targets run code inside the server; scan them from the command line (`secureai scan -t`)"
+        )
+    for field in ("api_key_env", "api_key_file"):
+        if settings.get(field):
+            raise TargetConfigError(
+                f"`{field}` would read the server's own {field.rsplit('_', 1)[1]}; send the key itself as "
+                "`api_key` (it is stored sealed)"
+            )
+    headers = settings.get("headers")
+    if isinstance(headers, Mapping) and any("${" in str(value) for value in headers.values()):
+        raise TargetConfigError(
+            "header values may not refer to the server's environment (${NAME}); send them as `secret_headers`"
+        )
+
+
 def validate_settings(name: str, settings: Mapping[str, Any]) -> TargetConfig:
     """The engine's view of `settings`; TargetConfigError (one line) when they are not a usable target."""
     if "api_key" in settings:
         raise TargetConfigError("the API key is a credential: send it as `api_key`, not inside the settings")
+    _refuse_server_side_sources(settings)
     try:
         return TargetConfig.model_validate({**settings, "name": name})
     except ValueError as error:

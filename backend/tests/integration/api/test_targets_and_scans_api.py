@@ -49,6 +49,29 @@ def test_a_target_secret_goes_in_once_and_never_comes_out(api: Api) -> None:
     assert invalid.status_code == 422 and {e["field"] for e in invalid.json()["errors"]} >= {"body.settings"}
 
 
+def test_a_target_cannot_make_the_server_read_its_own_secrets_or_run_code(api: Api) -> None:
+    """An analyst must not point a target at an endpoint of theirs and have the server send it
+    SECUREAI_SECRET_KEY, a file of the server or an environment variable; nor run server-side code."""
+    analyst = api.as_role(UserRole.ANALYST)
+    base = {"type": "openai", "model": "m", "base_url": "http://127.0.0.1:9/v1"}
+    attempts = {
+        "api_key_env": ({**base, "api_key_env": "SECUREAI_SECRET_KEY"}, "api_key_env"),
+        "api_key_file": ({**base, "api_key_file": "/etc/hostname"}, "api_key_file"),
+        "env header": ({**base, "headers": {"X-Leak": "${SECUREAI_SECRET_KEY}"}}, "environment"),
+        "python": ({"type": "python", "callable": "os:getcwd"}, "python targets"),
+    }
+    for name, (settings, reason) in attempts.items():
+        created = api.client.post("/api/v1/targets", json={"name": name, "settings": settings}, headers=analyst)
+        assert created.status_code == 422, (name, created.text)
+        assert reason in created.json()["detail"]
+    good = api.client.post("/api/v1/targets", json={"name": "ok", "settings": base}, headers=analyst).json()
+    patched = api.client.patch(
+        f"/api/v1/targets/{good['id']}", json={"settings": {**base, "api_key_env": "HOME"}}, headers=analyst
+    )
+    assert patched.status_code == 422 and "api_key_env" in patched.json()["detail"]
+    assert api.client.get("/api/v1/targets", headers=analyst).json()["items"] == [good]
+
+
 def test_a_scan_runs_as_a_job_and_reports_findings_and_progress_events(api: Api) -> None:
     analyst = api.as_role(UserRole.ANALYST)
     viewer = api.as_role(UserRole.VIEWER)
