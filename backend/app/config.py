@@ -81,6 +81,12 @@ class Settings(BaseSettings):
         validation_alias="SECUREAI_SQLITE_BUSY_TIMEOUT_MS",
         description="How long an SQLite writer waits for a lock before failing.",
     )
+    cookie_secure: bool = Field(
+        default=False,
+        validation_alias="SECUREAI_COOKIE_SECURE",
+        description="Mark the dashboard's session cookies Secure even when the request arrived over plain HTTP "
+        "(behind a proxy that terminates TLS). Requests that arrive over HTTPS always get Secure cookies.",
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -1,4 +1,4 @@
-"""The FastAPI application: `uvicorn app.main:app` or `secureai serve`."""
+"""The FastAPI application: the API under /api/v1 and the dashboard at /; `uvicorn app.main:app` or `secureai serve`."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from app import __version__
 from app.api.errors import install_problem_handlers
 from app.api.middleware import install_hardening
-from app.api.routes import audit, auth, compliance, findings, health, scans, targets, users
+from app.api.routes import audit, auth, compliance, findings, health, overview, scans, targets, users
 from app.db.session import get_sessionmaker
 from app.jobs.dispatch import InProcessDispatcher
+from app.web.app import install_web
 
 API_PREFIX = "/api/v1"
 #: Every router mounted under API_PREFIX (the route x role test walks these and the OpenAPI schema).
@@ -26,6 +27,7 @@ API_ROUTERS = (
     findings.router,
     compliance.router,
     audit.router,
+    overview.router,
 )
 log = logging.getLogger("secureai.api")
 
@@ -64,6 +66,7 @@ def create_app() -> FastAPI:
     for router in API_ROUTERS:
         api.include_router(router)
     application.include_router(api)
+    install_web(application)  # the dashboard: pages at /, assets at /static
     return application
 
 

@@ -15,7 +15,17 @@ from markupsafe import Markup, escape
 
 from app.reports.view import ComplianceView, ProbeRow
 
-__all__ = ["SEVERITY_COLOURS", "STATUS_COLOURS", "Bar", "bar_chart", "compliance_chart", "interval_chart", "risk_gauge"]
+__all__ = [
+    "SEVERITY_COLOURS",
+    "STATUS_COLOURS",
+    "Bar",
+    "TrendPoint",
+    "bar_chart",
+    "compliance_chart",
+    "interval_chart",
+    "risk_gauge",
+    "trend_chart",
+]
 
 SEVERITY_COLOURS = {
     "critical": "#7f1d1d",
@@ -152,3 +162,45 @@ def risk_gauge(score: float | None, band: str, *, width: int = 220) -> Markup:
         f"risk {escape(band)} · of 100</text>"
     )
     return _svg(width, height, "".join(parts), f"Risk score {number} of 100 ({band})")
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    """One value (0-100) of a trend line, with the label its dot carries as a tooltip."""
+
+    label: str
+    value: float
+    colour: str = "#1f2937"
+
+
+def trend_chart(points: Sequence[TrendPoint], title: str, *, width: int = 640, height: int = 180) -> Markup:
+    """Values from 0 to 100 in order, as a line with a dot each (a tooltip names it); empty without points."""
+    left, right, top, bottom = 34, 12, 10, 22
+    span_x, span_y = width - left - right, height - top - bottom
+    parts = []
+    for tick in range(0, 101, 25):
+        y = top + span_y * (1 - tick / 100)
+        parts.append(
+            f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="#e5e7eb"/>'
+            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#4b5563">{tick}</text>'
+        )
+    step = span_x / max(len(points) - 1, 1)
+    coords = [
+        (left + (step * index if len(points) > 1 else span_x / 2), top + span_y * (1 - min(max(p.value, 0), 100) / 100))
+        for index, p in enumerate(points)
+    ]
+    if len(coords) > 1:
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
+        parts.append(f'<polyline points="{path}" fill="none" stroke="#9ca3af" stroke-width="2"/>')
+    for (x, y), point in zip(coords, points, strict=True):
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{point.colour}">'
+            f"<title>{escape(point.label)}: {point.value:g}</title></circle>"
+        )
+    if points:
+        parts.append(f'<text x="{left}" y="{height - 6}" fill="#4b5563">{escape(_clip(points[0].label, 40))}</text>')
+        parts.append(
+            f'<text x="{width - right}" y="{height - 6}" text-anchor="end" fill="#4b5563">'
+            f"{escape(_clip(points[-1].label, 40))}</text>"
+        )
+    return _svg(width, height, "".join(parts), title)

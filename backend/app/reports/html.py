@@ -17,10 +17,13 @@ from app import __version__
 from app.reports.charts import SEVERITY_COLOURS, Bar, bar_chart, compliance_chart, interval_chart, risk_gauge
 from app.reports.view import OUTCOMES, ProbeRow, ReportView, build_view, percent
 
-__all__ = ["CHART_ROWS", "PRINT_EVIDENCE_FINDINGS", "PRINT_TABLE_PROBES", "render_html", "report_page"]
+__all__ = ["CHART_ROWS", "PRINT_EVIDENCE_FINDINGS", "PRINT_TABLE_PROBES", "REPORT_CSP", "render_html", "report_page"]
 
 Medium = Literal["screen", "print"]
 TEMPLATES = files("app.reports") / "templates"
+#: what the report page may load: its own inline stylesheet and data: images, nothing else (also sent as a
+#: header when the dashboard shows a report inline)
+REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 #: findings drawn in the ASR interval chart (the table below it lists every probe)
 CHART_ROWS = 30
 #: findings whose evidence the PDF shows in full; the rest are counted and listed in the probe table
@@ -87,6 +90,7 @@ def report_page(document: dict[str, Any], medium: Medium, *, pii: bool = False) 
             medium=medium,
             pii=pii,
             css=_css(),
+            csp=REPORT_CSP,
             charts=_charts(view),
             chart_rows=CHART_ROWS,
             detailed=detailed,

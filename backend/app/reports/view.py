@@ -22,7 +22,17 @@ from app.engine.probes.registry import load_probes
 from app.engine.probes.schema import Probe
 from app.engine.scoring import SEVERITY_ORDER
 
-__all__ = ["OUTCOMES", "ComplianceView", "FindingView", "ProbeRow", "ReportView", "build_view", "displayable"]
+__all__ = [
+    "OUTCOMES",
+    "ComplianceView",
+    "EvidenceView",
+    "FindingView",
+    "ProbeRow",
+    "ReportView",
+    "build_view",
+    "displayable",
+    "evidence_view",
+]
 
 OUTCOMES = ("vulnerable", "safe", "refused", "error", "blocked", "unscored")
 SEVERITIES = tuple(reversed(SEVERITY_ORDER))  # critical first
@@ -180,7 +190,8 @@ def _timestamp(value: Any) -> str:
         return displayable(value)
 
 
-def _evidence(item: dict[str, Any]) -> EvidenceView:
+def evidence_view(item: dict[str, Any]) -> EvidenceView:
+    """One evidence item of a finding (as the scan-result document and the API hold it), made displayable."""
     return EvidenceView(
         attempt=displayable(item.get("attempt")),
         strategies=" + ".join(displayable(s) for s in item.get("strategies") or ["none"]),
@@ -307,7 +318,7 @@ def build_view(
         FindingView(
             row,
             [displayable(s) for s in entry.get("strategy_stacks") or []],
-            [_evidence(item) for item in entry.get("evidence") or []] if index < evidence_limit else [],
+            [evidence_view(item) for item in entry.get("evidence") or []] if index < evidence_limit else [],
             displayable(registry[row.probe_id].remediation if row.probe_id in registry else ""),
         )
         for index, (row, entry) in enumerate(entries)

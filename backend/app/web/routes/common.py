@@ -1,0 +1,33 @@
+"""Small pieces several pages share: calling an API function for a page, names of targets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import ParamSpec, TypeVar
+
+from fastapi import HTTPException
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db.models import Target
+from app.web.deps import PageError
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def api_call(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Call an API route function for a page: its HTTP errors become error pages with the same status."""
+    try:
+        return function(*args, **kwargs)
+    except HTTPException as error:
+        raise PageError(error.status_code, str(error.detail)) from None
+
+
+def target_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
+    """Names of the targets with these ids (one query)."""
+    wanted = {target_id for target_id in ids if target_id is not None}
+    if not wanted:
+        return {}
+    rows = session.execute(select(Target.id, Target.name).where(Target.id.in_(wanted))).tuples()
+    return {target_id: name for target_id, name in rows}

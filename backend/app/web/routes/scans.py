@@ -1,0 +1,287 @@
+"""Scans: list, start one (with a preview of its size), follow it live, cancel it, read its results, export."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, Response
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from app.api.deps import SessionDep, client_of
+from app.api.routes import compliance as compliance_api
+from app.api.routes import findings as findings_api
+from app.api.routes import scans as scans_api
+from app.api.routes import targets as targets_api
+from app.api.types import PathId
+from app.auth import service
+from app.auth.rbac import Permission
+from app.compliance.catalog import default_catalog
+from app.db.enums import ScanStatus
+from app.db.models import Scan
+from app.engine.probes.registry import ProbePackError, load_probes
+from app.engine.scoring import SEVERITY_ORDER
+from app.engine.strategies import available_strategies
+from app.jobs.scan_job import ScanOptions, plan_scan
+from app.reports.charts import SEVERITY_COLOURS, STATUS_COLOURS, Bar, bar_chart, compliance_chart, risk_gauge
+from app.reports.html import REPORT_CSP
+from app.reports.render import FORMATS
+from app.reports.view import ComplianceView, evidence_view, risk_band
+from app.web.deps import web_require
+from app.web.routes.common import api_call, target_names
+from app.web.templating import page, redirect
+
+router = APIRouter()
+Reader = Annotated[service.Principal, Depends(web_require(Permission.READ))]
+Writer = Annotated[service.Principal, Depends(web_require(Permission.SCANS_WRITE))]
+Exporter = Annotated[service.Principal, Depends(web_require(Permission.REPORTS_EXPORT))]
+ReportFormat = Literal["json", "sarif", "junit", "csv", "md", "html", "pdf"]
+RUNNING = ("pending", "running")
+OUTCOME_COLOURS = {
+    "vulnerable": "#dc2626",
+    "safe": "#16a34a",
+    "refused": "#2563eb",
+    "error": "#6b7280",
+    "blocked": "#7c3aed",
+    "unscored": "#d1d5db",
+}
+#: the stored (legacy) compliance vocabulary in the words of the assessment (docs/compliance.md)
+STATUS_WORDS = {"non_compliant": "failed", "partial": "partial", "compliant": "passed", "not_assessed": "not_tested"}
+SEVERITIES = tuple(reversed(SEVERITY_ORDER))  # critical first
+
+
+@router.get("/scans", summary="Scans, newest first")
+def list_scans(request: Request, session: SessionDep, principal: Reader, cursor: int | None = None) -> Response:
+    listing = api_call(scans_api.list_scans, session, principal, limit=50, cursor=cursor)
+    context = {
+        "scans": listing.items,
+        "next_cursor": listing.next_cursor,
+        "names": target_names(session, [scan.target_id for scan in listing.items]),
+    }
+    return page(request, "scans/list.html", context)
+
+
+def _categories() -> list[dict[str, Any]]:
+    """OWASP categories with their titles and how many probes each has, for the selection checkboxes."""
+    counts: Counter[str] = Counter(str(probe.owasp) for probe in load_probes())
+    owasp = default_catalog().frameworks["owasp-llm-2025"]
+    return [{"id": r.id, "title": r.title, "probes": counts.get(r.id, 0)} for r in owasp.requirements]
+
+
+def _form_context(session: SessionDep, principal: service.Principal, values: dict[str, Any]) -> dict[str, Any]:
+    targets = targets_api.list_targets(session, principal, limit=200, cursor=None).items
+    return {
+        "targets": targets,
+        "categories": _categories(),
+        "strategies": available_strategies(),
+        "values": values,
+        "error": None,
+    }
+
+
+def _selection(owasp: list[str], selection: str) -> str:
+    chosen = [f"owasp:{category}" for category in owasp]
+    if selection.strip():
+        chosen.append(selection.strip())
+    return ",".join(chosen)
+
+
+def _stacks(strategies: list[str], stacks: str) -> str:
+    chosen = list(strategies)
+    if stacks.strip():
+        chosen.append(stacks.strip())
+    return ",".join(chosen) or "none"
+
+
+@router.get("/scans/new", summary="The new-scan form")
+def new_scan(request: Request, session: SessionDep, principal: Writer, target_id: int | None = None) -> Response:
+    values: dict[str, Any] = {"target_id": target_id, "owasp": ["LLM01", "LLM07"], "strategies": ["none"]}
+    values["repeat"] = 1
+    values |= {"selection": "", "stacks": "", "name": "", "concurrency": ""}
+    return page(request, "scans/new.html", _form_context(session, principal, values))
+
+
+Repeat = Annotated[int, Form(ge=1, le=100)]
+Choices = Annotated[list[str], Form(max_length=50)]
+Line = Annotated[str, Form(max_length=500)]
+
+
+@router.post("/scans/preview", summary="How many attempts a selection plans (htmx fragment)")
+def preview_scan(
+    request: Request,
+    principal: Writer,
+    owasp: Choices = [],  # noqa: B006 - FastAPI copies form defaults
+    selection: Line = "",
+    strategies: Choices = [],  # noqa: B006
+    stacks: Line = "",
+    repeat: Repeat = 1,
+) -> Response:
+    probes, chosen = _selection(owasp, selection), _stacks(strategies, stacks)
+    try:
+        plan = plan_scan(ScanOptions(probes, chosen, repeat))
+        context: dict[str, Any] = {"attempts": len(plan.attempts), "probes": len(plan.probes), "error": None}
+    except (ProbePackError, ValueError, KeyError) as error:
+        context = {"attempts": 0, "probes": 0, "error": str(error).strip("'\"") if probes else "Choose some probes."}
+    context["limit"] = scans_api.MAX_ATTEMPTS
+    return page(request, "scans/_preview.html", context)
+
+
+@router.post("/scans", summary="Start a scan")
+def start_scan(
+    request: Request,
+    session: SessionDep,
+    principal: Writer,
+    target_id: Annotated[int, Form(ge=1)],
+    owasp: Choices = [],  # noqa: B006
+    selection: Line = "",
+    strategies: Choices = [],  # noqa: B006
+    stacks: Line = "",
+    repeat: Repeat = 1,
+    name: Annotated[str, Form(max_length=200)] = "",
+    concurrency: Annotated[str, Form(max_length=4)] = "",
+) -> Response:
+    values: dict[str, Any] = {"target_id": target_id, "owasp": owasp, "strategies": strategies, "repeat": repeat}
+    values |= {"selection": selection, "stacks": stacks, "name": name, "concurrency": concurrency}
+    try:
+        body = scans_api.ScanIn(
+            target_id=target_id,
+            name=name.strip() or None,
+            probes=_selection(owasp, selection) or "none selected",
+            strategies=_stacks(strategies, stacks),
+            repeat=repeat,
+            concurrency=int(concurrency) if concurrency.strip() else None,
+        )
+        started = scans_api.start_scan(body, request, session, principal, client_of(request))
+    except (ValidationError, ValueError, HTTPException) as error:
+        context = _form_context(session, principal, values)
+        if isinstance(error, HTTPException):
+            context["error"], status = str(error.detail), error.status_code
+        elif isinstance(error, ValidationError):
+            context["error"], status = error.errors()[0]["msg"], 422
+        else:
+            context["error"], status = "Concurrency must be a whole number from 1 to 256.", 422
+        if "none selected" in str(context["error"]):
+            context["error"] = "Choose at least one OWASP category or give a probe selection."
+        return page(request, "scans/new.html", context, status_code=status)
+    return redirect(request, f"/scans/{started.id}")
+
+
+def _compliance_views(frameworks: list[compliance_api.FrameworkOut]) -> list[ComplianceView]:
+    catalog = default_catalog().frameworks
+    views = []
+    for framework in frameworks:
+        counts: Counter[str] = Counter()
+        for status, count in framework.counts.items():
+            counts[STATUS_WORDS.get(status, "not_tested")] += count
+        known = catalog.get(framework.framework)
+        views.append(
+            ComplianceView(
+                framework_id=framework.framework,
+                name=known.name if known else framework.framework,
+                version=known.version if known else "",
+                source=known.source.url if known else "",
+                coverage_pct=framework.coverage_pct,
+                counts={status: counts.get(status, 0) for status in STATUS_COLOURS},
+                requirements=[],
+            )
+        )
+    return views
+
+
+def _previous_scan(session: SessionDep, scan: scans_api.ScanOut) -> int | None:
+    if scan.target_id is None:
+        return None
+    return session.scalar(
+        select(Scan.id)
+        .where(Scan.target_id == scan.target_id, Scan.status == ScanStatus.COMPLETED, Scan.id < scan.id)
+        .order_by(Scan.id.desc())
+        .limit(1)
+    )
+
+
+def _severity_rank(finding: findings_api.TriagedFinding) -> tuple[int, float, int]:
+    severity = finding.severity.value if finding.severity else "info"
+    return (SEVERITIES.index(severity), -(finding.asr or 0.0), finding.id)
+
+
+@router.get("/scans/{scan_id}", summary="One scan: progress, results, findings with evidence, compliance")
+def read_scan(scan_id: PathId, request: Request, session: SessionDep, principal: Reader) -> Response:
+    scan = api_call(scans_api.read_scan, scan_id, session, principal)
+    listing = findings_api.list_findings(
+        session, principal, None, None, scan_id, None, sort="-id", limit=200, cursor=None
+    )
+    findings = sorted(listing.items, key=_severity_rank)
+    summary = scan.summary or {}
+    outcomes = summary.get("outcomes") or {}
+    by_severity = Counter(f.severity.value if f.severity else "info" for f in findings)
+    frameworks = compliance_api.scan_compliance(scan_id, session, principal)
+    previous = _previous_scan(session, scan)
+    diff = findings_api.diff_scans(previous, scan_id, session, principal) if previous else None
+    context = {
+        "scan": scan,
+        "target_name": target_names(session, [scan.target_id]).get(scan.target_id or 0),
+        "running": scan.status.value in RUNNING,
+        "findings": findings,
+        "more_findings": listing.next_cursor is not None,
+        "evidence": {
+            f.id: [evidence_view(item) for item in f.evidence] for f in findings if isinstance(f.evidence, list)
+        },
+        "frameworks": frameworks,
+        "status_words": STATUS_WORDS,
+        "diff": diff,
+        "previous": previous,
+        "formats": list(FORMATS),
+        "charts": {
+            "gauge": risk_gauge(scan.risk_score, risk_band(scan.risk_score)),
+            "outcomes": bar_chart(
+                [Bar(name, int(outcomes.get(name, 0)), colour) for name, colour in OUTCOME_COLOURS.items()],
+                "Attempts by outcome",
+                width=420,
+                label_width=90,
+            ),
+            "severity": bar_chart(
+                [Bar(name, by_severity.get(name, 0), SEVERITY_COLOURS[name]) for name in SEVERITIES],
+                "Findings by severity",
+                width=420,
+                label_width=90,
+            ),
+            "compliance": compliance_chart(_compliance_views(frameworks), "Requirements per framework by status")
+            if frameworks
+            else None,
+        },
+    }
+    return page(request, "scans/detail.html", context)
+
+
+@router.get("/scans/{scan_id}/live", summary="Progress of a running scan (htmx fragment, polled)")
+def live(scan_id: PathId, request: Request, session: SessionDep, principal: Reader) -> Response:
+    scan = api_call(scans_api.read_scan, scan_id, session, principal)
+    if scan.status.value not in RUNNING and request.headers.get("HX-Request") == "true":
+        # finished: reload the whole page, which now shows the results
+        return page(request, "scans/_live.html", {"scan": scan, "running": False}, headers={"HX-Refresh": "true"})
+    return page(request, "scans/_live.html", {"scan": scan, "running": scan.status.value in RUNNING})
+
+
+@router.post("/scans/{scan_id}/cancel", summary="Ask a running scan to stop")
+def cancel(scan_id: PathId, request: Request, session: SessionDep, principal: Writer) -> Response:
+    api_call(scans_api.cancel_scan, scan_id, session, principal, client_of(request))
+    return redirect(request, f"/scans/{scan_id}")
+
+
+@router.get("/scans/{scan_id}/report", summary="Download (or view) the scan's report in one format")
+def report(
+    scan_id: PathId,
+    request: Request,
+    session: SessionDep,
+    principal: Exporter,
+    report_format: Annotated[ReportFormat, Query(alias="format")] = "html",
+    redact: Annotated[Literal["pii"] | None, Query()] = None,
+    inline: bool = False,
+) -> Response:
+    """The API's export (audited, credentials masked); `inline` shows an HTML report in the browser."""
+    response = api_call(scans_api.scan_report, scan_id, session, principal, client_of(request), report_format, redact)
+    if inline and report_format == "html":
+        response.headers["Content-Disposition"] = "inline"
+        response.headers["Content-Security-Policy"] = f"{REPORT_CSP}; frame-ancestors 'none'"
+    return response
