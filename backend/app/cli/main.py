@@ -54,7 +54,7 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
 ) -> None:
-    """Run the API server (health at /health, readiness at /ready, OpenAPI schema at /openapi.json)."""
+    """Run the server: the dashboard at /, the API at /api/v1 (schema at /openapi.json), /health and /ready."""
     import uvicorn
 
     settings = get_settings()
@@ -85,16 +85,16 @@ def demo_target(
 
 @app.command("demo")
 def demo(
-    host: Annotated[str, typer.Option(help="Interface for the API server.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="API server port.")] = 8000,
+    host: Annotated[str, typer.Option(help="Interface for the server (API and dashboard).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Server port (API and dashboard).")] = 8000,
     target_port: Annotated[int, typer.Option(help="Port of the vulnerable simulator it scans.")] = 8900,
     keep_serving: Annotated[
         bool, typer.Option("--keep-serving/--exit", help="Keep the server up after the scan (Ctrl-C stops it).")
     ] = True,
 ) -> None:
     """The main job end to end: migrate SQLite, create the demo admin, start the vulnerable SIMULATOR and the
-    server, scan the simulator through the API, save its HTML and PDF reports, print the findings and where to
-    look next."""
+    server, scan the simulator through the API, save its HTML and PDF reports, print the findings, the
+    dashboard's address and where to look next, and keep serving the dashboard."""
     from rich.progress import BarColumn, Progress, TextColumn
     from rich.table import Table
 
@@ -118,7 +118,8 @@ def demo(
             BackgroundServer(create_api(), host, port),
         ):
             console.print(
-                f"simulator (a deliberately vulnerable fake LLM app, not a model): http://127.0.0.1:{target_port}/v1"
+                f"simulator (a deliberately vulnerable fake LLM app, not a model): http://127.0.0.1:{target_port}/v1",
+                soft_wrap=True,
             )
             with Progress(TextColumn("scanning the simulator through the API"), BarColumn(), console=console) as bar:
                 task = bar.add_task("scan", total=100)
@@ -145,13 +146,14 @@ def demo(
                 f"scan {scan['id']} {scan['status']}: {summary.get('attempts', 0)} attempts, "
                 f"{scan['vulnerability_count']} findings, risk score {scan['risk_score']}/100"
             )
-            console.print(
-                f"API: {api_url}/api/v1 (schema: {api_url}/openapi.json); sign in as {DEMO_ADMIN!r} with the "
-                f"password in {result.password_file}"
-            )
-            console.print(f"this scan: {api_url}/api/v1/scans/{scan['id']}  findings: .../scans/{scan['id']}/findings")
-            for path in result.reports:
-                console.print(f"report: {path.resolve().as_uri()}", highlight=False, soft_wrap=True)
+            lines = [
+                f"dashboard: {api_url}/ (sign in as {DEMO_ADMIN!r} with the password in {result.password_file})",
+                f"this scan in the dashboard: {api_url}/scans/{scan['id']}",
+                f"API: {api_url}/api/v1 (schema: {api_url}/openapi.json); this scan: .../api/v1/scans/{scan['id']}",
+                *(f"report: {path.resolve().as_uri()}" for path in result.reports),
+            ]
+            for line in lines:
+                console.print(line, highlight=False, soft_wrap=True)
             if keep_serving:
                 console.print("serving; Ctrl-C to stop")
                 while True:

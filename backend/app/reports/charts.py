@@ -199,6 +199,7 @@ def trend_chart(points: Sequence[TrendPoint], title: str, *, width: int = 640, h
         )
     if points:
         parts.append(f'<text x="{left}" y="{height - 6}" fill="#4b5563">{escape(_clip(points[0].label, 40))}</text>')
+    if len(points) > 1:
         parts.append(
             f'<text x="{width - right}" y="{height - 6}" text-anchor="end" fill="#4b5563">'
             f"{escape(_clip(points[-1].label, 40))}</text>"

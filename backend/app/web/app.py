@@ -49,8 +49,8 @@ def _error_page(request: Request, status_code: int, detail: str) -> Response:
     fragment = request.headers.get("HX-Request") == "true"
     context = {"status_code": status_code, "detail": detail}
     template = "_error_fragment.html" if fragment else "error.html"
-    # htmx swaps only 2xx answers by default; an error fragment is shown where the action was
-    return page(request, template, context, status_code=200 if fragment else status_code)
+    # the page's htmx configuration swaps 4xx and 5xx answers too: an error fragment shows where the action was
+    return page(request, template, context, status_code=status_code)
 
 
 def _with_pages(fallback: ExceptionHandler) -> ExceptionHandler:

@@ -23,6 +23,7 @@ def test_the_demo_scans_through_the_api_and_prints_findings(tmp_path: Path) -> N
         flat = " ".join(result.stdout.split())
         assert "completed" in flat and "findings, risk score" in flat and "not a model" in flat
         assert "spl.repeat_verbatim" in flat  # the simulator leaks its system prompt
+        assert f"dashboard: http://127.0.0.1:{ports[1]}/ " in flat and "this scan in the dashboard:" in flat
     password_file = tmp_path / "data" / "demo-admin-password.txt"
     assert password_file.stat().st_mode & 0o777 == 0o600
     assert password_file.read_text().strip() not in result.stdout + result.stderr

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy import select
 
 from app.api.deps import SessionDep
 from app.api.routes import audit as audit_api
 from app.auth import service
 from app.auth.rbac import Permission
+from app.db.models import User
 from app.web.deps import web_require
 from app.web.templating import page
 
@@ -20,7 +22,10 @@ Auditor = Annotated[service.Principal, Depends(web_require(Permission.AUDIT_READ
 @router.get("/audit", summary="Audit records, newest first")
 def audit_log(request: Request, session: SessionDep, principal: Auditor, cursor: int | None = None) -> Response:
     listing = audit_api.list_audit(session, principal, limit=100, cursor=cursor)
-    return page(request, "audit/list.html", {"records": listing.items, "next_cursor": listing.next_cursor})
+    ids = {record.user_id for record in listing.items if record.user_id is not None}
+    names = {user.id: user.username for user in session.scalars(select(User).where(User.id.in_(ids)))} if ids else {}
+    context = {"records": listing.items, "next_cursor": listing.next_cursor, "usernames": names}
+    return page(request, "audit/list.html", context)
 
 
 @router.get("/audit/verify", summary="Check the hash chain (htmx fragment)")

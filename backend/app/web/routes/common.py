@@ -29,5 +29,5 @@ def target_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
     wanted = {target_id for target_id in ids if target_id is not None}
     if not wanted:
         return {}
-    rows = session.execute(select(Target.id, Target.name).where(Target.id.in_(wanted))).tuples()
+    rows = session.execute(select(Target.id, Target.name).where(Target.id.in_(wanted)))
     return {target_id: name for target_id, name in rows}

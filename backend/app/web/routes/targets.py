@@ -71,7 +71,7 @@ def list_targets(request: Request, session: SessionDep, principal: Reader, curso
         select(Scan.target_id, Scan.risk_score)
         .where(Scan.status == ScanStatus.COMPLETED, Scan.target_id.in_([t.id for t in listing.items]))
         .order_by(Scan.id)
-    ).tuples()
+    )
     latest = {target_id: risk for target_id, risk in rows}  # the last row per target wins: its latest scan
     context = {"targets": listing.items, "next_cursor": listing.next_cursor, "latest_risk": latest}
     return page(request, "targets/list.html", context)
