@@ -143,27 +143,30 @@ def start_scan(
 ) -> Response:
     values: dict[str, Any] = {"target_id": target_id, "owasp": owasp, "strategies": strategies, "repeat": repeat}
     values |= {"selection": selection, "stacks": stacks, "name": name, "concurrency": concurrency}
+
+    def form_error(message: str, status: int = 422) -> Response:
+        context = _form_context(session, principal, values) | {"error": message}
+        return page(request, "scans/new.html", context, status_code=status)
+
+    probes, wanted = _selection(owasp, selection), concurrency.strip()
+    if not probes:
+        return form_error("Choose at least one OWASP category or give a probe selection.")
+    if wanted and not (wanted.isdigit() and 1 <= int(wanted) <= 256):
+        return form_error("Concurrency must be a whole number from 1 to 256.")
     try:
         body = scans_api.ScanIn(
             target_id=target_id,
             name=name.strip() or None,
-            probes=_selection(owasp, selection) or "none selected",
+            probes=probes,
             strategies=_stacks(strategies, stacks),
             repeat=repeat,
-            concurrency=int(concurrency) if concurrency.strip() else None,
+            concurrency=int(wanted) if wanted else None,
         )
         started = scans_api.start_scan(body, request, session, principal, client_of(request))
-    except (ValidationError, ValueError, HTTPException) as error:
-        context = _form_context(session, principal, values)
-        if isinstance(error, HTTPException):
-            context["error"], status = str(error.detail), error.status_code
-        elif isinstance(error, ValidationError):
-            context["error"], status = error.errors()[0]["msg"], 422
-        else:
-            context["error"], status = "Concurrency must be a whole number from 1 to 256.", 422
-        if "none selected" in str(context["error"]):
-            context["error"] = "Choose at least one OWASP category or give a probe selection."
-        return page(request, "scans/new.html", context, status_code=status)
+    except ValidationError as error:
+        return form_error(error.errors()[0]["msg"])
+    except HTTPException as error:
+        return form_error(str(error.detail), error.status_code)
     return redirect(request, f"/scans/{started.id}")
 
 
@@ -209,7 +212,15 @@ def _severity_rank(finding: findings_api.TriagedFinding) -> tuple[int, float, in
 def read_scan(scan_id: PathId, request: Request, session: SessionDep, principal: Reader) -> Response:
     scan = api_call(scans_api.read_scan, scan_id, session, principal)
     listing = findings_api.list_findings(
-        session, principal, None, None, scan_id, None, sort="-id", limit=200, cursor=None
+        session,
+        principal,
+        severity=None,
+        owasp=None,
+        scan_id=scan_id,
+        target_id=None,
+        sort="-id",
+        limit=200,
+        cursor=None,
     )
     findings = sorted(listing.items, key=_severity_rank)
     summary = scan.summary or {}
