@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from app.api.deps import SessionDep, require
 from app.api.types import UtcDateTime
@@ -18,6 +18,8 @@ Reader = Annotated[service.Principal, Depends(require(Permission.READ))]
 
 
 class PostureOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     target_id: int
     target_name: str
     scan_id: int
@@ -28,6 +30,8 @@ class PostureOut(BaseModel):
 
 
 class RiskPointOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     scan_id: int
     target_id: int | None
     target_name: str | None
@@ -36,45 +40,19 @@ class RiskPointOut(BaseModel):
 
 
 class SummaryOut(BaseModel):
+    """`crud.overview.Summary` as JSON (read off its attributes, properties included)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     targets: int
     scans_by_status: dict[str, int]
     open_by_severity: dict[str, int]
     posture: list[PostureOut]
     risk_trend: list[RiskPointOut]
 
-    @classmethod
-    def of(cls, found: overview.Summary) -> SummaryOut:
-        return cls(
-            targets=found.targets,
-            scans_by_status=found.scans_by_status,
-            open_by_severity=found.open_by_severity,
-            posture=[
-                PostureOut(
-                    target_id=p.target_id,
-                    target_name=p.target_name,
-                    scan_id=p.scan_id,
-                    completed_at=p.completed_at,
-                    risk_score=p.risk_score,
-                    open_findings=p.open_findings,
-                    open_by_severity=p.open_by_severity,
-                )
-                for p in found.posture
-            ],
-            risk_trend=[
-                RiskPointOut(
-                    scan_id=r.scan_id,
-                    target_id=r.target_id,
-                    target_name=r.target_name,
-                    completed_at=r.completed_at,
-                    risk_score=r.risk_score,
-                )
-                for r in found.risk_trend
-            ],
-        )
-
 
 @router.get("/summary", summary="Posture at a glance: open findings per target's latest scan, risk trend")
 def read_summary(session: SessionDep, _: Reader) -> SummaryOut:
     """Open findings are those of each target's latest completed scan not triaged as false positive, accepted
     risk or fixed."""
-    return SummaryOut.of(overview.summary(session))
+    return SummaryOut.model_validate(overview.summary(session))

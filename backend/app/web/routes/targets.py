@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, Response
-from pydantic import SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 from sqlalchemy import select
 
 from app.api.deps import SessionDep, client_of
@@ -28,24 +29,39 @@ Reader = Annotated[service.Principal, Depends(web_require(Permission.READ))]
 Writer = Annotated[service.Principal, Depends(web_require(Permission.TARGETS_WRITE))]
 #: Connector types the dashboard offers (python targets run server code and are CLI-only: docs/targets.md).
 FORM_TYPES = ("openai", "anthropic", "ollama", "http")
-Text = Annotated[str, Form(max_length=20_000)]
 
 
-def _form_settings(kind: str, base_url: str, model: str, system_prompt: str, extra: str) -> dict[str, Any]:
-    """Connector settings from the form fields; `extra` is optional JSON merged in (budgets, templates...)."""
-    settings: dict[str, Any] = {"type": kind}
-    for name, value in (("base_url", base_url), ("model", model), ("system_prompt", system_prompt)):
-        if value.strip():
-            settings[name] = value.strip()
-    if extra.strip():
-        try:
-            more = json.loads(extra)
-        except ValueError as error:
-            raise ValueError(f"Other settings must be a JSON object: {error}") from None
-        if not isinstance(more, dict):
-            raise ValueError('Other settings must be a JSON object, such as {"max_concurrency": 4}.')
-        settings.update(more)
-    return settings
+class TargetForm(BaseModel):
+    """The target form's fields; `extra` is optional JSON merged into the settings (budgets, templates...)."""
+
+    name: str = Field(default="", max_length=100)
+    type: str = Field(default="openai", max_length=20)
+    base_url: str = Field(default="", max_length=20_000)
+    model: str = Field(default="", max_length=20_000)
+    system_prompt: str = Field(default="", max_length=20_000)
+    extra: str = Field(default="", max_length=20_000)
+    api_key: str = Field(default="", max_length=4096)
+    clear_credentials: bool = False
+
+    def settings(self) -> dict[str, Any]:
+        """Connector settings from the fields; ValueError when `extra` is not a JSON object."""
+        settings: dict[str, Any] = {"type": self.type}
+        for name in ("base_url", "model", "system_prompt"):
+            if value := getattr(self, name).strip():
+                settings[name] = value
+        if self.extra.strip():
+            try:
+                more = json.loads(self.extra)
+            except ValueError as error:
+                raise ValueError(f"Other settings must be a JSON object: {error}") from None
+            if not isinstance(more, dict):
+                raise ValueError('Other settings must be a JSON object, such as {"max_concurrency": 4}.')
+            settings.update(more)
+        return settings
+
+    def shown(self) -> dict[str, str]:
+        """What the form shows again after an error: everything typed but the key."""
+        return self.model_dump(include={"name", "type", "base_url", "model", "system_prompt", "extra"})
 
 
 def _form_values(target: targets_api.TargetOut | None = None) -> dict[str, str]:
@@ -89,30 +105,29 @@ def _form_error(request: Request, values: dict[str, str], message: str, status: 
 
 @router.post("/targets", summary="Create a target")
 def create_target(
-    request: Request,
-    session: SessionDep,
-    principal: Writer,
-    name: Annotated[str, Form(max_length=100)] = "",
-    kind: Annotated[str, Form(alias="type", max_length=20)] = "openai",
-    base_url: Text = "",
-    model: Text = "",
-    system_prompt: Text = "",
-    extra: Text = "",
-    api_key: Annotated[str, Form(max_length=4096)] = "",
+    request: Request, session: SessionDep, principal: Writer, form: Annotated[TargetForm, Form()]
 ) -> Response:
-    values = {"name": name, "type": kind, "base_url": base_url, "model": model, "system_prompt": system_prompt}
-    values["extra"] = extra
+    def create() -> int:
+        key = SecretStr(form.api_key) if form.api_key else None
+        body = targets_api.TargetIn(name=form.name, settings=form.settings(), api_key=key)
+        return targets_api.create_target(body, session, principal, client_of(request)).id
+
+    return _save(request, form, create, None)
+
+
+def _save(request: Request, form: TargetForm, action: Callable[[], int], target_id: int | None) -> Response:
+    """Run the API call behind a form; on success go to the target, else show the form again with the reason."""
     try:
-        settings = _form_settings(kind, base_url, model, system_prompt, extra)
-        body = targets_api.TargetIn(name=name, settings=settings, api_key=SecretStr(api_key) if api_key else None)
-        created = targets_api.create_target(body, session, principal, client_of(request))
+        saved = action()
     except ValidationError as error:
-        return _form_error(request, values, _first(error), 422, None)
+        return _form_error(request, form.shown(), _first(error), 422, target_id)
     except ValueError as error:
-        return _form_error(request, values, str(error), 422, None)
+        return _form_error(request, form.shown(), str(error), 422, target_id)
     except HTTPException as error:
-        return _form_error(request, values, str(error.detail), error.status_code, None)
-    return redirect(request, f"/targets/{created.id}")
+        if error.status_code == 404:
+            raise
+        return _form_error(request, form.shown(), str(error.detail), error.status_code, target_id)
+    return redirect(request, f"/targets/{saved}")
 
 
 def _first(error: ValidationError) -> str:
@@ -168,36 +183,15 @@ def edit_target(target_id: PathId, request: Request, session: SessionDep, princi
 
 @router.post("/targets/{target_id}", summary="Change a target")
 def update_target(
-    target_id: PathId,
-    request: Request,
-    session: SessionDep,
-    principal: Writer,
-    name: Annotated[str, Form(max_length=100)] = "",
-    kind: Annotated[str, Form(alias="type", max_length=20)] = "openai",
-    base_url: Text = "",
-    model: Text = "",
-    system_prompt: Text = "",
-    extra: Text = "",
-    api_key: Annotated[str, Form(max_length=4096)] = "",
-    clear_credentials: Annotated[bool, Form()] = False,
+    target_id: PathId, request: Request, session: SessionDep, principal: Writer, form: Annotated[TargetForm, Form()]
 ) -> Response:
-    values = {"name": name, "type": kind, "base_url": base_url, "model": model, "system_prompt": system_prompt}
-    values["extra"] = extra
-    try:
-        settings = _form_settings(kind, base_url, model, system_prompt, extra)
+    def update() -> int:
         body = targets_api.TargetPatch(
-            name=name or None,
-            settings=settings,
-            api_key=SecretStr(api_key) if api_key else None,
-            clear_credentials=clear_credentials,
+            name=form.name or None,
+            settings=form.settings(),
+            api_key=SecretStr(form.api_key) if form.api_key else None,
+            clear_credentials=form.clear_credentials,
         )
-        targets_api.update_target(target_id, body, session, principal, client_of(request))
-    except ValidationError as error:
-        return _form_error(request, values, _first(error), 422, target_id)
-    except ValueError as error:
-        return _form_error(request, values, str(error), 422, target_id)
-    except HTTPException as error:
-        if error.status_code == 404:
-            raise
-        return _form_error(request, values, str(error.detail), error.status_code, target_id)
-    return redirect(request, f"/targets/{target_id}")
+        return targets_api.update_target(target_id, body, session, principal, client_of(request)).id
+
+    return _save(request, form, update, target_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["PASSWORD", "ROLES", "Api"]
+
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -9,15 +11,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy.orm import Session
 
-from app.auth import service
-from app.db import migrate
 from app.db.enums import UserRole
-from app.db.session import get_engine
-
-PASSWORD = "correct-horse-battery-staple-42"
-ROLES = (UserRole.ADMIN, UserRole.ANALYST, UserRole.AUDITOR, UserRole.VIEWER)
+from tests.conftest import _clear_caches
+from tests.platform import PASSWORD, ROLES, platform_app
 
 
 @dataclass
@@ -49,17 +46,6 @@ class Api:
 
 @pytest.fixture
 def api(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    from tests.conftest import _clear_caches
-
-    _clear_caches()
-    migrate.upgrade(database_url)
-    with Session(get_engine()) as session:
-        for role in ROLES:
-            service.create_user(session, role.value, f"{role.value}@example.org", PASSWORD, role)
-        session.commit()
-    from app.main import create_app
-
-    with TestClient(create_app()) as client:
+    with TestClient(platform_app(database_url, monkeypatch)) as client:
         yield Api(client, database_url)
     _clear_caches()

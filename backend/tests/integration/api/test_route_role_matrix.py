@@ -14,20 +14,10 @@ from fastapi.routing import APIRoute
 from app.auth.rbac import Permission, has_permission
 from app.main import API_PREFIX, API_ROUTERS, create_app
 from tests.integration.api.conftest import ROLES, Api
+from tests.platform import permission_of
 
 PUBLIC = {("POST", "/api/v1/auth/login"), ("POST", "/api/v1/auth/refresh"), ("POST", "/api/v1/auth/logout")}
 ANY_SIGNED_IN = {("GET", "/api/v1/auth/me"), ("POST", "/api/v1/tokens"), ("DELETE", "/api/v1/tokens/{token_id}")}
-
-
-def _permission(route: APIRoute) -> Permission | None:
-    stack = list(route.dependant.dependencies)
-    while stack:
-        dependency = stack.pop()
-        found = getattr(dependency.call, "permission", None)
-        if found is not None:
-            return Permission(found)
-        stack.extend(dependency.dependencies)
-    return None
 
 
 def _rules() -> list[tuple[str, str, Permission | None]]:
@@ -37,7 +27,7 @@ def _rules() -> list[tuple[str, str, Permission | None]]:
             assert isinstance(route, APIRoute)
             path = API_PREFIX + route.path
             for method in sorted(route.methods):
-                permission = _permission(route)
+                permission = permission_of(route)
                 key = (method, path)
                 assert permission is not None or key in PUBLIC | ANY_SIGNED_IN, f"{method} {path} has no rule"
                 rules.append((method, path, permission))

@@ -3,6 +3,8 @@ their own cookie jars; pages are read with BeautifulSoup, as a browser's DOM wou
 
 from __future__ import annotations
 
+__all__ = ["HTML", "PASSWORD", "ROLES", "Browser", "Web", "soup"]
+
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -12,16 +14,12 @@ import pytest
 from bs4 import BeautifulSoup
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy.orm import Session
 
-from app.auth import service
-from app.db import migrate
 from app.db.enums import UserRole
-from app.db.session import get_engine
 from app.web.session import CSRF_COOKIE
+from tests.conftest import _clear_caches
+from tests.platform import PASSWORD, ROLES, platform_app
 
-PASSWORD = "correct-horse-battery-staple-42"
-ROLES = (UserRole.ADMIN, UserRole.ANALYST, UserRole.AUDITOR, UserRole.VIEWER)
 HTML = {"accept": "text/html"}
 
 
@@ -77,18 +75,7 @@ def soup(response: httpx.Response) -> BeautifulSoup:
 
 @pytest.fixture
 def web(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Web]:
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    from tests.conftest import _clear_caches
-
-    _clear_caches()
-    migrate.upgrade(database_url)
-    with Session(get_engine()) as session:
-        for role in ROLES:
-            service.create_user(session, role.value, f"{role.value}@example.org", PASSWORD, role)
-        session.commit()
-    from app.main import create_app
-
-    app = create_app()
+    app = platform_app(database_url, monkeypatch)
     with TestClient(app):  # runs the lifespan: the in-process scan worker
         yield Web(app, database_url)
     _clear_caches()

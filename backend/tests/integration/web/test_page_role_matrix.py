@@ -14,19 +14,9 @@ from fastapi.routing import APIRoute
 from app.auth.rbac import Permission, has_permission
 from app.web.app import WEB_ROUTERS
 from tests.integration.web.conftest import ROLES, Web, soup
+from tests.platform import permission_of
 
 PUBLIC = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout")}
-
-
-def _permission(route: APIRoute) -> Permission | None:
-    stack = list(route.dependant.dependencies)
-    while stack:
-        dependency = stack.pop()
-        found = getattr(dependency.call, "permission", None)
-        if found is not None:
-            return Permission(found)
-        stack.extend(dependency.dependencies)
-    return None
 
 
 def _rules() -> list[tuple[str, str, Permission | None]]:
@@ -35,7 +25,7 @@ def _rules() -> list[tuple[str, str, Permission | None]]:
         for route in router.routes:
             assert isinstance(route, APIRoute)
             for method in sorted(route.methods):
-                permission = _permission(route)
+                permission = permission_of(route)
                 assert permission is not None or (method, route.path) in PUBLIC, f"{method} {route.path} has no rule"
                 rules.append((method, route.path, permission))
     return rules
