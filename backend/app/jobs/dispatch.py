@@ -57,7 +57,13 @@ class InProcessDispatcher:
             unfinished = list(
                 session.scalars(
                     select(Scan.id)
-                    .where(Scan.status.in_([ScanStatus.PENDING, ScanStatus.RUNNING]), Scan.target_id.is_not(None))
+                    .where(
+                        Scan.status.in_([ScanStatus.PENDING, ScanStatus.RUNNING]),
+                        Scan.target_id.is_not(None),
+                        # a platform scan: a legacy scan left pending or running by the earlier deployment was
+                        # never ours to run (and its target, made from its configuration, may be incomplete)
+                        Scan.attempts_planned.is_not(None),
+                    )
                     .order_by(Scan.id)
                 )
             )

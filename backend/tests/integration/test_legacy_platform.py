@@ -1,0 +1,60 @@
+"""An upgraded legacy database under the platform: the server leaves legacy scans as they were, and every
+legacy scan, finding and compliance row shows in the dashboard to a legacy user signing in with their
+old password."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from bs4 import BeautifulSoup
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from app.db import migrate
+from tests.conftest import LEGACY_DIR, _clear_caches
+
+MANIFEST = json.loads((LEGACY_DIR / "secureai-legacy.manifest.json").read_text())
+
+
+def _scans(url: str) -> list[tuple[int, str, str | None]]:
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT id, status, error_message FROM scans ORDER BY id")).all()
+    engine.dispose()
+    return [(row[0], row[1], row[2]) for row in rows]
+
+
+def test_the_server_leaves_legacy_scans_alone_and_the_dashboard_shows_them(
+    legacy_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{legacy_copy}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    _clear_caches()
+    migrate.upgrade(url)
+    before = _scans(url)
+    assert Counter(status for _, status, _ in before)["pending"] == 5  # left unfinished by the old deployment
+    from app.main import create_app
+
+    with TestClient(create_app(), follow_redirects=False) as client:
+        time.sleep(1.0)  # the worker has started and looked for scans to resume
+        html = {"accept": "text/html"}
+        login = BeautifulSoup(client.get("/login", headers=html).text, "html.parser")
+        token = login.find("input", {"name": "csrf_token"})["value"]
+        password = MANIFEST["passwords"]["analyst"]  # a legacy bcrypt hash, still valid
+        signed = client.post(
+            "/login", data={"username": "analyst", "password": password, "csrf_token": token}, headers=html
+        )
+        assert signed.status_code == 303
+        for scan_id, _, _ in before:
+            page = client.get(f"/scans/{scan_id}", headers=html)
+            assert page.status_code == 200, (scan_id, page.text[:300])
+        listed = client.get("/findings?sort=-id", headers=html)
+        assert listed.status_code == 200 and "finding-row" in listed.text
+        assert client.get("/", headers=html).status_code == 200
+        assert client.get("/compliance", headers=html).status_code == 200
+    assert _scans(url) == before  # nothing was resumed, failed or rewritten
+    _clear_caches()
