@@ -81,6 +81,38 @@ class Settings(BaseSettings):
         validation_alias="SECUREAI_SQLITE_BUSY_TIMEOUT_MS",
         description="How long an SQLite writer waits for a lock before failing.",
     )
+    queue: Literal["inprocess", "celery"] = Field(
+        default="inprocess",
+        validation_alias="SECUREAI_QUEUE",
+        description="Who runs scans: `inprocess` (a worker thread inside `secureai serve`) or `celery` "
+        "(queued on SECUREAI_BROKER_URL and run by `secureai worker` processes on any machine).",
+    )
+    broker_url: SecretStr = Field(
+        default=SecretStr("redis://127.0.0.1:6379/0"),
+        validation_alias="SECUREAI_BROKER_URL",
+        description="The Celery broker when SECUREAI_QUEUE=celery (Redis). Never logged.",
+    )
+    queue_name: str = Field(
+        default="secureai.scans",
+        min_length=1,
+        max_length=100,
+        validation_alias="SECUREAI_QUEUE_NAME",
+        description="The broker queue scans are sent to (several deployments can share one Redis).",
+    )
+    worker_concurrency: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        validation_alias="SECUREAI_WORKER_CONCURRENCY",
+        description="Scans one worker runs at once.",
+    )
+    scan_stale_s: float = Field(
+        default=60.0,
+        gt=0,
+        validation_alias="SECUREAI_SCAN_STALE_S",
+        description="A running scan whose worker showed no sign of life for this long is taken over by another "
+        "worker (workers beat every few seconds).",
+    )
     cookie_secure: bool = Field(
         default=False,
         validation_alias="SECUREAI_COOKIE_SECURE",

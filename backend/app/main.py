@@ -14,7 +14,7 @@ from app.api.errors import install_problem_handlers
 from app.api.middleware import install_hardening
 from app.api.routes import audit, auth, compliance, findings, health, overview, scans, targets, users
 from app.db.session import get_sessionmaker
-from app.jobs.dispatch import InProcessDispatcher
+from app.jobs.dispatch import make_dispatcher
 from app.web.app import install_web
 
 API_PREFIX = "/api/v1"
@@ -34,8 +34,9 @@ log = logging.getLogger("secureai.api")
 
 @asynccontextmanager
 async def lifespan(application: FastAPI) -> AsyncIterator[None]:
-    """Start the in-process scan worker (embedded mode) and resume scans a previous process left running."""
-    dispatcher = InProcessDispatcher(get_sessionmaker())
+    """Start the scan dispatcher: the in-process worker (resuming scans a previous process left running), or
+    the Celery queue's sender (SECUREAI_QUEUE=celery; the workers resume scans)."""
+    dispatcher = make_dispatcher(get_sessionmaker())
     application.state.dispatcher = dispatcher
     try:
         dispatcher.start()

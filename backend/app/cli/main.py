@@ -8,7 +8,20 @@ from typing import Annotated
 import typer
 
 from app import __version__
-from app.cli import audit, compliance, db, imports, probes, report, scan, secrets, strategies, targets, users
+from app.cli import (
+    audit,
+    compliance,
+    db,
+    imports,
+    probes,
+    report,
+    scan,
+    secrets,
+    strategies,
+    targets,
+    users,
+    worker,
+)
 from app.cli.output import ExitCode, fail
 from app.config import MissingSecretKeyError, get_settings
 
@@ -31,6 +44,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(users.app, name="users")
 app.command("scan")(scan.scan)
 app.command("report")(report.report)
+app.command("worker")(worker.worker)
 
 
 def _version(value: bool) -> None:

@@ -1,5 +1,6 @@
-"""Who runs scan jobs. The embedded default is a worker thread inside `secureai serve`; the scale-out issue
-plugs Celery in behind the same two calls.
+"""Who runs scan jobs. The embedded default is a worker thread inside `secureai serve`; with
+`SECUREAI_QUEUE=celery` the API queues scans on Redis for `secureai worker` processes (app.jobs.celery_app),
+behind the same calls.
 
 The in-process worker owns one asyncio loop in a daemon thread and runs queued scans there, a few at a time.
 On start it picks up every scan left `pending` or `running` by an earlier process (a crash, a restart), so a
@@ -18,8 +19,10 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.config import Settings, get_settings
 from app.db.enums import ScanStatus
 from app.db.models import Scan
+from app.jobs.ownership import platform_scan
 from app.jobs.scan_job import run_scan
 
 log = logging.getLogger("secureai.jobs")
@@ -27,6 +30,10 @@ log = logging.getLogger("secureai.jobs")
 
 class Dispatcher(Protocol):
     """Runs scans somewhere; the API only ever submits and cancels through this."""
+
+    def start(self) -> list[int]:
+        """Begin taking work; returns the ids of the scans it resumed."""
+        ...
 
     def submit(self, scan_id: int) -> None:
         """Queue the scan; returns at once."""
@@ -57,13 +64,7 @@ class InProcessDispatcher:
             unfinished = list(
                 session.scalars(
                     select(Scan.id)
-                    .where(
-                        Scan.status.in_([ScanStatus.PENDING, ScanStatus.RUNNING]),
-                        Scan.target_id.is_not(None),
-                        # a platform scan: a legacy scan left pending or running by the earlier deployment was
-                        # never ours to run (and its target, made from its configuration, may be incomplete)
-                        Scan.attempts_planned.is_not(None),
-                    )
+                    .where(Scan.status.in_([ScanStatus.PENDING, ScanStatus.RUNNING]), platform_scan())
                     .order_by(Scan.id)
                 )
             )
@@ -105,3 +106,13 @@ class InProcessDispatcher:
         wait_for(list(self._running.values()), timeout=30)  # _run never raises; each job checkpointed and left
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
+
+
+def make_dispatcher(sessions: sessionmaker[Session], settings: Settings | None = None) -> Dispatcher:
+    """The dispatcher SECUREAI_QUEUE names: the in-process worker, or the Celery queue."""
+    settings = settings or get_settings()
+    if settings.queue == "celery":
+        from app.jobs.celery_app import CeleryDispatcher  # Celery is imported only where it is used
+
+        return CeleryDispatcher(settings)
+    return InProcessDispatcher(sessions)

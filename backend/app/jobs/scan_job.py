@@ -11,11 +11,12 @@ import asyncio
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.compliance.persist import write_compliance
@@ -39,6 +40,8 @@ log = logging.getLogger("secureai.jobs")
 
 #: How often a running scan looks at `cancel_requested_at`.
 CANCEL_POLL_S = 0.5
+#: How often a running scan's worker writes `heartbeat_at` (app.jobs.ownership reads it).
+HEARTBEAT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -199,6 +202,7 @@ async def _run_until_done(
     except (TargetAuthError, TargetUnreachableError) as error:
         return error
     work = asyncio.create_task(runner.run(attempts))
+    last_beat = time.monotonic()
     while not work.done():
         await asyncio.wait({work}, timeout=CANCEL_POLL_S)
         if work.done():
@@ -208,6 +212,10 @@ async def _run_until_done(
             await asyncio.gather(work, return_exceptions=True)
             return "stopped"
         with sessions() as session:
+            if time.monotonic() - last_beat >= HEARTBEAT_S:  # alive even while no attempt finishes (slow target)
+                session.execute(update(Scan).where(Scan.id == scan_id).values(heartbeat_at=utcnow()))
+                session.commit()
+                last_beat = time.monotonic()
             if session.scalar(select(Scan.cancel_requested_at).where(Scan.id == scan_id)) is not None:
                 work.cancel()
                 await asyncio.gather(work, return_exceptions=True)

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.api.errors import problem
+from app.config import get_settings
 from app.db.errors import describe_db_error
 from app.db.migrate import current_revisions, head_revisions
 from app.db.session import get_engine
@@ -24,7 +25,7 @@ def health() -> dict[str, str]:
 
 @router.get(
     "/ready",
-    summary="Readiness: the database is reachable and at the head revision",
+    summary="Readiness: the database is reachable and at the head revision (and the broker, with Celery)",
     responses={503: {"description": "Not ready; `detail` says why", "content": {"application/problem+json": {}}}},
 )
 def ready() -> Any:
@@ -43,4 +44,11 @@ def ready() -> Any:
             current=list(current),
             head=list(heads),
         )
-    return JSONResponse({"status": "ready", "revision": list(current)})
+    settings = get_settings()
+    if settings.queue == "celery":
+        from app.jobs.celery_app import broker_problem
+
+        trouble = broker_problem(settings)
+        if trouble:
+            return problem(503, f"{trouble}; scans cannot be queued", title="Not ready")
+    return JSONResponse({"status": "ready", "revision": list(current), "queue": settings.queue})
