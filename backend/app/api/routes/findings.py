@@ -53,6 +53,7 @@ class ScanDiff(BaseModel):
     new: list[TriagedFinding]
     fixed: list[TriagedFinding]
     unchanged: list[TriagedFinding]
+    unchanged_count: int
 
 
 def _triage_of(session: Session, rows: list[tuple[Vulnerability, int | None]]) -> dict[tuple[int, str], TriageOut]:
@@ -174,25 +175,40 @@ def triage_finding(
 
 
 @router.get("/scans/{base_id}/diff/{head_id}", summary="What changed between two scans of one target")
-def diff_scans(base_id: PathId, head_id: PathId, session: SessionDep, _: Reader) -> ScanDiff:
+def diff_scans(
+    base_id: PathId,
+    head_id: PathId,
+    session: SessionDep,
+    _: Reader,
+    unchanged: Annotated[bool, Query(description="List the unchanged findings too (else only count them).")] = True,
+) -> ScanDiff:
     base, head = get_scan(session, base_id), get_scan(session, head_id)
     if base.target_id is None or base.target_id != head.target_id:
         raise HTTPException(422, "both scans must be platform scans of the same target")
 
-    def findings(scan_id: int) -> dict[str, Vulnerability]:
-        rows = session.scalars(select(Vulnerability).where(Vulnerability.scan_id == scan_id))
-        return {row.fingerprint: row for row in rows if row.fingerprint}
+    def fingerprints(scan_id: int) -> dict[str, int]:
+        rows = session.execute(
+            select(Vulnerability.fingerprint, Vulnerability.id).where(
+                Vulnerability.scan_id == scan_id, Vulnerability.fingerprint.is_not(None)
+            )
+        )
+        return {fingerprint: row_id for fingerprint, row_id in rows if fingerprint}
 
-    before, after = findings(base_id), findings(head_id)
+    before, after = fingerprints(base_id), fingerprints(head_id)
     target = base.target_id
 
-    def out(rows: list[Vulnerability]) -> list[TriagedFinding]:
-        return _out(session, [(row, target) for row in sorted(rows, key=lambda r: r.probe_name or "")])
+    def out(ids: list[int]) -> list[TriagedFinding]:
+        # only the rows listed are loaded whole (evidence and all): a diff of two big scans stays cheap
+        rows = list(session.scalars(select(Vulnerability).where(Vulnerability.id.in_(ids)))) if ids else []
+        ordered = sorted(rows, key=lambda r: (r.probe_name or "", r.id))
+        return _out(session, [(row, target) for row in ordered])
 
+    same = [row_id for key, row_id in after.items() if key in before]
     return ScanDiff(
         base=base_id,
         head=head_id,
-        new=out([row for key, row in after.items() if key not in before]),
-        fixed=out([row for key, row in before.items() if key not in after]),
-        unchanged=out([row for key, row in after.items() if key in before]),
+        new=out([row_id for key, row_id in after.items() if key not in before]),
+        fixed=out([row_id for key, row_id in before.items() if key not in after]),
+        unchanged=out(same) if unchanged else [],
+        unchanged_count=len(same),
     )

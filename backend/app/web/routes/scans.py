@@ -49,6 +49,8 @@ OUTCOME_COLOURS = {
 #: the stored (legacy) compliance vocabulary in the words of the assessment (docs/compliance.md)
 STATUS_WORDS = {"non_compliant": "failed", "partial": "partial", "compliant": "passed", "not_assessed": "not_tested"}
 SEVERITIES = tuple(reversed(SEVERITY_ORDER))  # critical first
+#: findings a scan page lists (the findings page pages through all of them)
+FINDINGS_SHOWN = 200
 
 
 @router.get("/scans", summary="Scans, newest first")
@@ -218,8 +220,10 @@ def read_scan(scan_id: PathId, request: Request, session: SessionDep, principal:
         owasp=None,
         scan_id=scan_id,
         target_id=None,
-        sort="-id",
-        limit=200,
+        # platform findings all have an ASR: a big scan shows its 200 most reliable attacks; legacy findings
+        # have none, and an ASR order would leave them out
+        sort="-asr" if scan.attempts_planned is not None else "-id",
+        limit=FINDINGS_SHOWN,
         cursor=None,
     )
     findings = sorted(listing.items, key=_severity_rank)
@@ -228,13 +232,14 @@ def read_scan(scan_id: PathId, request: Request, session: SessionDep, principal:
     by_severity = Counter(f.severity.value if f.severity else "info" for f in findings)
     frameworks = compliance_api.scan_compliance(scan_id, session, principal)
     previous = _previous_scan(session, scan)
-    diff = findings_api.diff_scans(previous, scan_id, session, principal) if previous else None
+    diff = findings_api.diff_scans(previous, scan_id, session, principal, unchanged=False) if previous else None
     context = {
         "scan": scan,
         "target_name": target_names(session, [scan.target_id]).get(scan.target_id or 0),
         "running": scan.status.value in RUNNING,
         "findings": findings,
         "more_findings": listing.next_cursor is not None,
+        "findings_shown": FINDINGS_SHOWN,
         "evidence": {
             f.id: [evidence_view(item) for item in f.evidence] for f in findings if isinstance(f.evidence, list)
         },

@@ -54,7 +54,10 @@ def test_triage_follows_the_weakness_and_the_diff_names_new_and_fixed(api: Api) 
 
     diff = api.client.get(f"/api/v1/scans/{first['id']}/diff/{second['id']}", headers=analyst).json()
     assert {f["owasp"] for f in diff["new"]} == {"LLM02"} and diff["fixed"] == []
-    assert len(diff["unchanged"]) == first["vulnerability_count"]
+    assert len(diff["unchanged"]) == diff["unchanged_count"] == first["vulnerability_count"]
+    counted = api.client.get(f"/api/v1/scans/{first['id']}/diff/{second['id']}?unchanged=false", headers=analyst)
+    assert counted.json()["unchanged"] == [] and counted.json()["unchanged_count"] == first["vulnerability_count"]
+    assert counted.json()["new"] == diff["new"]
     carried = next(f for f in diff["unchanged"] if f["fingerprint"] == chosen["fingerprint"])
     assert carried["scan_id"] == second["id"] and carried["triage"]["state"] == "false_positive"
     back = api.client.get(f"/api/v1/scans/{second['id']}/diff/{first['id']}", headers=analyst).json()
