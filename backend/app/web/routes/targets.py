@@ -41,6 +41,7 @@ class TargetForm(BaseModel):
     system_prompt: str = Field(default="", max_length=20_000)
     extra: str = Field(default="", max_length=20_000)
     api_key: str = Field(default="", max_length=4096)
+    secret_headers: str = Field(default="", max_length=20_000)
     clear_credentials: bool = False
 
     def settings(self) -> dict[str, Any]:
@@ -58,6 +59,18 @@ class TargetForm(BaseModel):
                 raise ValueError('Other settings must be a JSON object, such as {"max_concurrency": 4}.')
             settings.update(more)
         return settings
+
+    def sealed_headers(self) -> dict[str, SecretStr] | None:
+        """`secret_headers` as the API takes them; ValueError when it is not a JSON object of strings."""
+        if not self.secret_headers.strip():
+            return None
+        try:
+            headers = json.loads(self.secret_headers)
+        except ValueError as error:
+            raise ValueError(f"Secret headers must be a JSON object: {error}") from None
+        if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+            raise ValueError('Secret headers must be a JSON object of strings, such as {"X-Api-Key": "..."}.')
+        return {str(name): SecretStr(value) for name, value in headers.items()}
 
     def shown(self) -> dict[str, str]:
         """What the form shows again after an error: everything typed but the key."""
@@ -109,7 +122,9 @@ def create_target(
 ) -> Response:
     def create() -> int:
         key = SecretStr(form.api_key) if form.api_key else None
-        body = targets_api.TargetIn(name=form.name, settings=form.settings(), api_key=key)
+        body = targets_api.TargetIn(
+            name=form.name, settings=form.settings(), api_key=key, secret_headers=form.sealed_headers()
+        )
         return targets_api.create_target(body, session, principal, client_of(request)).id
 
     return _save(request, form, create, None)
@@ -190,6 +205,7 @@ def update_target(
             name=form.name or None,
             settings=form.settings(),
             api_key=SecretStr(form.api_key) if form.api_key else None,
+            secret_headers=form.sealed_headers(),
             clear_credentials=form.clear_credentials,
         )
         return targets_api.update_target(target_id, body, session, principal, client_of(request)).id

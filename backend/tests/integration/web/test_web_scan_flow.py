@@ -15,6 +15,7 @@ from app.demo.simulator import running_simulator
 from tests.integration.web.conftest import Browser, Web, soup
 
 SECRET = "sk-web-form-0123456789abcdef"
+HEADER_SECRET = "gw-web-form-9876543210"
 
 
 def _stored(url: str) -> str:
@@ -46,6 +47,7 @@ def _create_target(analyst: Browser, simulator: str, name: str = "support-bot") 
             "base_url": simulator,
             "model": "secureai-simulator-vulnerable",
             "api_key": SECRET,
+            "secret_headers": json.dumps({"X-Gateway-Key": HEADER_SECRET}),
             "extra": '{"max_concurrency": 4}',
         },
     )
@@ -74,7 +76,7 @@ def test_an_analyst_scans_a_target_and_triages_its_findings_in_the_dashboard(web
     with running_simulator("vulnerable", latency_s=0.01) as (simulator, _):
         target_id = _create_target(analyst, simulator)
         target_page = analyst.get(f"/targets/{target_id}").text
-        assert "sealed at rest" in target_page and SECRET not in target_page
+        assert "sealed at rest" in target_page and SECRET not in target_page and HEADER_SECRET not in target_page
         checks = analyst.post(f"/targets/{target_id}/test", htmx=True)
         levels = {
             li.find("strong").get_text(): li.find("span").get_text() for li in soup(checks).select("ul.checks li")
@@ -130,7 +132,10 @@ def test_an_analyst_scans_a_target_and_triages_its_findings_in_the_dashboard(web
     assert [d["format"] for d in _audited(web.url, "report_export")] == ["sarif", "html"]
     compliance = soup(analyst.get(f"/compliance?target_id={target_id}&framework=owasp-llm-2025"))
     assert compliance.select_one("td.req-failed") is not None
-    assert SECRET not in _stored(web.url)
+    assert SECRET not in _stored(web.url) and HEADER_SECRET not in _stored(web.url)
+    for path in ("/", "/targets", f"/targets/{target_id}", f"/targets/{target_id}/edit", "/audit"):
+        shown = web.signed_in(UserRole.ADMIN).get(path).text
+        assert SECRET not in shown and HEADER_SECRET not in shown, path
 
 
 def test_a_viewer_reads_but_cannot_scan_triage_or_export(web: Web) -> None:
@@ -169,6 +174,10 @@ def test_bad_input_gets_the_form_back_with_the_reason_and_nothing_written(web: W
             "api_key_env",
         ),
         ({"name": "", "type": "openai", "model": "m", "base_url": "http://x/v1"}, "name"),
+        (
+            {"name": "hdr", "type": "openai", "model": "m", "base_url": "http://x/v1", "secret_headers": '["x"]'},
+            "Secret headers must be a JSON object",
+        ),
     ]
     for data, reason in cases:
         answer = analyst.post("/targets", data)
