@@ -54,8 +54,8 @@ def create_app() -> FastAPI:
         title="SecureAI",
         version=__version__,
         description="Security testing for LLM applications.",
-        # FastAPI's /docs and /redoc pages load their scripts from a CDN; SecureAI is air-gapped by default,
-        # so only the machine-readable schema is served until the Swagger UI assets are vendored.
+        # FastAPI's own /docs and /redoc pages load their scripts from a CDN; SecureAI is air-gapped, so /docs
+        # is the dashboard's page over a vendored Swagger UI (app/web/routes/api_docs.py)
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,

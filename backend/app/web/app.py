@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ExceptionHandler
 
 from app.web.deps import PageError, SignInRequiredError, verify_csrf
-from app.web.routes import audit, auth, compliance, findings, overview, scans, targets, users
+from app.web.routes import api_docs, audit, auth, compliance, findings, overview, scans, targets, users
 from app.web.session import CsrfError
 from app.web.templating import page, redirect
 
@@ -28,6 +28,7 @@ NOT_PAGES = ("/api/", "/health", "/ready", "/openapi.json", "/static/")
 #: Every router of the dashboard (the page x role test walks these).
 WEB_ROUTERS = (
     auth.router,
+    api_docs.router,
     overview.router,
     targets.router,
     scans.router,

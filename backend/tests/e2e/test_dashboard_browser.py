@@ -188,3 +188,15 @@ def test_a_user_scans_a_new_target_and_follows_it_live(demo: Demo, watched: Watc
         url for url in watched.requests if not url.startswith(demo.url)
     ]
     assert watched.errors == []
+
+
+def test_the_api_docs_page_works_offline(demo: Demo, watched: Watched) -> None:
+    page = watched.page
+    page.goto(demo.url + "/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("SecureAI")
+    operations = page.locator(".opblock-summary-path")
+    expect(operations.first).to_be_visible()
+    paths = set(operations.all_inner_texts())
+    assert {"/api/v1/scans", "/api/v1/summary", "/api/v1/findings"} <= {p.replace("\u200b", "") for p in paths}
+    assert all(url.startswith(demo.url) for url in watched.requests), watched.requests
+    assert watched.errors == []

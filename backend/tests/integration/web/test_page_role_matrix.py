@@ -16,7 +16,7 @@ from app.web.app import WEB_ROUTERS
 from tests.integration.web.conftest import ROLES, Web, soup
 from tests.platform import permission_of
 
-PUBLIC = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout")}
+PUBLIC = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout"), ("GET", "/docs")}
 
 
 def _rules() -> list[tuple[str, str, Permission | None]]:
