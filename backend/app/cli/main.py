@@ -163,7 +163,7 @@ def demo(
             lines = [
                 f"dashboard: {api_url}/ (sign in as {DEMO_ADMIN!r} with the password in {result.password_file})",
                 f"this scan in the dashboard: {api_url}/scans/{scan['id']}",
-                f"API: {api_url}/api/v1 (schema: {api_url}/openapi.json); this scan: .../api/v1/scans/{scan['id']}",
+                f"API: {api_url}/api/v1 (docs: {api_url}/docs); this scan: .../api/v1/scans/{scan['id']}",
                 *(f"report: {path.resolve().as_uri()}" for path in result.reports),
             ]
             for line in lines:
