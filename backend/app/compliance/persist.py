@@ -26,6 +26,8 @@ LEGACY_STATUS = {
     RequirementStatus.PARTIAL: ComplianceStatus.PARTIAL,
     RequirementStatus.NOT_TESTED: ComplianceStatus.NOT_ASSESSED,
 }
+#: A stored status (value) back in the assessment's words (docs/compliance.md), for readers of the table.
+ASSESSMENT_STATUS = {legacy.value: ours.value for ours, legacy in LEGACY_STATUS.items()}
 
 
 def write_compliance(

@@ -16,12 +16,12 @@ import asyncio
 import logging
 import threading
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from celery import Celery, signals
 from kombu.exceptions import OperationalError as KombuOperationalError
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from app.config import Settings, get_settings
 from app.db.enums import ScanStatus
@@ -40,13 +40,11 @@ _SOCKET_TIMEOUTS = {"socket_connect_timeout": 3, "socket_timeout": 10}
 
 
 def shown_url(url: str) -> str:
-    """The broker URL without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    """The broker URL without its password, for messages (SQLAlchemy's URL parser reads redis:// URLs too)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(an unparsable broker URL)"
 
 
 def broker_problem(settings: Settings) -> str | None:

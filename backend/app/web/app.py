@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import cast
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -72,8 +73,6 @@ def _with_pages(fallback: ExceptionHandler) -> ExceptionHandler:
 
 async def _sign_in(request: Request, error: Exception) -> Response:
     assert isinstance(error, SignInRequiredError)
-    from urllib.parse import quote
-
     return redirect(request, f"/login?next={quote(error.next_path, safe='/')}")
 
 

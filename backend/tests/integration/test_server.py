@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -74,7 +75,16 @@ def test_health_ready_and_problem_json(server: tuple[str, dict[str, str]]) -> No
     assert ready.json()["status"] == "ready"
 
     assert httpx.get(f"{base}/openapi.json").json()["info"]["title"] == "SecureAI"
-    assert httpx.get(f"{base}/docs").status_code == 404  # no page that pulls scripts from a CDN
+    docs = httpx.get(f"{base}/docs")  # Swagger UI from this server, never from a CDN
+    assert docs.status_code == 200 and "script-src 'self';" in docs.headers["content-security-policy"]
+    assert re.findall(r'(?:src|href)="([^"]+)"', docs.text) == [
+        "/static/favicon.svg",
+        "/static/vendor/swagger-ui-5.35.0.css",
+        "/static/vendor/swagger-ui-5.35.0-bundle.js",
+        "/static/api-docs.js",
+        "/openapi.json",
+    ]
+    assert httpx.get(f"{base}/redoc").status_code == 404
 
     missing = httpx.get(f"{base}/no-such-route")
     assert missing.status_code == 404

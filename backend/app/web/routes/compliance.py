@@ -12,10 +12,10 @@ from app.api.routes import overview as overview_api
 from app.auth import service
 from app.auth.rbac import Permission
 from app.compliance.catalog import default_catalog
+from app.compliance.persist import ASSESSMENT_STATUS
 from app.reports.charts import TrendPoint, trend_chart
 from app.web.deps import web_require
 from app.web.routes.common import api_call
-from app.web.routes.scans import STATUS_WORDS
 from app.web.templating import page, when
 
 router = APIRouter()
@@ -35,7 +35,7 @@ def compliance(
         "chosen": chosen,
         "catalog": catalog,
         "framework": framework,
-        "status_words": STATUS_WORDS,
+        "status_words": ASSESSMENT_STATUS,
         "frameworks": [],
         "trend": {},
         "trend_chart": None,

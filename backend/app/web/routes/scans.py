@@ -18,6 +18,7 @@ from app.api.types import PathId
 from app.auth import service
 from app.auth.rbac import Permission
 from app.compliance.catalog import default_catalog
+from app.compliance.persist import ASSESSMENT_STATUS
 from app.db.enums import ScanStatus
 from app.db.models import Scan
 from app.engine.probes.registry import ProbePackError, load_probes
@@ -46,8 +47,6 @@ OUTCOME_COLOURS = {
     "blocked": "#7c3aed",
     "unscored": "#d1d5db",
 }
-#: the stored (legacy) compliance vocabulary in the words of the assessment (docs/compliance.md)
-STATUS_WORDS = {"non_compliant": "failed", "partial": "partial", "compliant": "passed", "not_assessed": "not_tested"}
 SEVERITIES = tuple(reversed(SEVERITY_ORDER))  # critical first
 #: findings a scan page lists (the findings page pages through all of them)
 FINDINGS_SHOWN = 200
@@ -178,7 +177,7 @@ def _compliance_views(frameworks: list[compliance_api.FrameworkOut]) -> list[Com
     for framework in frameworks:
         counts: Counter[str] = Counter()
         for status, count in framework.counts.items():
-            counts[STATUS_WORDS.get(status, "not_tested")] += count
+            counts[ASSESSMENT_STATUS.get(status, "not_tested")] += count
         known = catalog.get(framework.framework)
         views.append(
             ComplianceView(
@@ -244,7 +243,7 @@ def read_scan(scan_id: PathId, request: Request, session: SessionDep, principal:
             f.id: [evidence_view(item) for item in f.evidence] for f in findings if isinstance(f.evidence, list)
         },
         "frameworks": frameworks,
-        "status_words": STATUS_WORDS,
+        "status_words": ASSESSMENT_STATUS,
         "diff": diff,
         "previous": previous,
         "formats": list(FORMATS),
