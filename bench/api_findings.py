@@ -38,7 +38,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -361,6 +362,27 @@ def start_server(url: str, data_dir: str, log: Path) -> tuple[subprocess.Popen[b
     raise RuntimeError(f"secureai serve did not start:\n{tail}")
 
 
+@contextmanager
+def serving_loaded_database(
+    postgres: str, attempts: int, findings: int, scans: int, seed: int
+) -> Iterator[tuple[str, subprocess.Popen[bytes], dict[str, Any]]]:
+    """A throw-away database at head, loaded by `load`, served by `secureai serve`: (base URL, server
+    process, what `load` returned). The server is stopped and the database dropped afterwards."""
+    with temporary_database(postgres, prefix="secureai_bench") as url, tempfile.TemporaryDirectory() as data_dir:
+        upgrade(url)
+        loaded = load(url, attempts, findings, scans, seed)
+        process, base = start_server(url, data_dir, Path(data_dir) / "server.log")
+        try:
+            yield base, process, loaded
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
 def _vm_hwm_mb(pid: int) -> float | None:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -479,21 +501,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "findings": args.findings,
         "scans": args.scans,
     }
-    with temporary_database(args.postgres, prefix="secureai_bench") as url, tempfile.TemporaryDirectory() as data_dir:
-        upgrade(url)
-        loaded = load(url, args.attempts, args.findings, args.scans, args.seed)
+    with serving_loaded_database(args.postgres, args.attempts, args.findings, args.scans, args.seed) as served:
+        base, process, loaded = served
         result.update({"load_seconds": loaded.pop("seconds"), "load": loaded})
-        process, base = start_server(url, data_dir, Path(data_dir) / "server.log")
-        try:
-            measured = measure(base, args.scans, args.requests, args.depth, args.far_pages, args.seed)
-            result["server_rss_mb"] = _vm_hwm_mb(process.pid)
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+        measured = measure(base, args.scans, args.requests, args.depth, args.far_pages, args.seed)
+        result["server_rss_mb"] = _vm_hwm_mb(process.pid)
     result.update(measured)
     result["target_p95_ms"] = TARGET_P95_MS
     result["meets_targets"] = not measured["failures"] and all(

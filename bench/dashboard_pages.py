@@ -27,18 +27,13 @@ import math
 import os
 import random
 import re
-import subprocess
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
-from app.db.migrate import upgrade
-from app.db.tempdb import temporary_database
 
-from api_findings import PASSWORD, USERNAME, load, percentiles, start_server
+from api_findings import PASSWORD, USERNAME, percentiles, serving_loaded_database
 
 TARGET_P95_MS = 300.0
 SEVERITIES = ("critical", "high", "medium", "low")
@@ -114,20 +109,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "findings": args.findings,
         "scans": args.scans,
     }
-    with temporary_database(args.postgres, prefix="secureai_bench") as url, tempfile.TemporaryDirectory() as data_dir:
-        upgrade(url)
-        loaded = load(url, args.attempts, args.findings, args.scans, args.seed)
+    with serving_loaded_database(args.postgres, args.attempts, args.findings, args.scans, args.seed) as served:
+        base, _, loaded = served
         result["load_seconds"] = loaded["seconds"]
-        process, base = start_server(url, data_dir, Path(data_dir) / "server.log")
-        try:
-            measured = measure(base, args.scans, args.requests, args.seed)
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+        measured = measure(base, args.scans, args.requests, args.seed)
     result.update(measured)
     result["target_p95_ms"] = TARGET_P95_MS
     pages = ("overview_page", "findings_page", "scan_page")

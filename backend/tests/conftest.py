@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -92,6 +93,13 @@ def legacy_copy(tmp_path: Path) -> Iterator[Path]:
     copy = tmp_path / "legacy.db"
     shutil.copyfile(LEGACY_STAMPED, copy)
     yield copy
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for servers the tests start)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def pdf_text(path: Path) -> str:

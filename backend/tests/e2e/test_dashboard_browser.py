@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,13 +19,7 @@ from PIL import Image
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, expect
 
 from app.reports.charts import BAND_COLOURS
-from tests.conftest import BACKEND_DIR
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.conftest import BACKEND_DIR, free_port
 
 
 @dataclass
@@ -41,7 +34,7 @@ class Demo:
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     """`secureai demo` as `make demo` runs it (SQLite, in-process worker), on free ports, kept serving."""
     data = tmp_path_factory.mktemp("demo-data")
-    port, target_port = _free_port(), _free_port()
+    port, target_port = free_port(), free_port()
     log_path = data / "demo.log"
     log = log_path.open("w")
     env = {**os.environ, "SECUREAI_DEMO": "1", "SECUREAI_SECRET_KEY": "", "SECUREAI_DATA_DIR": str(data)}

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
-from tests.conftest import pdf_text, run_cli
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.conftest import free_port, pdf_text, run_cli
 
 
 def test_the_demo_scans_through_the_api_and_prints_findings(tmp_path: Path) -> None:
     env = {"SECUREAI_DEMO": "1", "SECUREAI_SECRET_KEY": "", "SECUREAI_DATA_DIR": str(tmp_path / "data")}
     for _ in range(2):  # a second run reuses the database and the admin
-        ports = ["--port", str(_free_port()), "--target-port", str(_free_port())]
+        ports = ["--port", str(free_port()), "--target-port", str(free_port())]
         result = run_cli("secureai", "demo", "--exit", *ports, env=env, cwd=tmp_path, timeout=300)
         assert result.returncode == 0, result.stdout + result.stderr
         flat = " ".join(result.stdout.split())

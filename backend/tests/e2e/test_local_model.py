@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,23 +21,17 @@ import pytest
 
 from app.demo.local_model import EXTRA_HINT, MODEL_ALIAS, installed
 from app.engine.sinks import read_jsonl
-from tests.conftest import BACKEND_DIR, run_cli
+from tests.conftest import BACKEND_DIR, free_port, run_cli
 
 pytestmark = pytest.mark.skipif(not installed(), reason=EXTRA_HINT)
 
 SELECTION = "id:spl.repeat_verbatim,id:pi.direct.ignore_previous,id:spl.translate"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def gemma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`secureai demo-model` on a free port, as a user would start it; stopped after the module."""
-    port = _free_port()
+    port = free_port()
     data_dir = tmp_path_factory.mktemp("local-model")
     log = (data_dir / "server.log").open("w")
     process = subprocess.Popen(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,16 +21,10 @@ from app.db.enums import UserRole
 from app.db.models import Attempt, Scan
 from app.demo.simulator import running_simulator
 from app.jobs.scan_job import ScanOptions, plan_scan
-from tests.conftest import BACKEND_DIR, TEST_SECRET_KEY
+from tests.conftest import BACKEND_DIR, TEST_SECRET_KEY, free_port
 
 PASSWORD = "restart-test-password-1234"
 OPTIONS = {"probes": "pack:system_prompt_leak,pack:prompt_injection", "strategies": "none", "repeat": 3}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager
@@ -69,7 +62,7 @@ def test_a_scan_survives_kill_9_of_the_server(tmp_path: Path) -> None:
     with Session(engine) as session:
         service.create_user(session, "ops", "ops@example.org", PASSWORD, UserRole.ANALYST)
         session.commit()
-    api = f"http://127.0.0.1:{_free_port()}"
+    api = f"http://127.0.0.1:{free_port()}"
     port = int(api.rsplit(":", 1)[1])
     with running_simulator("vulnerable", latency_s=0.05) as (target_url, simulator):
         with _server(url, port, tmp_path / "server.log") as first:

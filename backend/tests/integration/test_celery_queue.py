@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,7 +32,7 @@ from app.db.models import Attempt
 from app.db.tempdb import temporary_database
 from app.demo.simulator import running_simulator
 from app.jobs.scan_job import ScanOptions, plan_scan
-from tests.conftest import BACKEND_DIR, TEST_SECRET_KEY
+from tests.conftest import BACKEND_DIR, TEST_SECRET_KEY, free_port
 
 REDIS_URL = os.environ.get("SECUREAI_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 PASSWORD = "correct-horse-battery-staple-42"
@@ -49,12 +48,6 @@ def _redis_unreachable_reason() -> str | None:
 
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -85,7 +78,7 @@ class Cluster:
         return "".join(path.read_text() for path in self.logs.glob(f"*-{index}.log"))
 
     def serve(self, env: dict[str, str] | None = None) -> httpx.Client:
-        port = _free_port()
+        port = free_port()
         process = self._spawn("serve", "serve", "--port", str(port), env=env)
         client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
         deadline = time.monotonic() + 60
@@ -263,7 +256,7 @@ def test_a_stopped_worker_leaves_its_scan_for_another(cluster: Cluster) -> None:
 
 def test_a_scan_the_broker_never_got_is_queued_again_by_a_worker(cluster: Cluster) -> None:
     with running_simulator("vulnerable") as (url, _):
-        api = cluster.serve(env={"SECUREAI_BROKER_URL": f"redis://127.0.0.1:{_free_port()}/0"})  # nobody there
+        api = cluster.serve(env={"SECUREAI_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0"})  # nobody there
         ready = api.get("/ready")
         assert ready.status_code == 503 and "broker" in ready.json()["detail"]
         assert "redis://127.0.0.1" in ready.json()["detail"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -18,18 +17,12 @@ from fastapi.testclient import TestClient
 from app.config import get_settings
 from app.db.session import get_engine
 from app.main import create_app
-from tests.conftest import BACKEND_DIR, run_cli
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.conftest import BACKEND_DIR, free_port, run_cli
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "SECUREAI_SECRET_KEY": "test-key-" + "x" * 40,
