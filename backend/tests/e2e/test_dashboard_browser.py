@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, expect
 
+from app.demo.simulator import running_simulator
 from app.reports.charts import BAND_COLOURS
 from tests.conftest import BACKEND_DIR, free_port
 
@@ -25,7 +26,6 @@ from tests.conftest import BACKEND_DIR, free_port
 @dataclass
 class Demo:
     url: str
-    simulator: str
     password: str
     output: str
 
@@ -54,7 +54,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
                 pytest.fail(f"the demo did not start serving: {log_path.read_text()[-3000:]}")
             time.sleep(0.3)
         password = (data / "demo-admin-password.txt").read_text().strip()
-        yield Demo(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{target_port}/v1", password, log_path.read_text())
+        yield Demo(f"http://127.0.0.1:{port}", password, log_path.read_text())
     finally:
         os.killpg(process.pid, signal.SIGINT)
         try:
@@ -125,11 +125,18 @@ def test_the_demo_serves_its_scan_in_the_dashboard(demo: Demo, watched: Watched,
 
 
 def test_a_user_scans_a_new_target_and_follows_it_live(demo: Demo, watched: Watched) -> None:
+    # a simulator of the test's own, answering after 20 ms: the scan lasts seconds whatever the machine's speed,
+    # so the user sees it run (the demo's simulator answers at once)
+    with running_simulator("vulnerable", latency_s=0.02) as (simulator, _):
+        _scan_a_new_target(demo, watched, simulator)
+
+
+def _scan_a_new_target(demo: Demo, watched: Watched, simulator: str) -> None:
     page = watched.page
     _sign_in(page, demo, "/targets/new")
     expect(page).to_have_url(demo.url + "/targets/new")
     page.fill("#name", "browser-made target")
-    page.fill("#base_url", demo.simulator)
+    page.fill("#base_url", simulator)
     page.fill("#model", "secureai-simulator-vulnerable")
     page.fill("#api_key", "sk-browser-secret-000111222")
     page.click("main button:has-text('Create target')")
@@ -142,7 +149,7 @@ def test_a_user_scans_a_new_target_and_follows_it_live(demo: Demo, watched: Watc
 
     page.click("text=Scan this target")
     page.uncheck("input[name=owasp][value=LLM07]")
-    page.fill("#repeat", "40")  # big enough to be seen running; the preview follows what is typed
+    page.fill("#repeat", "20")  # big enough to be seen running; the preview follows what is typed
     counted = page.locator("#preview [data-attempts]")
     deadline = time.monotonic() + 10
     while int(counted.get_attribute("data-attempts") or 0) < 1000:  # (wait_for_function would need unsafe-eval)
