@@ -92,6 +92,12 @@ def check_csrf(request: Request, submitted: str | None) -> None:
         raise CsrfError("the form is stale or came from another site; reload the page and try again")
 
 
+def _forget_session(request: Request) -> None:
+    """Delete the session cookies with this response (signed out, or a refresh token that no longer works)."""
+    for name in (ACCESS_COOKIE, REFRESH_COOKIE):
+        _changes(request).append(CookieChange(name, None))
+
+
 def _store_pair(request: Request, pair: auth_api.TokenPair) -> None:
     changes = _changes(request)
     changes.append(CookieChange(ACCESS_COOKIE, pair.access_token, pair.expires_in))
@@ -114,8 +120,7 @@ def sign_out(request: Request, session: Session) -> None:
     token = request.cookies.get(REFRESH_COOKIE)
     if token and len(token) <= 1024:
         auth_api.logout(auth_api.RefreshRequest(refresh_token=token), session, client_of(request))
-    for name in (ACCESS_COOKIE, REFRESH_COOKIE):
-        _changes(request).append(CookieChange(name, None))
+    _forget_session(request)
 
 
 class _RecentRefreshes:
@@ -166,8 +171,7 @@ def current_principal(request: Request, session: Session) -> service.Principal |
         return None
     pair = _refreshed(request, session, token)
     if pair is None:
-        for name in (ACCESS_COOKIE, REFRESH_COOKIE):
-            _changes(request).append(CookieChange(name, None))
+        _forget_session(request)
         return None
     _store_pair(request, pair)
     try:

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 from typing import ParamSpec, TypeVar
 
 from fastapi import HTTPException
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -22,6 +23,13 @@ def api_call(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         return function(*args, **kwargs)
     except HTTPException as error:
         raise PageError(error.status_code, str(error.detail)) from None
+
+
+def first_error(error: ValidationError) -> str:
+    """A form's validation error in one line: where (the field) and what, for the alert above the form."""
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{where}: {first['msg']}" if where else first["msg"]
 
 
 def target_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:

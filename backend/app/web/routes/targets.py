@@ -21,7 +21,7 @@ from app.db.models import Scan
 from app.reports.charts import BAND_COLOURS, TrendPoint, trend_chart
 from app.reports.view import risk_band
 from app.web.deps import web_require
-from app.web.routes.common import api_call
+from app.web.routes.common import api_call, first_error
 from app.web.templating import page, redirect, when
 
 router = APIRouter()
@@ -135,7 +135,7 @@ def _save(request: Request, form: TargetForm, action: Callable[[], int], target_
     try:
         saved = action()
     except ValidationError as error:
-        return _form_error(request, form.shown(), _first(error), 422, target_id)
+        return _form_error(request, form.shown(), first_error(error), 422, target_id)
     except ValueError as error:
         return _form_error(request, form.shown(), str(error), 422, target_id)
     except HTTPException as error:
@@ -143,12 +143,6 @@ def _save(request: Request, form: TargetForm, action: Callable[[], int], target_
             raise
         return _form_error(request, form.shown(), str(error.detail), error.status_code, target_id)
     return redirect(request, f"/targets/{saved}")
-
-
-def _first(error: ValidationError) -> str:
-    first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"])
-    return f"{where}: {first['msg']}" if where else first["msg"]
 
 
 @router.get("/targets/{target_id}", summary="One target: settings, scans, risk and compliance trend")

@@ -14,7 +14,7 @@ from app.auth import service
 from app.auth.rbac import GRANTABLE, Permission
 from app.db.enums import UserRole
 from app.web.deps import web_require
-from app.web.routes.common import api_call
+from app.web.routes.common import api_call, first_error
 from app.web.templating import page, redirect
 
 router = APIRouter()
@@ -46,8 +46,7 @@ def _users_page(
 def _message(error: HTTPException | ValidationError) -> tuple[str, int]:
     if isinstance(error, HTTPException):
         return str(error.detail), error.status_code
-    first = error.errors()[0]
-    return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}", 422
+    return first_error(error), 422
 
 
 @router.get("/users", summary="Users")
