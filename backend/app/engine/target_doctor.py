@@ -12,11 +12,15 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import httpx
-
 from app.engine.model import Message
-from app.engine.targets.base import bearer_headers
-from app.engine.targets.errors import TargetAuthError, TargetBlockedError, TargetError, TargetUnreachableError
+from app.engine.targets.base import HttpConnector, bearer_headers
+from app.engine.targets.errors import (
+    TargetAuthError,
+    TargetBlockedError,
+    TargetEgressError,
+    TargetError,
+    TargetUnreachableError,
+)
 from app.engine.targets.resilience import ResilientConnector
 
 PING = "Reply with the word OK."
@@ -43,6 +47,8 @@ async def diagnose_target(connector: ResilientConnector, samples: int = 3) -> li
         started = time.perf_counter()
         try:
             await connector.send([Message("user", PING)])
+        except TargetEgressError as error:
+            return [Check("reachable", "error", str(error), "an administrator decides which addresses targets reach")]
         except TargetUnreachableError as error:
             return [Check("reachable", "error", str(error), "check base_url, the network and that the server runs")]
         except TargetAuthError as error:
@@ -76,8 +82,8 @@ async def diagnose_target(connector: ResilientConnector, samples: int = 3) -> li
             Check(
                 "credentials",
                 "ok",
-                "accepted"
-                if connector.config.api_key_env or connector.config.api_key_file
+                f"sent ({sent}) and accepted"
+                if (sent := connector.config.credential_summary())
                 else "none configured, none required",
             )
         )
@@ -108,13 +114,14 @@ async def diagnose_target(connector: ResilientConnector, samples: int = 3) -> li
 async def _model_known(connector: ResilientConnector) -> Check:
     """For OpenAI-compatible targets: is the model in GET /models?"""
     config = connector.config
-    if config.type != "openai" or not config.base_url:
+    inner = connector.inner
+    if config.type != "openai" or not config.base_url or not isinstance(inner, HttpConnector):
         return Check("model", "ok", f"{config.model or 'n/a'} (not checked for {config.type} targets)")
-    try:
-        async with httpx.AsyncClient(timeout=config.timeout_s) as client:
-            response = await client.get(f"{config.base_url.rstrip('/')}/models", headers=bearer_headers(config))
-        names = [item.get("id") for item in response.json().get("data", [])] if response.status_code == 200 else []
-    except (httpx.HTTPError, ValueError, AttributeError):
+    try:  # through the connector's own clients, so the egress policy applies here too
+        response, _ = await inner.request("GET", f"{config.base_url.rstrip('/')}/models", bearer_headers(config))
+        listed = response.json().get("data", []) if response.status_code == 200 else []
+        names = [str(item.get("id"))[:100] for item in listed if isinstance(item.get("id"), str)]
+    except (TargetError, ValueError, AttributeError, TypeError):
         names = []
     if not names:
         return Check("model", "ok", f"{config.model} (the target does not list its models)")

@@ -5,26 +5,44 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from app.engine.targets.anthropic import AnthropicConnector
-from app.engine.targets.base import Connector
+from app.engine.targets.base import Connector, HttpConnector
 from app.engine.targets.config import TargetConfig, TargetConfigError, load_target_config
+from app.engine.targets.egress import EgressPolicy
 from app.engine.targets.http import HttpTemplateConnector
 from app.engine.targets.ollama import OllamaConnector
 from app.engine.targets.openai import OpenAIConnector
 from app.engine.targets.python_callable import PythonConnector
 from app.engine.targets.resilience import ResilientConnector
 
-CONNECTORS: dict[str, Callable[[TargetConfig], Connector]] = {
+HTTP_CONNECTORS: dict[str, type[HttpConnector]] = {
     "openai": OpenAIConnector,
     "anthropic": AnthropicConnector,
     "ollama": OllamaConnector,
     "http": HttpTemplateConnector,
-    "python": PythonConnector,
 }
+CONNECTORS: dict[str, Callable[[TargetConfig], Connector]] = {**HTTP_CONNECTORS, "python": PythonConnector}
 
 
-def build_connector(config: TargetConfig) -> ResilientConnector:
-    """The connector for `config.type`, wrapped with retries and rate budgets."""
+def build_connector(config: TargetConfig, *, egress: EgressPolicy | None = None) -> ResilientConnector:
+    """The connector for `config.type`, wrapped with retries and rate budgets.
+
+    `egress` is the platform's policy, checked at every connection; None (the command line, scanning the
+    operator's own targets) connects anywhere.
+    """
+    http = HTTP_CONNECTORS.get(config.type)
+    if http is not None:
+        return ResilientConnector(http(config, egress=egress))
+    if egress is not None:
+        raise TargetConfigError(f"{config.type} targets cannot run under the platform's egress policy")
     return ResilientConnector(CONNECTORS[config.type](config))
 
 
-__all__ = ["CONNECTORS", "TargetConfig", "TargetConfigError", "build_connector", "load_target_config"]
+__all__ = [
+    "CONNECTORS",
+    "HTTP_CONNECTORS",
+    "EgressPolicy",
+    "TargetConfig",
+    "TargetConfigError",
+    "build_connector",
+    "load_target_config",
+]

@@ -13,9 +13,22 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from app.engine.targets.egress import EgressError, check_url
 
 TargetType = Literal["openai", "anthropic", "ollama", "http", "python"]
+#: Where a connector sends requests when `base_url` is not given.
+DEFAULT_BASE_URLS: dict[str, str] = {"anthropic": "https://api.anthropic.com", "ollama": "http://127.0.0.1:11434"}
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -64,6 +77,19 @@ class TargetConfig(BaseModel):
     # python callable
     callable: str | None = Field(default=None, description="'module:function' taking a list of messages.")
 
+    @field_validator("base_url")
+    @classmethod
+    def _valid_url(cls, value: str | None) -> str | None:
+        """http(s), a real host, no user information, no spaces or control characters (a NUL byte in a URL
+        used to crash the connector mid-scan)."""
+        if value in (None, ""):
+            return value
+        try:
+            check_url(value)
+        except EgressError as error:
+            raise ValueError(str(error)) from None
+        return value
+
     @model_validator(mode="after")
     def _required_per_type(self) -> TargetConfig:
         needs: dict[str, tuple[str, ...]] = {
@@ -80,6 +106,10 @@ class TargetConfig(BaseModel):
             raise ValueError("give api_key_env or api_key_file, not both")
         return self
 
+    def effective_base_url(self) -> str:
+        """The API root requests go to: `base_url`, or the type's default (Anthropic's API, a local Ollama)."""
+        return self.base_url or DEFAULT_BASE_URLS.get(self.type, "")
+
     @property
     def label(self) -> str:
         return self.name or f"{self.type}:{self.model or self.base_url or self.callable}"
@@ -90,6 +120,21 @@ class TargetConfig(BaseModel):
         copy._api_key = SecretStr(api_key) if api_key else None
         copy._secret_headers = {name: SecretStr(value) for name, value in (headers or {}).items()}
         return copy
+
+    def credential_summary(self) -> str:
+        """What credentials this configuration sends, by source and never by value (the target doctor says it)."""
+        sources = []
+        if self._api_key is not None:
+            sources.append("sealed key")
+        elif self.api_key_env:
+            sources.append(f"key from ${self.api_key_env}")
+        elif self.api_key_file:
+            sources.append("key from api_key_file")
+        if self._secret_headers:
+            sources.append(f"sealed headers {', '.join(sorted(self._secret_headers))}")
+        if any(_ENV_REFERENCE.search(value) for value in self.headers.values()):
+            sources.append("headers from the environment")
+        return ", ".join(sources)
 
     def api_key(self) -> SecretStr | None:
         """Read the key from its environment variable or file; a configured but missing source is an error."""

@@ -24,6 +24,16 @@ class TargetUnreachableError(TargetError):
     """The target cannot be connected to at all (DNS, refused connection)."""
 
 
+class TargetEgressError(TargetUnreachableError):
+    """The platform's egress policy refuses where the target leads (never retried: the answer would not change)."""
+
+
+class TargetHeaderError(TargetAuthError):
+    """A header (usually the one carrying the key) cannot be sent; no request can succeed, so the scan stops.
+
+    The message names the header, never its value."""
+
+
 class TargetBlockedError(TargetError):
     """A content filter or guardrail answered instead of the model (e.g. HTTP 400 content_filter)."""
 

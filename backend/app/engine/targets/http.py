@@ -11,6 +11,7 @@ from jsonpath_ng.ext.parser import parse as parse_jsonpath
 from app.engine.model import Message, TargetResponse
 from app.engine.targets.base import HttpConnector, bearer_headers
 from app.engine.targets.config import TargetConfig, TargetConfigError
+from app.engine.targets.egress import EgressPolicy
 from app.engine.targets.errors import TargetError
 
 PLACEHOLDERS = ("{{prompt}}", "{{messages}}", "{{system}}")
@@ -19,8 +20,10 @@ PLACEHOLDERS = ("{{prompt}}", "{{messages}}", "{{system}}")
 class HttpTemplateConnector(HttpConnector):
     """For applications with their own API (a RAG service, an agent endpoint, a gateway)."""
 
-    def __init__(self, config: TargetConfig, **kwargs: Any) -> None:
-        super().__init__(config, **kwargs)
+    api = "the configured JSON API"
+
+    def __init__(self, config: TargetConfig, *, egress: EgressPolicy | None = None) -> None:
+        super().__init__(config, egress=egress)
         try:
             self._path = parse_jsonpath(config.response_path or "$")
         except (JsonPathParserError, Exception) as error:  # jsonpath-ng raises plain Exceptions for some inputs
@@ -30,8 +33,8 @@ class HttpTemplateConnector(HttpConnector):
         body = fill_template(self.config.request_template, messages)
         data = await self.post_json(self.config.base_url or "", body, bearer_headers(self.config), self.config.method)
         found = [match.value for match in self._path.find(data)]
-        if not found:
-            raise TargetError(f"response_path {self.config.response_path} matched nothing in {json.dumps(data)[:200]}")
+        if not found:  # the answer is not quoted: it may come from any service that answers the URL
+            raise TargetError(f"response_path {self.config.response_path} matched nothing in the JSON answer")
         value = found[0]
         return TargetResponse(
             text=value if isinstance(value, str) else json.dumps(value), latency_ms=self.last_latency_ms

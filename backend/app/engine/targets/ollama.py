@@ -7,13 +7,16 @@ from typing import Any
 
 from app.engine.model import Message, TargetResponse, ToolCall
 from app.engine.targets.base import HttpConnector, bearer_headers
+from app.engine.targets.errors import TargetError
 
 
 class OllamaConnector(HttpConnector):
     """POST {base_url}/api/chat with stream=false."""
 
+    api = "an Ollama chat API"
+
     async def send(self, messages: list[Message], tools: list[dict[str, Any]] | None = None) -> TargetResponse:
-        base = (self.config.base_url or "http://127.0.0.1:11434").rstrip("/")
+        base = self.config.effective_base_url().rstrip("/")
         options: dict[str, Any] = {}
         if self.config.temperature is not None:
             options["temperature"] = self.config.temperature
@@ -28,19 +31,23 @@ class OllamaConnector(HttpConnector):
         if tools:
             body["tools"] = [{"type": "function", "function": tool} for tool in tools]
         data = await self.post_json(f"{base}/api/chat", body, bearer_headers(self.config))
-        message = data.get("message") or {}
-        calls = tuple(
-            ToolCall(
-                name=call.get("function", {}).get("name", ""),
-                arguments=json.dumps(call.get("function", {}).get("arguments", {})),
+        try:
+            message = data["message"]
+            calls = tuple(
+                ToolCall(
+                    name=str(call.get("function", {}).get("name", "")),
+                    arguments=json.dumps(call.get("function", {}).get("arguments", {})),
+                )
+                for call in message.get("tool_calls") or ()
             )
-            for call in message.get("tool_calls") or ()
-        )
-        return TargetResponse(
-            text=message.get("content") or "",
-            tool_calls=calls,
-            finish_reason=data.get("done_reason"),
-            prompt_tokens=data.get("prompt_eval_count"),
-            completion_tokens=data.get("eval_count"),
-            latency_ms=self.last_latency_ms,
-        )
+            content = message.get("content") or ""
+            return TargetResponse(
+                text=content if isinstance(content, str) else str(content),
+                tool_calls=calls,
+                finish_reason=data.get("done_reason"),
+                prompt_tokens=data.get("prompt_eval_count"),
+                completion_tokens=data.get("eval_count"),
+                latency_ms=self.last_latency_ms,
+            )
+        except (AttributeError, KeyError, TypeError, ValueError):
+            raise TargetError(f"not {self.api} endpoint: the JSON answer has no message") from None

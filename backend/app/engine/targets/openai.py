@@ -9,9 +9,13 @@ from app.engine.model import Message, TargetResponse, ToolCall
 from app.engine.targets.base import HttpConnector, bearer_headers
 from app.engine.targets.errors import TargetBlockedError, TargetError
 
+API_NAME = "an OpenAI-compatible"
+
 
 class OpenAIConnector(HttpConnector):
     """POST {base_url}/chat/completions."""
+
+    api = API_NAME
 
     def _url(self) -> str:
         url = f"{(self.config.base_url or '').rstrip('/')}/chat/completions"
@@ -42,28 +46,38 @@ class OpenAIConnector(HttpConnector):
 
 
 def parse_chat_completion(data: Any, latency_ms: float | None) -> TargetResponse:
-    """Read the first choice of a chat completion; a content_filter finish is a block, not an answer."""
+    """Read the first choice of a chat completion; a content_filter finish is a block, not an answer.
+
+    An answer of another shape is "not an OpenAI-compatible endpoint"; the answer itself is never quoted (it
+    may come from any service that happens to answer the URL)."""
     try:
         choice = data["choices"][0]
         message = choice.get("message") or {}
-    except (KeyError, IndexError, TypeError):
-        raise TargetError(f"unexpected chat completion shape: {str(data)[:200]}") from None
-    finish = choice.get("finish_reason")
-    if finish == "content_filter":
-        raise TargetBlockedError("the target's content filter stopped the answer (finish_reason=content_filter)")
-    calls = tuple(
-        ToolCall(
-            name=str(call.get("function", {}).get("name", "")),
-            arguments=str(call.get("function", {}).get("arguments", "{}")),
+        finish = choice.get("finish_reason")
+        if finish == "content_filter":
+            raise TargetBlockedError("the target's content filter stopped the answer (finish_reason=content_filter)")
+        calls = tuple(
+            ToolCall(
+                name=str(call.get("function", {}).get("name", "")),
+                arguments=str(call.get("function", {}).get("arguments", "{}")),
+            )
+            for call in message.get("tool_calls") or ()
         )
-        for call in message.get("tool_calls") or ()
-    )
-    usage = data.get("usage") or {}
-    return TargetResponse(
-        text=message.get("content") or "",
-        tool_calls=calls,
-        finish_reason=finish,
-        prompt_tokens=usage.get("prompt_tokens"),
-        completion_tokens=usage.get("completion_tokens"),
-        latency_ms=latency_ms,
-    )
+        usage = data.get("usage") or {}
+        content = message.get("content") or ""
+        return TargetResponse(
+            text=content if isinstance(content, str) else str(content),
+            tool_calls=calls,
+            finish_reason=finish if isinstance(finish, str) else None,
+            prompt_tokens=_count(usage.get("prompt_tokens")),
+            completion_tokens=_count(usage.get("completion_tokens")),
+            latency_ms=latency_ms,
+        )
+    except (KeyError, IndexError, TypeError, AttributeError):
+        raise TargetError(
+            f"not {API_NAME} endpoint: the JSON answer has no chat completion (choices[0].message)"
+        ) from None
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
