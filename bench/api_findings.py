@@ -58,7 +58,7 @@ from sqlalchemy.orm import Session
 TARGET_P95_MS = 50.0
 USERNAME = "bench"
 PASSWORD = "bench-Findings-Latency-2026!"  # noqa: S105 - a throw-away account in a throw-away database
-SECRET_KEY = "bench-api-findings-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"  # noqa: S105
+SECRET_KEY = "Hb3Tq8Zw1Xn6Kv4Rm9Lc2Pj7Fs5Dg0Ay-Ue_Oi4Bk8Xr2Nw6Qt1Zh9Vm3Cp5Jf7L"  # noqa: S105
 START = "2026-01-05 09:00:00"
 OWASP_WEIGHTS = {
     "LLM01": 30,

@@ -7,7 +7,10 @@ step with this class. One code base serves the laptop (SQLite, in-process worker
 
 from __future__ import annotations
 
+import itertools
+import math
 import secrets
+import string
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -17,6 +20,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "secureai"
 DEMO_KEY_FILE = "demo-secret.key"
+#: What demo mode lets platform targets reach on loopback: the simulator of `secureai demo` (--target-port).
+DEMO_TARGET_ALLOW = "127.0.0.1/32:8900-8999"
 
 
 def normalise_database_url(url: str) -> str:
@@ -29,6 +34,78 @@ def normalise_database_url(url: str) -> str:
 
 class MissingSecretKeyError(RuntimeError):
     """Raised when a command needs SECUREAI_SECRET_KEY and none is configured outside demo mode."""
+
+
+class WeakSecretKeyError(MissingSecretKeyError):
+    """SECUREAI_SECRET_KEY is set but guessable (see `secret_key_problem`); handled like a missing key."""
+
+
+#: A key must carry at least this many bits of (estimated) entropy outside the demo: 32 bytes.
+MIN_SECRET_KEY_BITS = 256
+GENERATE_KEY_HINT = "generate one with `secureai secrets generate-key`"
+_HEX = frozenset(string.hexdigits)
+_BASE64 = frozenset(string.ascii_letters + string.digits + "-_+/=")
+#: Rejected outright: a key in which a chunk of this many bits appears twice, or a run of _MAX_RUN equal or
+#: consecutive characters ("aaaa...", "abcdef...", "98765..."), is a pattern, not randomness.
+_REPEAT_CHUNK_BITS = 32
+_MAX_RUN = 8
+
+
+def _alphabet_bits(key: str) -> float:
+    """Bits per character of the smallest usual alphabet holding every character of `key`."""
+    characters = set(key)
+    if characters <= _HEX and (not characters & set("abcdef") or not characters & set("ABCDEF")):
+        return 4.0  # hexadecimal, one case
+    if characters <= _BASE64:
+        return 6.0  # base64 / base64url
+    return math.log2(95)  # printable ASCII; anything else is not credited more than that
+
+
+def _longest_run(key: str) -> int:
+    """The longest stretch of characters each equal to, or one code point above (or each below) the previous."""
+    longest = run = 1
+    step: int | None = None
+    for before, after in itertools.pairwise(key):
+        delta = ord(after) - ord(before)
+        if delta not in (-1, 0, 1):
+            run, step = 1, None
+        elif delta == step:
+            run += 1
+        else:
+            run, step = 2, delta
+        longest = max(longest, run)
+    return longest
+
+
+def secret_key_problem(key: str) -> str | None:
+    """Why `key` is too weak to be SECUREAI_SECRET_KEY, or None when it is strong enough (docs/auth.md).
+
+    The estimate is the key's length times the bits per character of its alphabet (hex 4, base64 6, other
+    printable 6.6), so 64 hex or 43 base64url characters of a random source reach MIN_SECRET_KEY_BITS. That
+    figure is only credited to a key that looks random: it must use at least half the distinct characters a
+    random string of its length would, repeat no chunk of _REPEAT_CHUNK_BITS bits (8 hex, 6 base64
+    characters), and hold no run of _MAX_RUN equal or consecutive characters. A random key fails these with
+    negligible probability; a placeholder, a word with padding or a keyboard walk fails at least one.
+    """
+    bits = len(key) * _alphabet_bits(key)
+    if bits < MIN_SECRET_KEY_BITS:
+        return f"it holds at most {int(bits)} bits of entropy, {MIN_SECRET_KEY_BITS} are needed"
+    alphabet = 2 ** _alphabet_bits(key)
+    expected_distinct = alphabet * (1 - (1 - 1 / alphabet) ** len(key))
+    if len(set(key)) < expected_distinct / 2:
+        return f"it uses only {len(set(key))} distinct characters, a random key of its length uses about " + str(
+            round(expected_distinct)
+        )
+    size = math.ceil(_REPEAT_CHUNK_BITS / _alphabet_bits(key))
+    seen: dict[str, int] = {}
+    for index in range(len(key) - size + 1):
+        chunk = key[index : index + size]
+        if chunk in seen and index - seen[chunk] >= size:
+            return "it repeats a part of itself"
+        seen.setdefault(chunk, index)
+    if _longest_run(key) >= _MAX_RUN:
+        return "it contains a run of repeated or consecutive characters"
+    return None
 
 
 class Settings(BaseSettings):
@@ -113,6 +190,23 @@ class Settings(BaseSettings):
         description="A running scan whose worker showed no sign of life for this long is taken over by another "
         "worker (workers beat every few seconds).",
     )
+    secret_header_names: str = Field(
+        default="",
+        max_length=2000,
+        validation_alias="SECUREAI_SECRET_HEADER_NAMES",
+        description="Comma-separated header names that carry credentials in your deployment (e.g. "
+        "`X-Tenant-Key`), sealed like the API key when a target is saved. Authorization, Proxy-Authorization, "
+        "X-Api-Key, Api-Key, Cookie, X-Auth-Token, X-Goog-Api-Key and any name containing token, secret, password, "
+        "apikey, api-key, api_key or session are always sealed.",
+    )
+    target_tests_per_user: int = Field(
+        default=2,
+        ge=1,
+        le=20,
+        validation_alias="SECUREAI_TARGET_TESTS_PER_USER",
+        description="Target tests (`POST /targets/{id}/test`, the dashboard's Test button) one user may have "
+        "in flight at once; more are answered 429 with Retry-After.",
+    )
     cookie_secure: bool = Field(
         default=False,
         validation_alias="SECUREAI_COOKIE_SECURE",
@@ -120,10 +214,33 @@ class Settings(BaseSettings):
         "(behind a proxy that terminates TLS). Requests that arrive over HTTPS always get Secure cookies.",
     )
 
+    target_allow: str = Field(
+        default="",
+        validation_alias="SECUREAI_TARGET_ALLOW",
+        description="Non-public addresses platform targets may reach, as `cidr[:port|port-port]` rules separated by "
+        "commas, e.g. `127.0.0.1/32:8900-8999,10.0.0.0/8`. Public addresses are always allowed; loopback, private, "
+        "CGNAT and other non-public ones only when a rule covers them; link-local and cloud metadata addresses "
+        f"never. With SECUREAI_DEMO=1, `{DEMO_TARGET_ALLOW}` (the demo simulator) is added. See docs/targets.md.",
+    )
+
     @field_validator("database_url")
     @classmethod
     def _normalise_url(cls, value: str | None) -> str | None:
         return normalise_database_url(value) if value else None
+
+    @field_validator("target_allow")
+    @classmethod
+    def _valid_allow_rules(cls, value: str) -> str:
+        if value.strip():  # imported only when set: the engine's parser, so the server and the scans agree
+            from app.engine.targets.egress import parse_allow
+
+            parse_allow(value)  # EgressError (a ValueError) names the rule that is wrong
+        return value
+
+    @property
+    def effective_target_allow(self) -> str:
+        """SECUREAI_TARGET_ALLOW, plus the demo simulator's loopback ports in demo mode."""
+        return f"{self.target_allow},{DEMO_TARGET_ALLOW}" if self.demo else self.target_allow
 
     @property
     def effective_database_url(self) -> str:
@@ -135,11 +252,14 @@ class Settings(BaseSettings):
     def require_secret_key(self) -> str:
         """Return the secret key; in demo mode make (once) and reuse a random one kept in the data dir."""
         if self.secret_key is not None and self.secret_key.get_secret_value():
-            return self.secret_key.get_secret_value()
+            key = self.secret_key.get_secret_value()
+            problem = None if self.demo else secret_key_problem(key)
+            if problem is not None:
+                raise WeakSecretKeyError(f"SECUREAI_SECRET_KEY is too weak: {problem}; {GENERATE_KEY_HINT}.")
+            return key
         if not self.demo:
             raise MissingSecretKeyError(
-                "SECUREAI_SECRET_KEY is not set. Set it to a long random value "
-                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`), "
+                f"SECUREAI_SECRET_KEY is not set. Set it to a long random value ({GENERATE_KEY_HINT}), "
                 "or set SECUREAI_DEMO=1 for a local demo."
             )
         key_file = self.data_dir / DEMO_KEY_FILE

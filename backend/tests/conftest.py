@@ -44,7 +44,8 @@ def _postgres_unreachable_reason() -> str | None:
 
 
 _PG_REASON = _postgres_unreachable_reason()
-TEST_SECRET_KEY = "test-secret-key-" + "k" * 40
+#: A strong key of the shape `secureai secrets generate-key` prints (a weak one is refused outside the demo).
+TEST_SECRET_KEY = "pcHs3KPkWLZ3sb4s6xJl_pDJPVwwr96vQmdCkPSWglxN4A_-xjZG7dmUs2_AJJLV"
 
 
 @pytest.fixture(autouse=True)

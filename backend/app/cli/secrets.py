@@ -1,8 +1,9 @@
-"""`secureai secrets`: operate on the sealed credentials (key rotation)."""
+"""`secureai secrets`: make a secret key, and operate on the sealed credentials (key rotation)."""
 
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 from typing import Annotated
 
@@ -12,11 +13,26 @@ from app.audit.log import record
 from app.cli.database import database_session
 from app.cli.output import ExitCode, console, fail, print_json
 from app.cli.users import os_user
-from app.config import MissingSecretKeyError, get_settings
+from app.config import MIN_SECRET_KEY_BITS, MissingSecretKeyError, get_settings, secret_key_problem
 from app.core.crypto import SealingKey, SecretDecryptError
 from app.crud.targets import reseal_all
 
-app = typer.Typer(help="Operate on sealed credentials.", no_args_is_help=True)
+app = typer.Typer(help="Make a secret key; operate on sealed credentials.", no_args_is_help=True)
+
+#: Random bytes in a generated key: 384 bits, printed as 64 base64url characters.
+GENERATED_KEY_BYTES = 48
+
+
+@app.command("generate-key")
+def generate_key(json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Print a new random SECUREAI_SECRET_KEY (48 bytes from the OS's CSPRNG, base64url); nothing is stored."""
+    key = secrets.token_urlsafe(GENERATED_KEY_BYTES)
+    while secret_key_problem(key) is not None:  # odds far below one in a million; never print a refused key
+        key = secrets.token_urlsafe(GENERATED_KEY_BYTES)
+    if json_output:
+        print_json({"secret_key": key, "bits": GENERATED_KEY_BYTES * 8, "minimum_bits": MIN_SECRET_KEY_BITS})
+        return
+    typer.echo(key)
 
 
 def _old_key(env_name: str | None, key_file: Path | None) -> str:

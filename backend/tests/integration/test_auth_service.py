@@ -47,7 +47,7 @@ UA = "pytest-agent/1.0"
 
 @pytest.fixture
 def engine(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    monkeypatch.setenv("SECUREAI_SECRET_KEY", "integration-test-secret-key-0123456789abcdef")
+    monkeypatch.setenv("SECUREAI_SECRET_KEY", "5OwahSa-J2y6GzZVwitv2QCNYDloYCNiCjP2d8MdJlTz9cvrKp-gcOaK-1f_dJWJ")
     get_settings.cache_clear()
     upgrade(database_url)
     engine = make_engine(database_url)

@@ -25,7 +25,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     port = free_port()
     env = {
         **os.environ,
-        "SECUREAI_SECRET_KEY": "test-key-" + "x" * 40,
+        "SECUREAI_SECRET_KEY": "6TUL4phLwwFJi0QHZ-LMHih6aWOFXps-NmnPXRJ3R8EuOhyxHBPP3X5g4Xri7MqR",
         "SECUREAI_DATA_DIR": str(tmp_path / "d"),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'server.db'}",
     }

@@ -96,7 +96,7 @@ def test_rotate_key_reseals_everything_and_is_all_or_nothing(database_url: str) 
         for number in range(3):
             create_target(session, name=f"t{number}", settings=SETTINGS, api_key=f"sk-rotate-{number:012d}")
         create_target(session, name="no-secret", settings=SETTINGS)
-    new_key = "a-brand-new-secret-key-" + "n" * 30
+    new_key = "Y2s1f8Qx0bV3nKp7LmZr4tWc9hJd6gAe5uSo_iE-kRyTXqPvBNMlDa0wHjF3zC8U"
     env = {"DATABASE_URL": database_url, "SECUREAI_SECRET_KEY": new_key, "OLD_KEY": TEST_SECRET_KEY}
 
     wrong = run_cli("secureai", "secrets", "rotate-key", "--old-key-env", "NOPE", env=env)

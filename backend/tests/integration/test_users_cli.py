@@ -27,7 +27,7 @@ OTHER_PASSWORD = "Another-Passphrase-77"
 def database(database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     upgrade(database_url)
     monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("SECUREAI_SECRET_KEY", "cli-test-secret-key-0123456789abcdef")
+    monkeypatch.setenv("SECUREAI_SECRET_KEY", "xw2QNl3hqChasRitqtWFzIGzyRxJ6zlssZFy8Kmrpqmh1MKylU6WbYRQikV_geqw")
     return database_url
 
 

@@ -109,7 +109,7 @@ def test_downgrade_restores_the_legacy_text_and_needs_the_same_key(
         before = dict(connection.execute(text("SELECT id, CAST(model_config AS TEXT) FROM scans")).all())
     engine.dispose()
     migrate.upgrade(legacy_url)
-    monkeypatch.setenv("SECUREAI_SECRET_KEY", "a-different-key-" + "z" * 40)
+    monkeypatch.setenv("SECUREAI_SECRET_KEY", "aruhLzl5BoMcdqrXjtI8QXG2aCMebsV-2X2nt4DpuYHooDkal4m40OUB1mMmZmmK")
     from app.config import get_settings
 
     get_settings.cache_clear()

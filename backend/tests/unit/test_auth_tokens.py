@@ -27,7 +27,7 @@ from app.core.crypto import SealingKey
 from app.db.enums import UserRole
 from app.db.models import utcnow
 
-SECRET = "unit-test-secret-key-with-enough-length-0123456789"
+SECRET = "Lr7Nq2Wx9Kb4Tz6Hc1Pv8Mj3Fd5Gs0Ya-Ue_Oi7Bn2Xk4Rw9Qt6Zm1Vh3Cp8Jf5L"
 
 
 @pytest.fixture(autouse=True)

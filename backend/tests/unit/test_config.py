@@ -48,9 +48,11 @@ def test_demo_key_is_made_once_private_and_reused(monkeypatch: pytest.MonkeyPatc
 
 def test_dotenv_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SECUREAI_SECRET_KEY")  # the environment would win over .env
-    (tmp_path / ".env").write_text("SECUREAI_SECRET_KEY=from-dotenv\nSECUREAI_LOG_LEVEL=DEBUG\n")
+    (tmp_path / ".env").write_text(
+        "SECUREAI_SECRET_KEY=Vq4mB8xK2nR7tW1zJ5cH9gL3pF6sD0aE-yU_oIiNbMkXwQeTrCvZhGjPlSfAdYs2\nSECUREAI_LOG_LEVEL=DEBUG\n"
+    )
     settings = Settings()
-    assert settings.require_secret_key() == "from-dotenv"
+    assert settings.require_secret_key() == "Vq4mB8xK2nR7tW1zJ5cH9gL3pF6sD0aE-yU_oIiNbMkXwQeTrCvZhGjPlSfAdYs2"
     assert settings.log_level == "DEBUG"
 
 
