@@ -6,12 +6,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import __version__
 from app.api.errors import install_problem_handlers
-from app.api.middleware import install_hardening
+from app.api.middleware import install_hardening, reject_unstorable_text
 from app.api.routes import audit, auth, compliance, findings, health, overview, scans, targets, users
 from app.db.session import get_sessionmaker
 from app.jobs.dispatch import make_dispatcher
@@ -59,6 +59,8 @@ def create_app() -> FastAPI:
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
+        # every route, API and dashboard: NUL or a lone surrogate anywhere in a request is a 422 naming the field
+        dependencies=[Depends(reject_unstorable_text)],
     )
     install_problem_handlers(application)
     install_hardening(application)

@@ -1,7 +1,8 @@
 """RFC 9457 problem details for every error the API returns.
 
 A client always gets `application/problem+json` with a type, title, status and detail; validation errors
-add the field paths. An unexpected exception is logged on the server and answered with a generic 500 body,
+add the field paths. A value the database refuses (out of range, not text it can store) is a 422, whatever
+route let it through. An unexpected exception is logged on the server and answered with a generic 500 body,
 never a traceback.
 """
 
@@ -14,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -50,6 +52,17 @@ async def _validation_error(_: Request, error: Exception) -> JSONResponse:
     return problem(422, "The request is not valid; see `errors` for each field.", errors=errors)
 
 
+#: What a client is told when the database refused a value; the value itself is never repeated (it may be a secret).
+UNSTORABLE_VALUE_DETAIL = "A value in the request is out of range or cannot be stored; nothing was changed."
+
+
+async def _unstorable_value(request: Request, error: Exception) -> JSONResponse:
+    """The last line behind the models' own limits: the database (DataError) or the driver (OverflowError: an
+    integer too large for SQLite) refused a value. The transaction is rolled back with the request's session."""
+    log.warning("refused a value on %s %s: %s", request.method, request.url.path, type(error).__name__)
+    return problem(422, UNSTORABLE_VALUE_DETAIL)
+
+
 async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
     return problem(500, "An unexpected error occurred; it has been logged.")
@@ -59,4 +72,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     """Answer every error with problem+json."""
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DataError, _unstorable_value)
+    app.add_exception_handler(OverflowError, _unstorable_value)
     app.add_exception_handler(Exception, _unexpected_error)

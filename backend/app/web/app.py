@@ -15,9 +15,11 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ExceptionHandler
 
+from app.api.errors import UNSTORABLE_VALUE_DETAIL
 from app.web.deps import PageError, SignInRequiredError, verify_csrf
 from app.web.routes import api_docs, audit, auth, compliance, findings, overview, scans, targets, users
 from app.web.session import CsrfError
@@ -65,6 +67,8 @@ def _with_pages(fallback: ExceptionHandler) -> ExceptionHandler:
             first = error.errors()[0] if error.errors() else {}
             where = ".".join(str(part) for part in first.get("loc", ()) if part not in ("query", "path", "body"))
             return _error_page(request, 422, f"{where or 'request'}: {first.get('msg', 'not valid')}")
+        if isinstance(error, DataError | OverflowError):
+            return _error_page(request, 422, UNSTORABLE_VALUE_DETAIL)
         assert isinstance(error, StarletteHTTPException)
         return _error_page(request, error.status_code, str(error.detail))
 
@@ -92,7 +96,7 @@ def install_web(application: FastAPI) -> None:
     for router in WEB_ROUTERS:
         pages.include_router(router)
     application.include_router(pages)
-    for kind in (StarletteHTTPException, RequestValidationError):
+    for kind in (StarletteHTTPException, RequestValidationError, DataError, OverflowError):
         application.add_exception_handler(kind, _with_pages(application.exception_handlers[kind]))
     application.add_exception_handler(SignInRequiredError, _sign_in)
     application.add_exception_handler(PageError, _page_error)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -11,7 +10,7 @@ from sqlalchemy import Select, select, tuple_
 from sqlalchemy.orm import Session
 
 from app.api.deps import ClientDep, SessionDep, audit, require
-from app.api.pagination import Limit
+from app.api.pagination import CursorError, Limit, TextCursor, decode_score_cursor, encode_score_cursor
 from app.api.routes.scans import FindingOut, get_scan
 from app.api.types import PathId, QueryId, UtcDateTime
 from app.auth import service
@@ -84,16 +83,14 @@ def _out(session: Session, rows: list[tuple[Vulnerability, int | None]]) -> list
 
 
 def _cursor(row: Vulnerability, sort: Sort) -> str:
-    return json.dumps([row.asr if "asr" in sort else None, row.id])
+    return encode_score_cursor(row.asr if "asr" in sort else None, row.id)
 
 
 def _after(query: Select[Vulnerability, int | None], cursor: str, sort: Sort) -> Select[Vulnerability, int | None]:
     """Rows strictly after the cursor in the sort order (keyset: no offset, stable as rows arrive)."""
     try:
-        asr, last_id = json.loads(cursor)
-        last_id = int(last_id)
-        asr = None if asr is None else float(asr)
-    except (ValueError, TypeError):
+        asr, last_id = decode_score_cursor(cursor)
+    except CursorError:
         raise HTTPException(422, "cursor is not one this API gave out") from None
     descending = sort.startswith("-")
     if "id" in sort:
@@ -115,7 +112,7 @@ def list_findings(
     target_id: QueryId = None,
     sort: Annotated[Sort, Query(description="-asr: most reliable attacks first.")] = "-asr",
     limit: Limit = 50,
-    cursor: Annotated[str | None, Query(max_length=100)] = None,
+    cursor: TextCursor = None,
 ) -> FindingPage:
     query = select(Vulnerability, Scan.target_id).join(Scan, Scan.id == Vulnerability.scan_id)
     if sort.endswith("asr"):

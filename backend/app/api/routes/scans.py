@@ -15,7 +15,7 @@ from sqlalchemy import select
 from app.api.deps import ClientDep, SessionDep, audit, require
 from app.api.pagination import Cursor, Limit, Page, page_by_id
 from app.api.routes.targets import get_target
-from app.api.types import MAX_ID, PathId, UtcDateTime
+from app.api.types import MAX_ID, PathId, SafeScanName, UtcDateTime
 from app.auth import service
 from app.auth.rbac import Permission
 from app.db.enums import ScannerType, ScanStatus, Severity
@@ -38,7 +38,7 @@ MAX_ATTEMPTS = 100_000
 
 class ScanIn(BaseModel):
     target_id: int = Field(ge=1, le=MAX_ID)
-    name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    name: SafeScanName | None = None
     probes: Annotated[str, StringConstraints(min_length=1, max_length=500)] = Field(
         default="all", description="Probe selection, e.g. owasp:LLM01,tag:jailbreak (docs/scanning.md)."
     )

@@ -6,12 +6,12 @@ import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException
-from pydantic import BaseModel, Field, SecretStr, StringConstraints
+from pydantic import BaseModel, Field, SecretStr
 from sqlalchemy import select
 
 from app.api.deps import ClientDep, SessionDep, audit, require
 from app.api.pagination import Cursor, Limit, Page, page_by_id
-from app.api.types import PathId, UtcDateTime
+from app.api.types import PathId, SafeName, UtcDateTime
 from app.auth import service
 from app.auth.rbac import Permission
 from app.core.crypto import SecretDecryptError
@@ -23,7 +23,7 @@ from app.engine.targets import TargetConfigError, build_connector
 router = APIRouter(prefix="/targets", tags=["targets"])
 Reader = Annotated[service.Principal, Depends(require(Permission.READ))]
 Writer = Annotated[service.Principal, Depends(require(Permission.TARGETS_WRITE))]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
+Name = SafeName
 
 
 class TargetIn(BaseModel):

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from app.api.deps import ClientDep, PrincipalDep, SessionDep, audit, require
 from app.api.errors_auth import http_error
-from app.api.types import PathId, UtcDateTime
+from app.api.types import PathId, SafeName, UtcDateTime
 from app.auth import service
 from app.auth.rbac import Permission
 from app.db.enums import UserRole
@@ -62,7 +62,7 @@ class PasswordReset(BaseModel):
 
 
 class TokenCreate(BaseModel):
-    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    name: SafeName
     role: UserRole = Field(description="Ceiling: the token never acts above this, nor above your own role.")
     expires_in_days: int | None = Field(default=90, ge=1, le=3650, description="None: never expires.")
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import select
 
 from app.api.deps import SessionDep
+from app.api.pagination import Cursor
 from app.api.routes import audit as audit_api
 from app.auth import service
 from app.auth.rbac import Permission
@@ -20,7 +21,7 @@ Auditor = Annotated[service.Principal, Depends(web_require(Permission.AUDIT_READ
 
 
 @router.get("/audit", summary="Audit records, newest first")
-def audit_log(request: Request, session: SessionDep, principal: Auditor, cursor: int | None = None) -> Response:
+def audit_log(request: Request, session: SessionDep, principal: Auditor, cursor: Cursor = None) -> Response:
     listing = audit_api.list_audit(session, principal, limit=100, cursor=cursor)
     ids = {record.user_id for record in listing.items if record.user_id is not None}
     names = {user.id: user.username for user in session.scalars(select(User).where(User.id.in_(ids)))} if ids else {}

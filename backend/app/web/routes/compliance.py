@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from app.api.deps import SessionDep
 from app.api.routes import compliance as compliance_api
 from app.api.routes import overview as overview_api
+from app.api.types import QueryId
 from app.auth import service
 from app.auth.rbac import Permission
 from app.compliance.catalog import default_catalog
@@ -24,7 +25,7 @@ Reader = Annotated[service.Principal, Depends(web_require(Permission.READ))]
 
 @router.get("/compliance", summary="Compliance per target and framework")
 def compliance(
-    request: Request, session: SessionDep, principal: Reader, target_id: int | None = None, framework: str | None = None
+    request: Request, session: SessionDep, principal: Reader, target_id: QueryId = None, framework: str | None = None
 ) -> Response:
     posture = overview_api.read_summary(session, principal).posture
     chosen = next((p for p in posture if p.target_id == target_id), posture[0] if posture else None)

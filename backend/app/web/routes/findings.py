@@ -8,9 +8,10 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, Res
 from pydantic import ValidationError
 
 from app.api.deps import SessionDep, client_of
+from app.api.pagination import TextCursor
 from app.api.routes import findings as findings_api
 from app.api.routes import targets as targets_api
-from app.api.types import PathId
+from app.api.types import PathId, QueryId
 from app.auth import service
 from app.auth.rbac import Permission
 from app.db.enums import Severity, TriageState
@@ -31,10 +32,10 @@ def list_findings(
     principal: Reader,
     severity: Annotated[list[Severity] | None, Query()] = None,
     owasp: Annotated[str | None, Query(max_length=10)] = None,
-    target_id: Annotated[int | None, Query(ge=1)] = None,
-    scan_id: Annotated[int | None, Query(ge=1)] = None,
+    target_id: QueryId = None,
+    scan_id: QueryId = None,
     sort: findings_api.Sort = "-asr",
-    cursor: Annotated[str | None, Query(max_length=100)] = None,
+    cursor: TextCursor = None,
 ) -> Response:
     owasp = owasp or None
     listing = api_call(

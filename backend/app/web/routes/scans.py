@@ -10,11 +10,12 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from app.api.deps import SessionDep, client_of
+from app.api.pagination import Cursor
 from app.api.routes import compliance as compliance_api
 from app.api.routes import findings as findings_api
 from app.api.routes import scans as scans_api
 from app.api.routes import targets as targets_api
-from app.api.types import PathId
+from app.api.types import MAX_ID, PathId, QueryId
 from app.auth import service
 from app.auth.rbac import Permission
 from app.compliance.catalog import default_catalog
@@ -53,7 +54,7 @@ FINDINGS_SHOWN = 200
 
 
 @router.get("/scans", summary="Scans, newest first")
-def list_scans(request: Request, session: SessionDep, principal: Reader, cursor: int | None = None) -> Response:
+def list_scans(request: Request, session: SessionDep, principal: Reader, cursor: Cursor = None) -> Response:
     listing = api_call(scans_api.list_scans, session, principal, limit=50, cursor=cursor)
     context = {
         "scans": listing.items,
@@ -96,7 +97,7 @@ def _stacks(strategies: list[str], stacks: str) -> str:
 
 
 @router.get("/scans/new", summary="The new-scan form")
-def new_scan(request: Request, session: SessionDep, principal: Writer, target_id: int | None = None) -> Response:
+def new_scan(request: Request, session: SessionDep, principal: Writer, target_id: QueryId = None) -> Response:
     values: dict[str, Any] = {"target_id": target_id, "owasp": ["LLM01", "LLM07"], "strategies": ["none"]}
     values["repeat"] = 1
     values |= {"selection": "", "stacks": "", "name": "", "concurrency": ""}
@@ -133,7 +134,7 @@ def start_scan(
     request: Request,
     session: SessionDep,
     principal: Writer,
-    target_id: Annotated[int, Form(ge=1)],
+    target_id: Annotated[int, Form(ge=1, le=MAX_ID)],
     owasp: Choices = [],  # noqa: B006
     selection: Line = "",
     strategies: Choices = [],  # noqa: B006

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError
 from sqlalchemy import select
 
 from app.api.deps import SessionDep, client_of
+from app.api.pagination import Cursor
 from app.api.routes import targets as targets_api
 from app.api.types import PathId
 from app.auth import service
@@ -94,7 +95,7 @@ def _form_values(target: targets_api.TargetOut | None = None) -> dict[str, str]:
 
 
 @router.get("/targets", summary="Targets")
-def list_targets(request: Request, session: SessionDep, principal: Reader, cursor: int | None = None) -> Response:
+def list_targets(request: Request, session: SessionDep, principal: Reader, cursor: Cursor = None) -> Response:
     listing = api_call(targets_api.list_targets, session, principal, limit=50, cursor=cursor)
     rows = session.execute(
         select(Scan.target_id, Scan.risk_score)
