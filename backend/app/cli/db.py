@@ -18,7 +18,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from app.cli.output import ExitCode, console, err_console, fail, print_json
 from app.config import get_settings
 from app.db import migrate
-from app.db.backup import BackupError, backup_database, default_backup_path
+from app.db.backup import BackupError, backup_database, backup_directory, default_backup_path, resolve_output
 from app.db.doctor import Level, diagnose
 from app.db.errors import MigrationPreconditionError, describe_db_error
 from app.db.session import make_engine
@@ -66,7 +66,7 @@ def _show_migration_warnings() -> None:
 def _make_backup(json_output: bool) -> Path:
     url = _url()
     try:
-        path = backup_database(url, default_backup_path(url, get_settings().data_dir / "backups"))
+        path = backup_database(url, default_backup_path(url, backup_directory(get_settings().data_dir)))
     except BackupError as error:
         fail(f"backup failed, nothing was migrated: {error}")
     if not json_output:
@@ -204,14 +204,25 @@ def check(json_output: JsonOption = False) -> None:
 @app.command()
 def backup(
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="File to write (default: data dir/backups/...).")
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="A file (replaced if it exists), or an existing directory for a timestamped one "
+            "(default: data dir/backups/). The directory must exist: it is never created.",
+        ),
     ] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Back up the database: SQLite's online backup API, or pg_dump (custom format) for PostgreSQL."""
+    """Back up the database: SQLite's online backup API, or pg_dump (custom format) for PostgreSQL.
+
+    The backup is owner-only (0600) from its first byte, and renamed into place only once complete."""
     url = _url()
-    destination = output or default_backup_path(url, get_settings().data_dir / "backups")
     try:
+        if output:
+            destination = resolve_output(url, output)
+        else:
+            destination = default_backup_path(url, backup_directory(get_settings().data_dir))
         path = backup_database(url, destination)
     except BackupError as error:
         fail(str(error))
