@@ -2,6 +2,9 @@
 
 Routes ask for a permission (`require(Permission.TARGETS_WRITE)`), never for a role: the mapping lives in
 `app.auth.rbac`, and the route x role test in tests/integration/api checks every route has a rule.
+
+Refusals are audited, rate-limited (app.audit.refusals): a refused bearer token (`auth_refused`; an expired
+access token is routine and not recorded) and a permission denial (`permission_denied`).
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from app.audit import refusals
 from app.audit.log import record
-from app.auth import service
+from app.auth import api_tokens, service
 from app.auth.rbac import Permission, has_permission
 from app.db.session import get_sessionmaker
 
@@ -50,32 +54,74 @@ def unauthorized(detail: str) -> HTTPException:
 
 
 def current_principal(
-    session: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    request: Request,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> service.Principal:
     """The authenticated caller; 401 problem+json without a valid access or API token."""
     if credentials is None:
         raise unauthorized("authentication required: send Authorization: Bearer <token>")
     try:
         principal = service.authenticate_bearer(session, credentials.credentials)
-    except service.NotAuthenticatedError:
+    except service.NotAuthenticatedError as error:
+        session.rollback()
+        _audit_refused_token(session, client_of(request), credentials.credentials, error)
         raise unauthorized("the token is invalid, expired or revoked") from None
     session.commit()  # an API token's last_used_at
     return principal
 
 
+def _audit_refused_token(session: Session, client: Client, token: str, error: service.NotAuthenticatedError) -> None:
+    """Record a refused bearer token (never the token: an API token's public prefix at most)."""
+    if error.reason == "expired":
+        return  # every client's access token expires every few minutes; that is not an event
+    api_token = token.startswith(f"{api_tokens.TOKEN_SCHEME}_")
+    details: dict[str, object] = {"method": "api_token" if api_token else "access_token", "reason": error.reason}
+    prefix = api_tokens.parse_prefix(token) if api_token else None
+    if prefix:
+        details["prefix"] = prefix
+    written = refusals.record_refusal(
+        session,
+        refusals.AUTH_REFUSED,
+        source=f"ip:{client.ip}",
+        user_id=error.user_id,
+        details=details,
+        ip_address=client.ip,
+        user_agent=client.user_agent,
+    )
+    if written:
+        session.commit()
+
+
 PrincipalDep = Annotated[service.Principal, Depends(current_principal)]
 
 
-def require(permission: Permission) -> Callable[[service.Principal], service.Principal]:
+def require(permission: Permission) -> Callable[..., service.Principal]:
     """A dependency that lets the caller through only with `permission` (403 otherwise)."""
 
-    def check(principal: PrincipalDep) -> service.Principal:
+    def check(principal: PrincipalDep, request: Request, session: SessionDep) -> service.Principal:
         if not has_permission(principal.role, permission):
+            deny(session, client_of(request), principal, permission.value, request.url.path)
             raise HTTPException(403, f"your role ({principal.role.value}) may not do this ({permission.value})")
         return principal
 
     check.permission = permission  # type: ignore[attr-defined]  # read by the route x role test
     return check
+
+
+def deny(session: Session, client: Client, principal: service.Principal, wanted: str, path: str) -> None:
+    """Record (rate-limited, committed) that `principal` was refused `wanted` on `path`."""
+    written = refusals.record_refusal(
+        session,
+        refusals.PERMISSION_DENIED,
+        source=f"user:{principal.user.id}",
+        user_id=principal.user.id,
+        details={"permission": wanted, "role": principal.role.value, "method": principal.method, "path": path[:200]},
+        ip_address=client.ip,
+        user_agent=client.user_agent,
+    )
+    if written:
+        session.commit()
 
 
 def audit(

@@ -182,6 +182,19 @@ def revoke(session: Session, token_id: int, *, user_id: int | None = None, now: 
     return record
 
 
+def clamp_to_role(session: Session, user_id: int, role: UserRole) -> int:
+    """Lower the stored ceiling of each live token of a user to what it acts as under `role` (a demotion);
+    returns how many tokens were lowered. A later promotion then does not raise them again."""
+    lowered = 0
+    for record in session.scalars(select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))):
+        clamped = effective_role(role, record.role)
+        if clamped != record.role:
+            record.role = clamped
+            lowered += 1
+    session.flush()
+    return lowered
+
+
 def revoke_all_for_user(session: Session, user_id: int, *, now: datetime | None = None) -> int:
     """Revoke every live token of a user; returns how many there were."""
     result = session.execute(

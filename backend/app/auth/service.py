@@ -217,7 +217,7 @@ def authenticate_password(
         _login_failed(session, username, ip, now, "wrong password", user.id)
     if user.is_active is False:
         _login_failed(session, username, ip, now, "disabled", user.id)
-    access_token = issue_access_token(user.id, user.role, now=now)
+    access_token = issue_access_token(user.id, user.role, now=now, epoch=user.session_epoch or 0)
     rehashed = needs_rehash(user.hashed_password)
     if rehashed:
         user.hashed_password = hash_password(password)
@@ -255,7 +255,7 @@ def refresh_session(
         user, successor = refresh.rotate(session, refresh_token, ip=ip, user_agent=user_agent, now=now)
     except refresh.RefreshTokenError as error:
         raise InvalidSessionError(error.reason, user_id=error.user_id, family_id=error.family_id) from None
-    access_token = issue_access_token(user.id, user.role, now=now)
+    access_token = issue_access_token(user.id, user.role, now=now, epoch=user.session_epoch or 0)
     return LoginResult(user, access_token, successor, _ttl_seconds())
 
 
@@ -269,16 +269,26 @@ def logout(session: Session, refresh_token: str, *, now: datetime | None = None)
 
 
 def logout_everywhere(session: Session, user: User, *, now: datetime | None = None) -> int:
-    """End every session of `user`; returns how many refresh tokens were revoked."""
+    """End every session of `user` (refresh tokens and access tokens); returns how many refresh tokens were revoked."""
+    end_sessions(user)
     return refresh.revoke_all_for_user(session, user.id, "logout_all", now=now)
+
+
+def end_sessions(user: User) -> None:
+    """Move `user` to a new session epoch: every access token issued until now is refused from now on.
+
+    Refresh tokens are revoked by the callers (with the reason they have); this makes the short-lived access
+    tokens die with them instead of living out their minutes, and keeps them dead if the account comes back.
+    """
+    user.session_epoch = (user.session_epoch or 0) + 1
 
 
 def authenticate_bearer(session: Session, token: str, *, now: datetime | None = None) -> Principal:
     """Resolve the `Authorization: Bearer` credential of a request: an API token (`sai_...`) or an access token.
 
-    The user is read from the database on every request, so a disabled user is locked out at once and a role
-    change applies at once (the `role` claim is informational); access tokens issued before the latest
-    password change are refused.
+    The user is read from the database on every request, so a disabled user is locked out at once (the `role`
+    claim is informational); access tokens issued before the latest disable, role change, password reset or
+    "sign out everywhere" (an older session epoch) are refused, also once the account is enabled again.
     """
     if token.startswith(f"{api_tokens.TOKEN_SCHEME}_"):
         return _api_token_principal(session, token, now)
@@ -303,6 +313,8 @@ def _access_token_principal(session: Session, token: str) -> Principal:
         raise NotAuthenticatedError("user unknown or disabled", user_id=claims.user_id)
     if user.password_changed_at and claims.issued_at < user.password_changed_at.replace(microsecond=0):
         raise NotAuthenticatedError("issued before the password was changed", user_id=user.id)
+    if claims.epoch != (user.session_epoch or 0):
+        raise NotAuthenticatedError("issued before the sessions were ended", user_id=user.id)
     return Principal(user, user.role, "access_token", claims.jti)
 
 
@@ -423,12 +435,19 @@ def _ensure_another_admin(session: Session, user: User) -> None:
         raise LastAdminError(f"{user.username!r} is the last active administrator; make someone else admin first")
 
 
-def set_role(session: Session, user: User, role: UserRole) -> RoleChange:
-    """Change a user's role; it applies to their next request (the role is read per request)."""
+def set_role(session: Session, user: User, role: UserRole, *, now: datetime | None = None) -> RoleChange:
+    """Change a user's role: their sessions end (they sign in again with the new role), and each of their API
+    tokens is lowered for good to what it can still act as, so promoting them again later does not hand the old
+    power back to tokens made before."""
     old = user.role
+    if role == old:
+        return RoleChange(user, old, role)
     if _is_active_admin(user) and role != UserRole.ADMIN:
         _ensure_another_admin(session, user)
     user.role = role
+    end_sessions(user)
+    refresh.revoke_all_for_user(session, user.id, "role_change", now=now)
+    api_tokens.clamp_to_role(session, user.id, role)
     session.flush()
     return RoleChange(user, old, role)
 
@@ -439,6 +458,7 @@ def disable(session: Session, user: User, *, now: datetime | None = None) -> Dis
         _ensure_another_admin(session, user)
     was_active = user.is_active is not False
     user.is_active = False
+    end_sessions(user)
     session.flush()
     sessions = refresh.revoke_all_for_user(session, user.id, "disabled", now=now)
     tokens = api_tokens.revoke_all_for_user(session, user.id, now=now)
@@ -462,6 +482,7 @@ def reset_password(
     _check_password(new_password, user.username, user.email)
     user.hashed_password = hash_password(new_password)
     user.password_changed_at = now
+    end_sessions(user)
     revoked = refresh.revoke_all_for_user(session, user.id, "password_reset", now=now)
     throttle.clear(session, user.username)
     session.flush()

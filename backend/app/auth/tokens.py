@@ -5,6 +5,10 @@ The signing key comes from HKDF over the operator's secret with its own purpose 
 key that seals target credentials. Decoding accepts exactly one algorithm, our issuer and audience, and
 `typ: access`, so neither an unsigned token (`alg: none`), nor a token minted for another service, nor a
 future token type can pass as an access token.
+
+Each token carries its user's `session_epoch` (claim `sep`) at the time it was issued; the service refuses a
+token whose epoch is older than the user's, which is how a disable, a role change or a password reset ends
+every access token issued before it, even after the account is enabled again.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ class AccessClaims:
     jti: str
     issued_at: datetime
     expires_at: datetime
+    epoch: int = 0
 
 
 @lru_cache(maxsize=4)
@@ -74,8 +79,10 @@ def issue_access_token(
     ttl: timedelta = ACCESS_TOKEN_TTL,
     now: datetime | None = None,
     secret_key: str | None = None,
+    epoch: int = 0,
 ) -> str:
-    """A signed access token for `user_id` acting as `role`, valid for `ttl` from `now` (naive UTC)."""
+    """A signed access token for `user_id` acting as `role`, valid for `ttl` from `now` (naive UTC), issued in
+    the user's session `epoch`."""
     issued = (now or utcnow()).replace(tzinfo=UTC)
     claims: dict[str, Any] = {
         "sub": str(user_id),  # RFC 7519: a string
@@ -86,6 +93,7 @@ def issue_access_token(
         "iat": int(issued.timestamp()),
         "exp": int((issued + ttl).timestamp()),
         "jti": uuid.uuid4().hex,
+        "sep": int(epoch),
     }
     return jwt.encode(claims, signing_key(secret_key), algorithm=ALGORITHM)
 
@@ -149,10 +157,14 @@ def _claims(payload: dict[str, Any]) -> AccessClaims:
         role = UserRole(payload["role"])
     except (ValueError, TypeError):
         raise InvalidAccessTokenError("unknown role") from None
+    epoch = payload.get("sep", 0)  # tokens from before the claim existed count as epoch 0
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+        raise InvalidAccessTokenError("bad session epoch")
     return AccessClaims(
         user_id=int(subject),
         role=role,
         jti=jti,
         issued_at=datetime.fromtimestamp(payload["iat"], UTC).replace(tzinfo=None),
         expires_at=datetime.fromtimestamp(payload["exp"], UTC).replace(tzinfo=None),
+        epoch=epoch,
     )

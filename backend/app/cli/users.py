@@ -153,7 +153,8 @@ def set_role(
     role: Annotated[UserRole, typer.Argument(help="The new role.")],
     json_output: JsonOption = False,
 ) -> None:
-    """Change a user's role; it applies to their next request. The last active admin cannot be demoted."""
+    """Change a user's role: their sessions end and their API tokens are lowered to what the new role allows
+    (for good). The last active admin cannot be demoted."""
     with _session() as session:
         change = service.set_role(session, service.get_user(session, username), role)
         _audit(session, "user_update", change.user, {"role": [change.old_role.value, change.new_role.value]})
@@ -218,6 +219,67 @@ def reset_password(
         console.print(
             escape(f"password of {username!r} changed; {result.sessions_revoked} session(s) ended"), highlight=False
         )
+
+
+@app.command("tokens")
+def tokens(username: UsernameArgument, json_output: JsonOption = False) -> None:
+    """List a user's API tokens (names, public prefixes, roles, dates; the secrets are never stored)."""
+    with _session() as session:
+        listed: list[dict[str, Any]] = [
+            {
+                "id": token.id,
+                "name": token.name,
+                "prefix": token.prefix,
+                "role": token.role.value,
+                "created_at": _when(token.created_at),
+                "expires_at": _when(token.expires_at),
+                "last_used_at": _when(token.last_used_at),
+                "revoked_at": _when(token.revoked_at),
+            }
+            for token in service.list_api_tokens(session, service.get_user(session, username))
+        ]
+    if json_output:
+        print_json(listed)
+        return
+    table = Table("id", "name", "prefix", "role", "created", "expires", "last used", "state")
+    for entry in listed:
+        state = "[red]revoked[/]" if entry["revoked_at"] else "active"
+        table.add_row(
+            str(entry["id"]),
+            escape(entry["name"]),
+            f"sai_{entry['prefix']}_…",
+            entry["role"],
+            entry["created_at"] or "",
+            entry["expires_at"] or "never",
+            entry["last_used_at"] or "never",
+            state,
+        )
+    console.print(table)
+
+
+@app.command("revoke-token")
+def revoke_token(
+    token_id: Annotated[int, typer.Argument(help="The token's id (`secureai users tokens NAME`).", min=1)],
+    json_output: JsonOption = False,
+) -> None:
+    """Revoke any user's API token at once; revoking it again changes nothing."""
+    with _session() as session:
+        token = service.revoke_api_token(session, token_id)
+        owner = session.get(User, token.user_id)
+        details = {"prefix": token.prefix, "owner_id": token.user_id, "via": "cli", "os_user": os_user()}
+        record(
+            session,
+            "api_token_revoke",
+            resource_type="api_token",
+            resource_id=token.id,
+            details=details,
+            user_agent="secureai-cli",
+        )
+    name = owner.username if owner else str(token.user_id)
+    if json_output:
+        print_json({"id": token.id, "prefix": token.prefix, "username": name, "revoked": True})
+    else:
+        console.print(escape(f"revoked API token sai_{token.prefix}_… of {name!r}"), highlight=False)
 
 
 @app.command("bootstrap-admin")

@@ -92,6 +92,9 @@ class User(Base):
     updated_at: Mapped[datetime | None] = mapped_column(default=utcnow, onupdate=utcnow)
     last_login_at: Mapped[datetime | None]
     password_changed_at: Mapped[datetime | None]
+    #: Bumped by a disable, a role change, a password reset and "sign out everywhere": every access token
+    #: carries the epoch it was issued in, and one from an earlier epoch is refused (app.auth.service).
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     scans: Mapped[list[Scan]] = relationship(back_populates="creator")
 

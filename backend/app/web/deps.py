@@ -2,6 +2,7 @@
 
 Pages ask for a permission exactly as API routes do (`web_require(Permission.SCANS_WRITE)`), checked against
 the same role table (app.auth.rbac); tests/integration/web walks every page route and checks it has one.
+A denied page and a failed CSRF check are audited as the API's refusals are (rate-limited, app.audit.refusals).
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import SessionDep
+from app.api.deps import SessionDep, client_of, deny
+from app.audit import refusals
 from app.auth import service
 from app.auth.rbac import Permission, has_permission
-from app.web.session import CSRF_FIELD, CSRF_HEADER, check_csrf, current_principal
+from app.web.session import CSRF_FIELD, CSRF_HEADER, CsrfError, check_csrf, current_principal
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -49,11 +52,12 @@ def web_principal(request: Request, session: SessionDep) -> service.Principal:
 WebPrincipalDep = Annotated[service.Principal, Depends(web_principal)]
 
 
-def web_require(permission: Permission) -> Callable[[service.Principal], service.Principal]:
+def web_require(permission: Permission) -> Callable[..., service.Principal]:
     """A dependency that lets the signed-in user through only with `permission` (a 403 page otherwise)."""
 
-    def check(principal: WebPrincipalDep) -> service.Principal:
+    def check(principal: WebPrincipalDep, request: Request, session: SessionDep) -> service.Principal:
         if not has_permission(principal.role, permission):
+            deny(session, client_of(request), principal, permission.value, request.url.path)
             raise PageError(403, f"Your role ({principal.role.value}) may not do this ({permission.value}).")
         return principal
 
@@ -71,4 +75,16 @@ async def verify_csrf(request: Request) -> None:
     ):
         value = (await request.form()).get(CSRF_FIELD)
         submitted = value if isinstance(value, str) else None
-    check_csrf(request, submitted)
+    try:
+        check_csrf(request, submitted)
+    except CsrfError:
+        client = client_of(request)
+        await run_in_threadpool(
+            refusals.record_refusal_now,
+            refusals.CSRF_FAILED,
+            source=f"ip:{client.ip}",
+            details={"method": request.method, "path": request.url.path[:200], "token_sent": submitted is not None},
+            ip_address=client.ip,
+            user_agent=client.user_agent,
+        )
+        raise

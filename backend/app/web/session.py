@@ -7,6 +7,12 @@ is single-use and a reused one ends the session (app.auth.refresh), so two reque
 find the access token expired must not both rotate it: within a process, the first one's new pair is handed
 to the others for a short while instead.
 
+That hand-over is bound to the browser session, not only to the refresh token: sign-in also sets a third
+HttpOnly cookie, `secureai_binding`, a random value of this browser session. A refresh through the dashboard
+needs it, and a just-rotated pair is handed only to a request that presents the same binding. A request that
+replays a used refresh cookie without that binding (copied from elsewhere) is a replay, and is treated as the
+API treats one: the refresh token family is revoked and `refresh_token_reuse` is audited (docs/dashboard.md).
+
 Every form and htmx request that changes something carries a CSRF token (double submit: a random value in a
 cookie and the same value in the form field or the `X-CSRF-Token` header), besides SameSite=Strict.
 """
@@ -33,6 +39,7 @@ from app.config import get_settings
 ACCESS_COOKIE = "secureai_access"
 REFRESH_COOKIE = "secureai_refresh"
 CSRF_COOKIE = "secureai_csrf"
+BINDING_COOKIE = "secureai_binding"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 #: How long a just-rotated refresh token's successor is handed to the same browser's concurrent requests.
@@ -94,7 +101,7 @@ def check_csrf(request: Request, submitted: str | None) -> None:
 
 def _forget_session(request: Request) -> None:
     """Delete the session cookies with this response (signed out, or a refresh token that no longer works)."""
-    for name in (ACCESS_COOKIE, REFRESH_COOKIE):
+    for name in (ACCESS_COOKIE, REFRESH_COOKIE, BINDING_COOKIE):
         _changes(request).append(CookieChange(name, None))
 
 
@@ -110,6 +117,8 @@ def sign_in(request: Request, session: Session, username: str, password: str) ->
     A new CSRF token is issued with the session, so a token planted before sign-in is worthless after it."""
     pair = auth_api.login(auth_api.LoginRequest(username=username, password=password), session, client_of(request))
     _store_pair(request, pair)
+    lifetime = int(REFRESH_TOKEN_TTL.total_seconds())
+    _changes(request).append(CookieChange(BINDING_COOKIE, secrets.token_urlsafe(32), lifetime))
     fresh = secrets.token_urlsafe(32)
     _changes(request).append(CookieChange(CSRF_COOKIE, fresh))
     request.state.csrf_token = fresh
@@ -123,37 +132,65 @@ def sign_out(request: Request, session: Session) -> None:
     _forget_session(request)
 
 
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class _Shared:
+    at: float
+    binding: str  # digest of the binding cookie of the browser session that rotated
+    pair: auth_api.TokenPair
+
+
 class _RecentRefreshes:
-    """Successor pairs of refresh tokens rotated in the last REFRESH_SHARE_S seconds, by the old token's digest."""
+    """Successor pairs of refresh tokens rotated in the last REFRESH_SHARE_S seconds, by the old token's digest,
+    with the digest of the binding cookie of the browser session that rotated them."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.pairs: dict[str, tuple[float, auth_api.TokenPair]] = {}
+        self.pairs: dict[str, _Shared] = {}
 
-    def get(self, digest: str) -> auth_api.TokenPair | None:
+    def get(self, digest: str) -> _Shared | None:
         now = time.monotonic()
-        for key in [key for key, (at, _) in self.pairs.items() if now - at > REFRESH_SHARE_S]:
+        for key in [key for key, shared in self.pairs.items() if now - shared.at > REFRESH_SHARE_S]:
             del self.pairs[key]
-        found = self.pairs.get(digest)
-        return found[1] if found else None
+        return self.pairs.get(digest)
 
-    def put(self, digest: str, pair: auth_api.TokenPair) -> None:
-        self.pairs[digest] = (time.monotonic(), pair)
+    def put(self, digest: str, binding: str, pair: auth_api.TokenPair) -> None:
+        self.pairs[digest] = _Shared(time.monotonic(), binding, pair)
+
+    def drop(self, digest: str) -> None:
+        self.pairs.pop(digest, None)
 
 
 _recent = _RecentRefreshes()
 
 
+def _refresh(request: Request, session: Session, token: str) -> auth_api.TokenPair | None:
+    """The API's refresh: a new pair, or None (a used token presented again revokes its family, audited)."""
+    try:
+        return auth_api.refresh(auth_api.RefreshRequest(refresh_token=token), session, client_of(request))
+    except HTTPException:
+        return None
+
+
 def _refreshed(request: Request, session: Session, token: str) -> auth_api.TokenPair | None:
-    digest = hashlib.sha256(token.encode()).hexdigest()
+    binding = request.cookies.get(BINDING_COOKIE)
+    if not binding or len(binding) > 128:
+        return None  # not a session this dashboard started: its refresh cookie alone proves nothing
+    digest, bound = _digest(token), _digest(binding)
     with _recent.lock:
-        pair = _recent.get(digest)
-        if pair is None:
-            try:
-                pair = auth_api.refresh(auth_api.RefreshRequest(refresh_token=token), session, client_of(request))
-            except HTTPException:
-                return None
-            _recent.put(digest, pair)
+        shared = _recent.get(digest)
+        if shared is not None and hmac.compare_digest(shared.binding, bound):
+            return shared.pair  # a concurrent request of the same browser session
+        if shared is not None:
+            # a used refresh token from another browser: present it to the API, which revokes the family
+            _recent.drop(digest)
+            return _refresh(request, session, token)
+        pair = _refresh(request, session, token)
+        if pair is not None:
+            _recent.put(digest, bound, pair)
     return pair
 
 

@@ -1,4 +1,4 @@
-"""User administration (admin only) and the caller's own API tokens."""
+"""User administration (admin only), the caller's own API tokens, and an admin's view of everyone's tokens."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field, StringConstraints
 
-from app.api.deps import ClientDep, PrincipalDep, SessionDep, audit, require
+from app.api.deps import ClientDep, PrincipalDep, SessionDep, audit, deny, require
 from app.api.errors_auth import http_error
 from app.api.types import PathId, SafeName, UtcDateTime
 from app.auth import service
-from app.auth.rbac import Permission
+from app.auth.rbac import Permission, has_permission
 from app.db.enums import UserRole
 from app.db.models import ApiToken, User, utcnow
 
@@ -69,6 +69,7 @@ class TokenCreate(BaseModel):
 
 class TokenOut(BaseModel):
     id: int
+    user_id: int
     name: str
     prefix: str
     role: UserRole
@@ -81,6 +82,7 @@ class TokenOut(BaseModel):
     def of(cls, token: ApiToken) -> TokenOut:
         return cls(
             id=token.id,
+            user_id=token.user_id,
             name=token.name,
             prefix=token.prefix,
             role=token.role,
@@ -177,6 +179,12 @@ def reset_password(user_id: PathId, body: PasswordReset, session: SessionDep, ad
     session.commit()
 
 
+@router.get("/users/{user_id}/tokens", summary="A user's API tokens (admin)")
+def list_user_tokens(user_id: PathId, session: SessionDep, _: Admin) -> list[TokenOut]:
+    """Every API token of the user, revoked and expired ones included; the secrets themselves are never stored."""
+    return [TokenOut.of(token) for token in service.list_api_tokens(session, _user(session, user_id))]
+
+
 @router.get("/tokens", summary="Your API tokens")
 def list_tokens(session: SessionDep, principal: Reader) -> list[TokenOut]:
     return [TokenOut.of(token) for token in service.list_api_tokens(session, principal.user)]
@@ -185,6 +193,7 @@ def list_tokens(session: SessionDep, principal: Reader) -> list[TokenOut]:
 @router.post("/tokens", status_code=201, summary="Create an API token (shown once)")
 def create_token(body: TokenCreate, session: SessionDep, principal: PrincipalDep, client: ClientDep) -> TokenCreated:
     if principal.method == "api_token":
+        deny(session, client, principal, "tokens:create (with an API token)", "/tokens")
         raise HTTPException(403, "an API token cannot create API tokens; sign in with your password")
     expires = utcnow() + timedelta(days=body.expires_in_days) if body.expires_in_days else None
     try:
@@ -204,12 +213,18 @@ def create_token(body: TokenCreate, session: SessionDep, principal: PrincipalDep
     return TokenCreated(**TokenOut.of(created.record).model_dump(), token=created.token)
 
 
-@router.delete("/tokens/{token_id}", status_code=204, summary="Revoke one of your API tokens")
+@router.delete("/tokens/{token_id}", status_code=204, summary="Revoke an API token (yours; an admin: anyone's)")
 def revoke_token(token_id: PathId, session: SessionDep, principal: PrincipalDep, client: ClientDep) -> None:
+    """Anyone may revoke their own tokens; an administrator (users:manage) may revoke any user's. For anyone
+    else another user's token is answered 404, as an unknown id is, so ids of others' tokens are not probed."""
+    admin = has_permission(principal.role, Permission.USERS_MANAGE)
     try:
-        token = service.revoke_api_token(session, token_id, owner=principal.user)
+        token = service.revoke_api_token(session, token_id, owner=None if admin else principal.user)
     except service.AuthError as error:
         raise http_error(error) from None
+    details: dict[str, object] = {"prefix": token.prefix}
+    if token.user_id != principal.user.id:
+        details["owner_id"] = token.user_id
     audit(
         session,
         client,
@@ -217,6 +232,6 @@ def revoke_token(token_id: PathId, session: SessionDep, principal: PrincipalDep,
         actor=principal.user.id,
         resource_type="api_token",
         resource_id=token.id,
-        details={"prefix": token.prefix},
+        details=details,
     )
     session.commit()

@@ -33,8 +33,15 @@ def _users_page(
     values: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
+    people = users_api.list_users(session, principal)
     context = {
-        "users": users_api.list_users(session, principal),
+        "users": people,
+        "tokens": [
+            (person, token)
+            for person in people
+            for token in users_api.list_user_tokens(person.id, session, principal)
+            if token.revoked_at is None
+        ],
         "roles": ROLES,
         "error": error,
         "notice": notice,
@@ -97,6 +104,12 @@ def update_user(
         return _users_page(request, session, principal, error=message, status_code=status)
     state = "active" if changed.is_active else "disabled"
     return _users_page(request, session, principal, notice=f"{changed.username}: {changed.role.value}, {state}.")
+
+
+@router.post("/users/tokens/{token_id}/revoke", summary="Revoke any user's API token (admin)")
+def revoke_user_token(token_id: PathId, request: Request, session: SessionDep, principal: Admin) -> Response:
+    api_call(users_api.revoke_token, token_id, session, principal, client_of(request))
+    return redirect(request, "/users")
 
 
 def _tokens_page(

@@ -36,7 +36,9 @@ def test_an_admin_creates_promotes_and_disables_a_user(web: Web) -> None:
     dana_id = _user_id(web, "dana")
     promoted = admin.post(f"/users/{dana_id}", {"role": "analyst"})
     assert promoted.status_code == 200 and "dana: analyst, active." in promoted.text
-    assert dana.get("/scans/new").status_code == 200  # the role applies at once, without signing in again
+    assert dana.get("/scans/new").status_code == 303  # a role change ends the sessions issued before it
+    assert dana.post("/login", {"username": "dana", "password": PASSWORD}).status_code == 303
+    assert dana.get("/scans/new").status_code == 200  # signed in again, with the new role
 
     disabled = admin.post(f"/users/{dana_id}", {"active": "false"})
     assert "dana: analyst, disabled." in disabled.text
