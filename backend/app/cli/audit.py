@@ -9,6 +9,7 @@ import typer
 from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 
+from app.audit.anchor import AnchorFileError, check, read_anchor, write_anchor
 from app.audit.verify import VerifyResult, verify_chain
 from app.cli.database import database_session
 from app.cli.output import ExitCode, console, fail, print_json
@@ -56,12 +57,34 @@ def verify(
         str | None,
         typer.Option("--anchor", help="A row_hash noted earlier (`last hash`): fail unless the chain still holds it."),
     ] = None,
+    anchor_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--anchor-file",
+            help="Keep the chain's length and last hash in this file (written after each successful run); "
+            "fail if a later chain is shorter or lacks that hash. Keep it where the database's users cannot write.",
+        ),
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Recompute every hash of the audit chain; exit 1 naming the first broken row, 3 if the database is down."""
     if anchor is not None and not _is_hash(anchor):
         fail("--anchor must be a row_hash: 64 hexadecimal characters", ExitCode.USAGE)
-    shown, result = _run_verify(get_settings().effective_database_url, anchor.lower() if anchor else None)
+    if anchor is not None and anchor_file is not None:
+        fail("give --anchor or --anchor-file, not both", ExitCode.USAGE)
+    try:
+        kept = read_anchor(anchor_file) if anchor_file is not None else None
+    except AnchorFileError as error:
+        fail(str(error), ExitCode.USAGE)
+    wanted = anchor.lower() if anchor else (kept.last_hash if kept else None)
+    shown, result = _run_verify(get_settings().effective_database_url, wanted)
+    if kept is not None:
+        result = check(kept, result)
+    if result.ok and anchor_file is not None:
+        try:
+            write_anchor(anchor_file, result)
+        except AnchorFileError as error:
+            fail(f"the chain is intact, but {error}")
     if json_output:
         print_json({"database": shown, **result.as_dict()})
         if not result.ok:
@@ -75,7 +98,9 @@ def verify(
             f"({result.chained_rows} chained rows intact before it)"
         )
     console.print(_summary(result), highlight=False, soft_wrap=True)
-    if result.last_hash:
+    if anchor_file is not None:
+        console.print(f"anchor file {anchor_file} updated", highlight=False, soft_wrap=True)
+    elif result.last_hash:
         console.print(
             f"last hash: {result.last_hash} (note it elsewhere; `--anchor` checks a later log still holds it)",
             highlight=False,
