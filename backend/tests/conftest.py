@@ -57,6 +57,9 @@ def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     # key delete it themselves)
     monkeypatch.setenv("SECUREAI_SECRET_KEY", TEST_SECRET_KEY)
     monkeypatch.setenv("SECUREAI_DATA_DIR", str(tmp_path / "data"))
+    # the test servers, simulators and listeners that platform targets point at run on 127.0.0.1 (any port);
+    # the egress tests narrow this themselves
+    monkeypatch.setenv("SECUREAI_TARGET_ALLOW", "127.0.0.1/32")
     monkeypatch.chdir(tmp_path)  # so a developer's .env is not read
     _clear_caches()
     yield

@@ -18,10 +18,16 @@ PASSWORD = "correct-horse-battery-staple-42"
 ROLES = (UserRole.ADMIN, UserRole.ANALYST, UserRole.AUDITOR, UserRole.VIEWER)
 
 
-def platform_app(database_url: str, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
+#: What the platform tests let targets reach: their simulators and listeners run on 127.0.0.1 (any port).
+TEST_TARGET_ALLOW = "127.0.0.1/32"
+
+
+def platform_app(database_url: str, monkeypatch: pytest.MonkeyPatch, target_allow: str = TEST_TARGET_ALLOW) -> FastAPI:
     """The application on a freshly migrated `database_url` holding the users admin, analyst, auditor, viewer
-    (each named after its role, with PASSWORD)."""
+    (each named after its role, with PASSWORD); targets may reach what `target_allow` allows
+    (SECUREAI_TARGET_ALLOW)."""
     monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("SECUREAI_TARGET_ALLOW", target_allow)
     from tests.conftest import _clear_caches
 
     _clear_caches()

@@ -7,6 +7,7 @@ SECUREAI_SECRET_KEY and only ever opened in memory, to hand them to a connector 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from app.core.crypto import SealingKey, SecretDecryptError, seal, sealed_key_id,
 from app.db.legacy_secrets import MARKER
 from app.db.models import Target
 from app.engine.targets.config import TargetConfig, TargetConfigError
+from app.engine.targets.egress import EgressError, EgressPolicy
 
 
 class TargetNameTakenError(ValueError):
@@ -55,15 +57,68 @@ def _refuse_server_side_sources(settings: Mapping[str, Any]) -> None:
         )
 
 
+#: Bounds of the settings that cost the server, for platform targets (inclusive; docs/targets.md). A target
+#: file on the command line is the operator's own machine and keeps the engine's wider limits.
+PLATFORM_BOUNDS: dict[str, tuple[float | None, float]] = {
+    "timeout_s": (None, 300),
+    "max_concurrency": (None, 64),
+    "max_retries": (None, 10),
+    "backoff_base_s": (None, 60),
+    "backoff_max_s": (None, 300),
+    "requests_per_minute": (1, 100_000),
+    "tokens_per_minute": (100, 100_000_000),
+    "max_tokens": (None, 65_536),
+}
+
+
+def _check_platform_bounds(config: TargetConfig) -> None:
+    for field, (low, high) in PLATFORM_BOUNDS.items():
+        value = getattr(config, field)
+        if value is None:
+            continue
+        if value > high:
+            raise TargetConfigError(f"invalid target ({field}): at most {high:g} for a platform target")
+        if low is not None and value < low:
+            raise TargetConfigError(f"invalid target ({field}): at least {low:g} for a platform target")
+
+
 def validate_settings(name: str, settings: Mapping[str, Any]) -> TargetConfig:
-    """The engine's view of `settings`; TargetConfigError (one line) when they are not a usable target."""
+    """The engine's view of `settings`; TargetConfigError (one line) when they are not a usable target.
+
+    Besides the engine's own validation (base_url http(s) with a real host, no control characters), the
+    settings that cost the server are bounded (`PLATFORM_BOUNDS`).
+    """
     if "api_key" in settings:
         raise TargetConfigError("the API key is a credential: send it as `api_key`, not inside the settings")
     _refuse_server_side_sources(settings)
     try:
-        return TargetConfig.model_validate({**settings, "name": name})
+        config = TargetConfig.model_validate({**settings, "name": name})
     except ValueError as error:
         raise TargetConfigError(_first_error(error)) from None
+    _check_platform_bounds(config)
+    return config
+
+
+@functools.lru_cache(maxsize=8)
+def _policy_for(spec: str) -> EgressPolicy:
+    return EgressPolicy.from_spec(spec)
+
+
+def egress_policy() -> EgressPolicy:
+    """The platform's egress policy (SECUREAI_TARGET_ALLOW), for every connector the platform builds."""
+    return _policy_for(get_settings().effective_target_allow)
+
+
+def check_egress(config: TargetConfig) -> None:
+    """Save-time check of where the target leads (its base_url, or the type's default): TargetConfigError when
+    the egress policy refuses an address the host resolves to now. Every connection is checked again."""
+    url = config.effective_base_url()
+    if not url:
+        return
+    try:
+        egress_policy().check_destination(url)
+    except EgressError as error:
+        raise TargetConfigError(str(error)) from None
 
 
 def _first_error(error: ValueError) -> str:
@@ -107,6 +162,7 @@ def create_target(
 ) -> Target:
     """Validate and add a target (flushed, not committed: the caller owns the transaction)."""
     config = validate_settings(name, settings)
+    check_egress(config)
     _ensure_free_name(session, name)
     target = Target(
         name=name,
@@ -136,6 +192,7 @@ def update_target(
         _ensure_free_name(session, name, exclude_id=target.id)
     if settings is not None or name:
         config = validate_settings(new_name, settings if settings is not None else target.settings)
+        check_egress(config)
         target.type, target.settings = config.type, _stored_settings(config)
     target.name = new_name
     if clear_credentials:

@@ -9,6 +9,7 @@ database as production.
 
 from __future__ import annotations
 
+import os
 import secrets
 import threading
 import time
@@ -16,13 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import uvicorn
 from sqlalchemy.orm import Session
 
 from app.auth import service
-from app.config import Settings
+from app.config import Settings, get_settings
 from app.db import migrate
 from app.db.enums import UserRole
 from app.db.session import get_engine
@@ -85,6 +87,7 @@ def run_demo_scan(
 ) -> DemoResult:
     """Sign in, register the simulator as a target, scan it, wait for the result and download its HTML and
     PDF reports into `report_dir`, all over HTTP."""
+    allow_simulator(simulator_url)
     with httpx.Client(base_url=f"{api_url}/api/v1", timeout=30) as client:
         password = password_file.read_text(encoding="utf-8").strip()
         login = client.post("/auth/login", json={"username": DEMO_ADMIN, "password": password})
@@ -126,6 +129,17 @@ def run_demo_scan(
             path.write_bytes(answer.content)
             reports.append(path)
     return DemoResult(api_url, scan, findings, password_file, reports)
+
+
+def allow_simulator(simulator_url: str) -> None:
+    """Let this process's platform reach the simulator: the egress policy refuses loopback unless allowed
+    (SECUREAI_TARGET_ALLOW; demo mode allows 127.0.0.1:8900-8999, the simulator may sit on another port)."""
+    port = urlsplit(simulator_url).port
+    rule = f"127.0.0.1/32:{port}"
+    current = os.environ.get("SECUREAI_TARGET_ALLOW", "")
+    if port is not None and rule not in current.split(","):
+        os.environ["SECUREAI_TARGET_ALLOW"] = f"{current},{rule}".lstrip(",")
+        get_settings.cache_clear()
 
 
 def prepare(settings: Settings) -> Path:

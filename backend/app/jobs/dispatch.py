@@ -17,13 +17,14 @@ from concurrent.futures import wait as wait_for
 from typing import Protocol
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings, get_settings
 from app.db.enums import ScanStatus
 from app.db.models import Scan
 from app.jobs.ownership import platform_scan
-from app.jobs.scan_job import run_scan
+from app.jobs.scan_job import fail_unexpected, run_scan
 
 log = logging.getLogger("secureai.jobs")
 
@@ -89,9 +90,17 @@ class InProcessDispatcher:
                 return ScanStatus.RUNNING
             try:
                 status = await run_scan(self.sessions, scan_id, self._stop)
-            except Exception:  # a bug must not kill the worker; the scan stays resumable
-                log.exception("scan %s stopped by an unexpected error", scan_id)
+            except DBAPIError as error:  # the database went away: the scan stays resumable (checkpointed)
+                log.error(
+                    "scan %s interrupted by a database error (%s); it resumes on restart", scan_id, type(error).__name__
+                )
                 return ScanStatus.RUNNING
+            except Exception as error:  # a bug must not kill the worker, nor leave the scan `running` for ever
+                log.error("scan %s stopped by an unexpected %s", scan_id, type(error).__name__)
+                try:
+                    return fail_unexpected(self.sessions, scan_id, error)
+                except DBAPIError:
+                    return ScanStatus.RUNNING
             log.info("scan %s ended %s", scan_id, status.value)
             return status
 

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.compliance.persist import write_compliance
 from app.core.crypto import SecretDecryptError
-from app.crud.targets import engine_config
+from app.crud.targets import egress_policy, engine_config
 from app.db.enums import ScanStatus, Severity
 from app.db.models import Attempt, Scan, Target, Vulnerability, utcnow
 from app.engine.plan import PlannedAttempt, build_plan, plan_fingerprint
@@ -99,6 +100,12 @@ def _fail(sessions: sessionmaker[Session], scan_id: int, message: str) -> ScanSt
     return ScanStatus.FAILED
 
 
+def fail_unexpected(sessions: sessionmaker[Session], scan_id: int, error: BaseException) -> ScanStatus:
+    """End a scan `failed` after an error nobody foresaw (named by type only: its text may quote anything)."""
+    log.debug("scan %s: unexpected error", scan_id, exc_info=error)
+    return _fail(sessions, scan_id, f"the scan job stopped on an unexpected error ({type(error).__name__})")
+
+
 def write_findings(session: Session, scan: Scan, probes: dict[str, Any], error_threshold: float) -> ScanScore:
     """Score the scan's attempts and (re)write its findings and legacy summary columns."""
     records = [record_of(row) for row in session.scalars(select(Attempt).where(Attempt.scan_id == scan.id))]
@@ -142,6 +149,7 @@ def write_findings(session: Session, scan: Scan, probes: dict[str, Any], error_t
     scan.results = {
         "attempts": score.attempts,
         "outcomes": {str(outcome): count for outcome, count in score.totals.items()},
+        "empty_answers": score.empty,
         "error_share": round(score.error_share, 4),
         "inconclusive": score.inconclusive,
         "risk_score": score.risk_score,
@@ -174,14 +182,21 @@ async def run_scan(sessions: sessionmaker[Session], scan_id: int, stop: asyncio.
         scan.heartbeat_at = utcnow()
         scan.attempts_planned = len(plan.attempts)
     sink = DatabaseSink(sessions, scan_id, len(plan.attempts))
-    connector = build_connector(config)
+    try:
+        connector = build_connector(config, egress=egress_policy())
+    except TargetConfigError as error:  # e.g. an http target's response_path that is not JSONPath
+        return _fail(sessions, scan_id, one_line(str(error)))
+    except Exception as error:  # whatever it is, the scan must end, not hang `running`
+        return _fail(sessions, scan_id, f"the target's connector could not be set up ({type(error).__name__})")
     runner = Runner(connector, sink, concurrency=options.concurrency)
-    outcome = await _run_until_done(sessions, scan_id, runner, plan.attempts, stop)
-    await connector.aclose()
+    try:
+        outcome = await _run_until_done(sessions, scan_id, runner, plan.attempts, stop)
+    finally:
+        await connector.aclose()
     if outcome == "stopped":
         return ScanStatus.RUNNING
     if isinstance(outcome, BaseException):
-        return _fail(sessions, scan_id, str(outcome))
+        return _fail(sessions, scan_id, one_line(str(outcome)) or type(outcome).__name__)
     with sessions() as session, session.begin():
         scan = session.get_one(Scan, scan_id)
         write_findings(session, scan, plan.probes, options.max_error_share)
@@ -196,12 +211,12 @@ async def _run_until_done(
     attempts: Sequence[PlannedAttempt],
     stop: asyncio.Event | None,
 ) -> str | BaseException:
-    """'done', 'cancelled' (the scan row asked), 'stopped' (`stop` was set) or the error that ended it."""
-    try:
-        await preflight(runner.connector)
-    except (TargetAuthError, TargetUnreachableError) as error:
-        return error
-    work = asyncio.create_task(runner.run(attempts))
+    """'done', 'cancelled' (the scan row asked), 'stopped' (`stop` was set) or the error that ended it.
+
+    The preflight runs inside the watched task, so a cancel (or a shutdown) also ends a scan whose target
+    takes its time to answer the first request.
+    """
+    work = asyncio.create_task(_preflight_then_run(runner, attempts))
     last_beat = time.monotonic()
     while not work.done():
         await asyncio.wait({work}, timeout=CANCEL_POLL_S)
@@ -223,6 +238,33 @@ async def _run_until_done(
     failure = work.exception()
     if failure is None:
         return "done"
-    if isinstance(failure, (ScanAbortedError, TargetAuthError, TargetUnreachableError)):
+    if isinstance(failure, (ScanAbortedError, TargetAuthError, TargetUnreachableError, ScanSetupError)):
         return failure
-    raise failure
+    if isinstance(failure, DBAPIError):  # the database went away: the attempts so far are checkpointed, the
+        raise failure  # scan stays `running` and is continued by the next worker start
+    # anything else is a bug or an answer nobody foresaw: end the scan with a reason instead of leaving it
+    # `running` for ever (nothing would poll its cancel request any more)
+    log.warning("scan %s stopped by an unexpected %s", scan_id, type(failure).__name__)
+    return ScanSetupError(f"the scan stopped on an unexpected error ({type(failure).__name__})")
+
+
+class ScanSetupError(Exception):
+    """The scan cannot go on for a reason that is neither the target's answer nor a cancel (one line)."""
+
+
+async def _preflight_then_run(runner: Runner, attempts: Sequence[PlannedAttempt]) -> None:
+    """One tiny request first (an unreachable target, refused credentials or an egress refusal end the scan
+    before it starts), then the attempts."""
+    try:
+        await preflight(runner.connector)
+    except (TargetAuthError, TargetUnreachableError):
+        raise
+    except Exception as error:  # e.g. a connector that breaks on its first request
+        raise ScanSetupError(f"the first request to the target failed unexpectedly ({type(error).__name__})") from None
+    await runner.run(attempts)
+
+
+def one_line(text: str, limit: int = 500) -> str:
+    """A failure reason as stored on the scan row: one line, bounded."""
+    flat = " ".join(text.strip("'\"").split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

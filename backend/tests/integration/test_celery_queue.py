@@ -163,6 +163,7 @@ def cluster(postgres_server: str, tmp_path: Path) -> Iterator[Cluster]:
             "SECUREAI_BROKER_URL": REDIS_URL,
             "SECUREAI_QUEUE_NAME": queue,
             "SECUREAI_SCAN_STALE_S": str(STALE_S),
+            "SECUREAI_TARGET_ALLOW": "127.0.0.1/32",  # the simulator the scans attack
         }
         running = Cluster(database_url, env, tmp_path)
         try:

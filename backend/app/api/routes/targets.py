@@ -176,7 +176,7 @@ def test_target(target_id: PathId, session: SessionDep, principal: Writer, clien
     session.commit()
 
     async def run() -> list[CheckOut]:
-        connector = build_connector(config)
+        connector = build_connector(config, egress=crud.egress_policy())
         try:
             checks = await diagnose_target(connector)
         finally:

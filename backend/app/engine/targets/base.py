@@ -73,10 +73,10 @@ MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 #: Longest provider error message quoted in an error (`{"error": {"message": ...}}` bodies only).
 PROVIDER_MESSAGE_CHARS = 200
 
-_HEADER_NAME = re.compile(r"^[-!#$%&'*+.^_`|~0-9A-Za-z]+$")
-_HEADER_VALUE = re.compile(r"^(?:[\x21-\x7e](?:[ \t]*[\x21-\x7e])*)?$")
+_HEADER_NAME = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+_HEADER_VALUE = re.compile(r"(?:[\x21-\x7e](?:[ \t]*[\x21-\x7e])*)?")
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
-_MEDIA_TYPE = re.compile(r"^[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+$")
+_MEDIA_TYPE = re.compile(r"[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+")
 #: Headers whose values are not secrets (everything else is scrubbed from error messages).
 _PLAIN_HEADERS = frozenset({"content-type", "accept", "anthropic-version", "user-agent"})
 
@@ -85,10 +85,10 @@ def check_headers(headers: dict[str, str]) -> None:
     """TargetHeaderError naming the first header that HTTP cannot carry (a line break in a pasted key, a
     non-ASCII character); the value itself is never part of the message."""
     for name, value in headers.items():
-        if not _HEADER_NAME.match(name):
+        if not _HEADER_NAME.fullmatch(name):
             shown = name if len(name) <= 60 and name.isprintable() else "(unprintable)"
             raise TargetHeaderError(f"a header name is not valid (header {shown!r})")
-        if not _HEADER_VALUE.match(value):
+        if not _HEADER_VALUE.fullmatch(value):
             raise TargetHeaderError(
                 f"a header value is not valid (header {name}): it has a line break, a control character, a "
                 "non-ASCII character or leading/trailing spaces"
@@ -117,7 +117,7 @@ def content_type_of(response: httpx.Response) -> str:
     media = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if not media:
         return "no content type"
-    return media if len(media) <= 80 and _MEDIA_TYPE.match(media) else "an unusual content type"
+    return media if len(media) <= 80 and _MEDIA_TYPE.fullmatch(media) else "an unusual content type"
 
 
 def provider_message(response: httpx.Response) -> str | None:

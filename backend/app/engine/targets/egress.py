@@ -44,9 +44,8 @@ METADATA_ADDRESSES: Final = frozenset(
 _LINK_LOCAL: Final = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10"))
 _SHARED: Final = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT, often a provider's internal network
 _NAT64: Final = ipaddress.ip_network("64:ff9b::/96")
-_HOST_LABEL: Final = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
+_HOST_LABEL: Final = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
 _CONTROL_OR_SPACE: Final = re.compile(r"[\x00-\x20\x7f-\x9f]")
-_NAMED_URL_HOST: Final = "the host"
 
 
 class EgressError(ValueError):
@@ -265,7 +264,7 @@ def _valid_hostname(host: str) -> bool:
     except (UnicodeError, ValueError):
         return False
     labels = ascii_host.rstrip(".").split(".")
-    return len(ascii_host) <= 253 and all(_HOST_LABEL.match(label.lower()) for label in labels)
+    return len(ascii_host) <= 253 and all(_HOST_LABEL.fullmatch(label.lower()) for label in labels)
 
 
 def url_host(parts: SplitResult) -> str:
