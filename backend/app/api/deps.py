@@ -76,7 +76,8 @@ def _audit_refused_token(session: Session, client: Client, token: str, error: se
     if error.reason == "expired":
         return  # every client's access token expires every few minutes; that is not an event
     api_token = token.startswith(f"{api_tokens.TOKEN_SCHEME}_")
-    details: dict[str, object] = {"method": "api_token" if api_token else "access_token", "reason": error.reason}
+    reason = "".join(char for char in error.reason if char.isprintable())[:100]  # may quote the token's header
+    details: dict[str, object] = {"method": "api_token" if api_token else "access_token", "reason": reason}
     prefix = api_tokens.parse_prefix(token) if api_token else None
     if prefix:
         details["prefix"] = prefix

@@ -10,8 +10,9 @@ to the others for a short while instead.
 That hand-over is bound to the browser session, not only to the refresh token: sign-in also sets a third
 HttpOnly cookie, `secureai_binding`, a random value of this browser session. A refresh through the dashboard
 needs it, and a just-rotated pair is handed only to a request that presents the same binding. A request that
-replays a used refresh cookie without that binding (copied from elsewhere) is a replay, and is treated as the
-API treats one: the refresh token family is revoked and `refresh_token_reuse` is audited (docs/dashboard.md).
+presents a used refresh cookie without that binding (another one, or none: copied from elsewhere) is a replay,
+and is treated as the API treats one: the refresh token family is revoked and `refresh_token_reuse` is audited
+(docs/dashboard.md).
 
 Every form and htmx request that changes something carries a CSRF token (double submit: a random value in a
 cookie and the same value in the form field or the `X-CSRF-Token` header), besides SameSite=Strict.
@@ -31,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from app.api.deps import client_of
 from app.api.routes import auth as auth_api
+from app.auth import refresh as refresh_tokens
 from app.auth import service
 from app.auth.api_tokens import TOKEN_SCHEME
 from app.auth.refresh import REFRESH_TOKEN_TTL
@@ -178,7 +180,11 @@ def _refresh(request: Request, session: Session, token: str) -> auth_api.TokenPa
 def _refreshed(request: Request, session: Session, token: str) -> auth_api.TokenPair | None:
     binding = request.cookies.get(BINDING_COOKIE)
     if not binding or len(binding) > 128:
-        return None  # not a session this dashboard started: its refresh cookie alone proves nothing
+        # a refresh cookie alone proves nothing and is never refreshed; a used one is a replay (the API revokes)
+        row = refresh_tokens.find(session, token)
+        if row is not None and row.rotated_at is not None and row.revoked_at is None:
+            _refresh(request, session, token)
+        return None
     digest, bound = _digest(token), _digest(binding)
     with _recent.lock:
         shared = _recent.get(digest)

@@ -174,15 +174,29 @@ def test_a_replayed_refresh_cookie_from_another_browser_revokes_the_session(web:
     thief.client.cookies.set(ACCESS_COOKIE, "expired.or.garbage")
     thief.client.cookies.set(REFRESH_COOKIE, used)
     assert thief.get("/scans").status_code == 303  # not handed the viewer's fresh pair
-    bare = web.browser()  # and one with the refresh cookie only
-    bare.client.cookies.set(REFRESH_COOKIE, used)
-    assert bare.get("/scans").status_code == 303
 
     viewer_tokens = [row for row in _rows(web.url, RefreshToken) if row.user_id == 4]
     assert viewer_tokens and all(row.revoked_at is not None for row in viewer_tokens)  # the family is revoked
     assert "refresh_token_reuse" in [row.action for row in _rows(web.url, AuditLog)]
     browser.client.cookies.set(ACCESS_COOKIE, "expired.or.garbage")
     assert browser.get("/scans").status_code == 303  # the copied session ended for both, as in the API
+
+
+def test_a_replayed_refresh_cookie_alone_revokes_the_session(web: Web) -> None:
+    browser = web.signed_in(UserRole.VIEWER)
+    used = browser.client.cookies[REFRESH_COOKIE]
+    browser.client.cookies.set(ACCESS_COOKIE, "expired.or.garbage")
+    assert browser.get("/scans").status_code == 200
+    fresh = browser.client.cookies[REFRESH_COOKIE]
+
+    bare = web.browser()  # only the copied (used) refresh cookie, within the sharing window
+    bare.client.cookies.set(REFRESH_COOKIE, used)
+    assert bare.get("/scans").status_code == 303
+    assert all(row.revoked_at is not None for row in _rows(web.url, RefreshToken) if row.user_id == 4)
+    assert "refresh_token_reuse" in [row.action for row in _rows(web.url, AuditLog)]
+    unused = web.browser()  # and a live refresh cookie alone is not refreshed by the dashboard either
+    unused.client.cookies.set(REFRESH_COOKIE, fresh)
+    assert unused.get("/scans").status_code == 303
 
 
 def test_the_binding_cookie_is_http_only_and_goes_with_the_session(web: Web) -> None:
