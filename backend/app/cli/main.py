@@ -183,21 +183,43 @@ def demo_model(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8901,
     threads: Annotated[int, typer.Option(min=1, help="CPU threads for inference.")] = 2,
+    chat_format: Annotated[
+        str,
+        typer.Option(
+            help="How a conversation is written for the model: `dialogue` (a plain-text transcript, what the "
+            "packaged pretrained Gemma continues) or `gemma` (Gemma's turn markers, system text folded into the "
+            "first user turn; for an instruction-tuned Gemma). See docs/local-model.md."
+        ),
+    ] = "dialogue",
+    check: Annotated[
+        bool, typer.Option(help="At start-up, ask the model an instruction and stop if it echoes or is silent.")
+    ] = True,
 ) -> None:
     """Serve Gemma 3 270M (a real, small LLM) on an OpenAI-compatible API; needs the local-model extra."""
-    import subprocess
+    from app.demo.local_model import (
+        CHAT_FORMATS,
+        MODEL_ALIAS,
+        LocalModelCheckError,
+        LocalModelUnavailableError,
+        client_url,
+        model_path,
+        run_server,
+        server_command,
+    )
 
-    from app.demo.local_model import MODEL_ALIAS, LocalModelUnavailableError, model_path, server_command
-
+    if chat_format not in CHAT_FORMATS:
+        fail(f"unknown --chat-format {chat_format!r}; choose one of: {', '.join(CHAT_FORMATS)}", ExitCode.USAGE)
     try:
         gguf = model_path(get_settings().data_dir)
     except LocalModelUnavailableError as error:
         fail(str(error), ExitCode.USAGE)
-    typer.echo(f"Gemma 3 270M ({gguf.name}) at http://{host}:{port}/v1 as model {MODEL_ALIAS!r}")
+    url = client_url(host, port)
+    typer.echo(f"Gemma 3 270M ({gguf.name}, chat format {chat_format}) at {url} as model {MODEL_ALIAS!r}")
+    command = server_command(gguf, host, port, threads=threads, chat_format=chat_format)
     try:
-        code = subprocess.call(server_command(gguf, host, port, threads=threads))
-    except KeyboardInterrupt:
-        code = 0
+        code = run_server(command, url, lambda line: typer.echo(line), check=check)
+    except LocalModelCheckError as error:
+        fail(str(error), ExitCode.FAILED)
     raise typer.Exit(code)
 
 

@@ -1,8 +1,10 @@
 """An end-to-end scan of a real small LLM: Gemma 3 270M served by llama.cpp's OpenAI-compatible server.
 
-The verdicts of a 270M model are its own business; what must hold is that the scan runs to the end against a
-real inference server and accounts for every planned attempt with a real outcome. `make test` installs the
-`local-model` extra; run alone without it, this test skips and says how to install it.
+The verdicts of a 270M model are its own business; what must hold is that the model really answers (not an
+echo of the prompt, not silence), that a scan's system prompt reaches it, that the scan runs to the end against a
+real inference server and accounts for every planned attempt with a real outcome, and that stopping
+`secureai demo-model` stops the model server. `make test` installs the `local-model` extra; run alone without
+it, this test skips and says how to install it.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.demo.local_model import EXTRA_HINT, MODEL_ALIAS, installed
+from app.demo.local_model import CHECK_PROMPT, EXTRA_HINT, MODEL_ALIAS, installed, is_echo
 from app.engine.sinks import read_jsonl
 from tests.conftest import BACKEND_DIR, free_port, run_cli
 
@@ -28,39 +31,129 @@ pytestmark = pytest.mark.skipif(not installed(), reason=EXTRA_HINT)
 SELECTION = "id:spl.repeat_verbatim,id:pi.direct.ignore_previous,id:spl.translate"
 
 
-@pytest.fixture(scope="module")
-def gemma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`secureai demo-model` on a free port, as a user would start it; stopped after the module."""
-    port = free_port()
-    data_dir = tmp_path_factory.mktemp("local-model")
-    log = (data_dir / "server.log").open("w")
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "secureai"), "demo-model", "--port", str(port)],
-        cwd=BACKEND_DIR,
-        env={**os.environ, "SECUREAI_DATA_DIR": str(data_dir)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 180
+class DemoModel:
+    """`secureai demo-model` started as a user would, its output in a log file."""
+
+    def __init__(self, data_dir: Path, *options: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self.log_path = data_dir / f"demo-model-{self.port}.log"
+        self._log = self.log_path.open("w")
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "secureai"), "demo-model", "--port", str(self.port), *options],
+            cwd=BACKEND_DIR,
+            env={**os.environ, "SECUREAI_DATA_DIR": str(data_dir)},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for(self, line_start: str, timeout: float = 300) -> str:
+        """The first output line starting with `line_start`; fails if the command exits first."""
+        deadline = time.monotonic() + timeout
         while True:
-            if process.poll() is not None:
-                pytest.fail(f"the model server exited: {(data_dir / 'server.log').read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
+            for line in self.output().splitlines():
+                if line.startswith(line_start):
+                    return line
+            if self.process.poll() is not None:
+                pytest.fail(f"secureai demo-model exited ({self.process.returncode}): {self.output()[-2000:]}")
             if time.monotonic() > deadline:
-                pytest.fail("the model server did not answer within 180 s")
-            time.sleep(0.5)
-        yield url
+                pytest.fail(f"secureai demo-model printed no {line_start!r} line within {timeout:.0f} s")
+            time.sleep(0.2)
+
+    def server_pid(self) -> int:
+        return int(self.wait_for("model server pid ").rsplit(" ", 1)[1])
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+        self.process.wait(timeout=60)
+        self._log.close()
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")  # a zombie is gone too
+
+
+def _port_closed(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("local-model")
+
+
+@pytest.fixture(scope="module")
+def gemma_url(data_dir: Path) -> Iterator[str]:
+    """`secureai demo-model` on a free port, past its own start-up check; stopped after the module."""
+    demo = DemoModel(data_dir)
+    try:
+        demo.wait_for("serving at ")
+        yield demo.url
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
-        log.close()
+        demo.close()
+
+
+def _chat(url: str, messages: list[dict[str, str]], max_tokens: int = 32) -> str:
+    response = httpx.post(
+        f"{url}/chat/completions",
+        json={"model": MODEL_ALIAS, "messages": messages, "temperature": 0, "max_tokens": max_tokens},
+        timeout=300,
+    )
+    response.raise_for_status()
+    return str(response.json()["choices"][0]["message"]["content"] or "").strip()
+
+
+def test_the_model_answers_an_instruction_instead_of_echoing_it(gemma_url: str) -> None:
+    reply = _chat(gemma_url, [{"role": "user", "content": CHECK_PROMPT}])
+    assert reply, "the model answered nothing"
+    assert not is_echo(CHECK_PROMPT, reply), reply
+    assert "paris" in reply.lower(), reply
+
+
+def test_the_system_prompt_reaches_the_model(gemma_url: str) -> None:
+    question = {"role": "user", "content": "What is your name?"}
+    system = {"role": "system", "content": "You are Kestrel, the assistant of the Harbour Hotel."}
+    assert "kestrel" in _chat(gemma_url, [system, question]).lower()
+    assert "kestrel" not in _chat(gemma_url, [question]).lower()  # the name came from the system prompt
+
+
+def test_the_start_up_check_refuses_a_model_that_echoes(data_dir: Path) -> None:
+    """Gemma's turn markers make the packaged pretrained model copy the question: the command must say so."""
+    demo = DemoModel(data_dir, "--chat-format", "gemma")
+    try:
+        server = demo.server_pid()
+        assert demo.process.wait(timeout=600) == 1
+        output = demo.output()
+        assert "error: the model echoed the check prompt instead of answering it" in output, output[-2000:]
+        assert "Traceback" not in output
+        assert _gone(server) and _port_closed(demo.port)
+    finally:
+        demo.close()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_stopping_demo_model_stops_the_model_server(data_dir: Path, signum: signal.Signals) -> None:
+    demo = DemoModel(data_dir, "--no-check")
+    try:
+        server = demo.server_pid()
+        demo.wait_for("serving at ")
+        assert not _port_closed(demo.port)
+        demo.process.send_signal(signum)  # to the command only, as `kill PID` or systemd would
+        assert demo.process.wait(timeout=60) == 0
+        assert _gone(server), f"the model server (pid {server}) outlived secureai demo-model"
+        assert _port_closed(demo.port)
+    finally:
+        demo.close()
 
 
 def test_the_target_doctor_sees_a_real_model(gemma_url: str) -> None:
