@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import secrets
+import shutil
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine
@@ -15,7 +17,7 @@ from app.core.crypto import SealingKey, unseal
 from app.crud.targets import create_target
 from app.db import migrate
 from app.db.models import Target
-from tests.conftest import TEST_SECRET_KEY, run_cli
+from tests.conftest import LEGACY_UNVERSIONED, TEST_SECRET_KEY, run_cli
 
 WEAK_KEYS = {
     "the issue's example": "changeme",
@@ -111,4 +113,18 @@ def test_a_database_sealed_with_a_weak_key_is_rotated_to_a_strong_one(
     with Session(engine) as session:
         sealed = session.query(Target).one().credentials
     assert unseal(sealed, SealingKey.derive(strong))["secrets"]["api_key"] == "sk-weakly-sealed-000001"
+    engine.dispose()
+
+
+def test_a_legacy_upgrade_with_a_weak_key_refuses_with_the_reason_and_changes_nothing(tmp_path: Path) -> None:
+    copy = tmp_path / "legacy.db"
+    shutil.copyfile(LEGACY_UNVERSIONED, copy)
+    url = f"sqlite:///{copy}"
+    migrate.upgrade(url, "64971bd2b79a")
+    result = run_cli("secureai", "db", "upgrade", env={"DATABASE_URL": url, "SECUREAI_SECRET_KEY": "changeme"})
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "too weak" in output and "secureai secrets generate-key" in output
+    assert "Traceback" not in result.stderr and "changeme" not in output
+    engine = create_engine(url)
+    assert migrate.current_revisions(engine) == ("64971bd2b79a",)
     engine.dispose()

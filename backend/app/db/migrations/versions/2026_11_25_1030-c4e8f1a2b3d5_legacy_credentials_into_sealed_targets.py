@@ -29,7 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import context, op
 
-from app.config import MissingSecretKeyError, get_settings
+from app.config import MissingSecretKeyError, WeakSecretKeyError, get_settings
 from app.core.crypto import SealingKey, SecretDecryptError, seal, unseal
 from app.db.errors import MigrationPreconditionError
 from app.db.legacy_secrets import MARKER, split_secrets
@@ -76,6 +76,8 @@ def _raw_configs(bind: sa.Connection) -> list[sa.Row[Any]]:
 def _sealing_key(purpose: str) -> SealingKey:
     try:
         return SealingKey.derive(get_settings().require_secret_key())
+    except WeakSecretKeyError as error:
+        raise MigrationPreconditionError(f"{error} Nothing was changed.") from None
     except MissingSecretKeyError:
         raise MigrationPreconditionError(
             f"SECUREAI_SECRET_KEY is required to {purpose}; set it (the server needs it too) and run the "
