@@ -58,7 +58,11 @@ def answering(answer: Answer) -> Iterator[str]:
             self.end_headers()
             self.wfile.write(data)
 
-        do_GET = do_POST = _reply
+        def do_GET(self) -> None:
+            self._reply()
+
+        def do_POST(self) -> None:
+            self._reply()
 
         def log_message(self, *_: Any) -> None:
             return None

@@ -9,11 +9,17 @@ connection must not happen, a recording listener on 127.0.0.1 shows that nothing
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from app.cli.main import app as cli
 from app.config import get_settings
 from app.db.enums import UserRole
 from tests.integration.api.conftest import Api
@@ -234,3 +240,100 @@ def test_the_connection_goes_to_the_address_that_was_checked(
     assert listener.requests[0].headers["host"] == f"model.lab.test:{listener.port}"
     # one resolution per new connection, each checked before connecting
     assert len(handed) - resolutions_at_save >= 1
+
+
+@contextmanager
+def redirecting(location: str) -> Iterator[str]:
+    """An HTTP server on 127.0.0.1 that answers every request with a 307 to `location`."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            self.send_response(307)
+            self.send_header("location", location)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def do_GET(self) -> None:
+            self.do_POST()
+
+        def log_message(self, *_: Any) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_redirect_is_not_followed(api: Api, monkeypatch: pytest.MonkeyPatch, listener: Listener) -> None:
+    """An allowed target answering 307 to a place the policy refuses (here: a listener on a port the rule does
+    not cover) does not make the server go there."""
+    analyst = api.as_role(UserRole.ANALYST)
+    with redirecting(f"{listener.url}/v1/chat/completions") as url:
+        port = int(url.rsplit(":", 1)[1])
+        _allow(monkeypatch, f"127.0.0.1/32:{port}")
+        target = _create(api, analyst, "redirector", _openai(f"{url}/v1"))
+        assert target.status_code == 201, target.text
+        checks = api.client.post(f"/api/v1/targets/{target.json()['id']}/test", headers=analyst).json()
+    assert checks[0]["level"] == "error" and "HTTP 307" in checks[0]["message"], checks
+    assert listener.requests == []
+
+
+#: Settings that cost the server, one step beyond the platform's bound each.
+BEYOND: dict[str, float] = {
+    "timeout_s": 301,
+    "max_concurrency": 65,
+    "max_retries": 11,
+    "backoff_base_s": 61,
+    "backoff_max_s": 301,
+    "requests_per_minute": 0.5,
+    "tokens_per_minute": 99,
+    "max_tokens": 65_537,
+}
+AT_BOUND: dict[str, float] = {
+    "timeout_s": 300,
+    "max_concurrency": 64,
+    "max_retries": 10,
+    "backoff_base_s": 60,
+    "backoff_max_s": 300,
+    "requests_per_minute": 1,
+    "tokens_per_minute": 100,
+    "max_tokens": 65_536,
+}
+
+
+def test_settings_that_cost_the_server_are_bounded_for_platform_targets(api: Api) -> None:
+    analyst = api.as_role(UserRole.ANALYST)
+    base = _openai("http://127.0.0.1:9/v1")
+    for field, value in BEYOND.items():
+        answer = _create(api, analyst, f"too much {field}", {**base, field: value})
+        assert answer.status_code == 422, (field, answer.text)
+        assert f"invalid target ({field})" in answer.json()["detail"] and "platform target" in answer.json()["detail"]
+    created = _create(api, analyst, "at the bounds", {**base, **AT_BOUND})
+    assert created.status_code == 201, created.text
+    patched = api.client.patch(
+        f"/api/v1/targets/{created.json()['id']}", json={"settings": {**base, "timeout_s": 3600}}, headers=analyst
+    )
+    assert patched.status_code == 422 and "timeout_s" in patched.json()["detail"]
+    stored = api.client.get(f"/api/v1/targets/{created.json()['id']}", headers=analyst).json()
+    assert stored["settings"]["timeout_s"] == 300
+
+
+def test_the_command_line_keeps_its_own_limits_and_reaches_loopback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`secureai scan -t file.yaml` is the operator's own target: no platform bounds, no egress policy."""
+    monkeypatch.setenv("SECUREAI_TARGET_ALLOW", "")
+    target = tmp_path / "target.yaml"
+    target.write_text(
+        "type: openai\nmodel: m\nbase_url: http://127.0.0.1:9/v1\ntimeout_s: 3600\nmax_concurrency: 200\n"
+    )
+    result = CliRunner().invoke(cli, ["scan", "-t", str(target), "--probes", "owasp:LLM07", "--dry-run"])
+    assert result.exit_code == 0, result.output
