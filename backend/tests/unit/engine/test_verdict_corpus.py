@@ -131,6 +131,9 @@ def test_case_format(case: dict[str, Any]) -> None:
         assert set(call) == {"name", "arguments"}, f"{where}: tool call {call}"
         assert isinstance(call["arguments"], str), f"{where}: tool arguments are the raw JSON text"
     assert case.get("finish_reason") in FINISH, f"{where}: finish_reason {case.get('finish_reason')!r}"
+    if case["source"] == "written":
+        texts = [case["response"], case["why"], *case["earlier_replies"], *(c["arguments"] for c in case["tool_calls"])]
+        assert not any("${" in text for text in texts), f"{where}: a placeholder was left unfilled"
 
 
 def test_ids_are_unique() -> None:
