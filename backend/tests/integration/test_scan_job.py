@@ -124,8 +124,13 @@ def test_a_cancel_request_ends_the_scan_cancelled_with_what_it_had(database_url:
     with running_simulator("vulnerable", latency_s=0.05) as (url, _):
         scan_id = _make_scan(sessions, url, {**OPTIONS, "repeat": 3})
 
-        def cancel_soon() -> None:
-            time.sleep(0.5)
+        def cancel_soon() -> None:  # once the first attempt is checkpointed (a fixed sleep raced the preflight)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                with sessions() as session:
+                    if session.scalar(select(func.count()).select_from(Attempt).where(Attempt.scan_id == scan_id)):
+                        break
+                time.sleep(0.05)
             with sessions() as session, session.begin():
                 session.get_one(Scan, scan_id).cancel_requested_at = session.get_one(Scan, scan_id).started_at
 
