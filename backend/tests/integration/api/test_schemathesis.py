@@ -1,9 +1,9 @@
 """Property-based run of the whole API from its own OpenAPI schema, signed in as an admin: no request is a 5xx.
 
-Every operation of the schema (34 at the time of writing) runs against its own copy of a seeded
-database (SQLite, or PostgreSQL on request): two admins, a target with sealed credentials, a completed scan with findings and compliance rows, a
-triage, an API token, audit records. So the path ids hit real rows, not only 404s. Each operation goes through
-schemathesis' phases:
+Every operation of the schema (34 at the time of writing) runs against its own copy of a seeded database
+(SQLite, or PostgreSQL on request): two admins, a target with sealed credentials, a completed scan with
+findings and compliance rows, a triage, an API token, audit records. So the path ids hit real rows, not only
+404s. Each operation goes through schemathesis' phases:
 
 - examples (the schema's own examples), and coverage: deterministic boundary values of every parameter and
   body field, valid and invalid (huge and negative ids, empty and over-long strings, missing fields, wrong
