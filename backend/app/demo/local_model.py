@@ -19,6 +19,7 @@ formats with llama_cpp before handing over to its server:
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import importlib.util
 import ipaddress
@@ -50,6 +51,7 @@ DIALOGUE_STOPS = ["\nUser:", "\nAssistant:"]
 CHECK_PROMPT = "What is the capital of France? Answer in one word."
 #: Seconds the model server gets to stop after SIGTERM before it is killed.
 STOP_GRACE_S = 10.0
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 class LocalModelUnavailableError(RuntimeError):
@@ -261,6 +263,12 @@ def stop_server(process: subprocess.Popen[bytes], grace: float = STOP_GRACE_S) -
     return process.wait()
 
 
+def _die_with_parent() -> None:
+    """In the server process (Linux): have the kernel send it SIGTERM when this command dies, even by SIGKILL."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class Stopped(Exception):  # noqa: N818 - a signal, not an error
     """SIGTERM or SIGINT reached the command."""
 
@@ -283,7 +291,9 @@ def run_server(
     process: subprocess.Popen[bytes] | None = None
     try:
         # its own process group: a Ctrl-C in the terminal reaches this command, which then stops the server once
-        process = subprocess.Popen(command, start_new_session=True)
+        process = subprocess.Popen(
+            command, start_new_session=True, preexec_fn=_die_with_parent if sys.platform == "linux" else None
+        )
         announce(f"model server pid {process.pid}")
         wait_until_serving(process, base_url)
         if check:
@@ -295,10 +305,12 @@ def run_server(
         announce(f"{stop}: stopping the model server")
         return 0
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        for sig in previous:  # a second Ctrl-C must not cut the stop short and leave the server behind
+            signal.signal(sig, signal.SIG_IGN)
         if process is not None:
             stop_server(process)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def read_metadata(gguf: Path) -> dict[str, str]:

@@ -79,7 +79,10 @@ def _gone(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return True
-    return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")  # a zombie is gone too
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")  # a zombie is gone too
+    except FileNotFoundError:
+        return True
 
 
 def _port_closed(port: int) -> bool:
@@ -151,6 +154,24 @@ def test_stopping_demo_model_stops_the_model_server(data_dir: Path, signum: sign
         demo.process.send_signal(signum)  # to the command only, as `kill PID` or systemd would
         assert demo.process.wait(timeout=60) == 0
         assert _gone(server), f"the model server (pid {server}) outlived secureai demo-model"
+        assert _port_closed(demo.port)
+    finally:
+        demo.close()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the parent-death signal is Linux's prctl")
+def test_a_killed_demo_model_takes_the_model_server_with_it(data_dir: Path) -> None:
+    """SIGKILL cannot be forwarded: the kernel stops the server when its parent dies (Linux)."""
+    demo = DemoModel(data_dir, "--no-check")
+    try:
+        server = demo.server_pid()
+        demo.wait_for("serving at ")
+        demo.process.kill()
+        assert demo.process.wait(timeout=60) == -signal.SIGKILL
+        deadline = time.monotonic() + 60  # the server's own shutdown, bounded; the assertion is what it reached
+        while not (_gone(server) and _port_closed(demo.port)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _gone(server), f"the model server (pid {server}) outlived a killed secureai demo-model"
         assert _port_closed(demo.port)
     finally:
         demo.close()
