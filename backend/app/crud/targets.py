@@ -10,7 +10,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -134,13 +135,93 @@ def _stored_settings(config: TargetConfig) -> dict[str, Any]:
     return config.model_dump(mode="json", exclude_none=True, exclude={"name"})
 
 
-def _sealed(api_key: str | None, headers: Mapping[str, str] | None, key: SealingKey) -> str | None:
+#: Where a connector sends its requests when `base_url` is left empty (see the connectors).
+DEFAULT_ENDPOINTS = {"anthropic": "https://api.anthropic.com", "ollama": "http://127.0.0.1:11434"}
+#: Header names that carry credentials whatever the operator says (compared in lower case). A header named like a
+#: credential (`SECUREAI_SECRET_HEADER_NAMES` adds names) is sealed instead of being stored among the settings.
+CREDENTIAL_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie", "x-auth-token", "x-goog-api-key"}
+)
+_CREDENTIAL_WORDS = ("token", "secret", "password", "apikey", "api-key", "api_key", "session")
+
+
+def destination_of(target_type: str, settings: Mapping[str, Any]) -> str | None:
+    """Where a target's requests go, as `TYPE SCHEME://HOST:PORT` (None when nothing says yet).
+
+    This is what stored credentials are bound to: the connector type (it decides how the key is sent) and the
+    endpoint's scheme, host and port. A path, model or budget change keeps the destination.
+    """
+    if target_type == "python":
+        return f"python {settings.get('callable')}"
+    url = settings.get("base_url") or DEFAULT_ENDPOINTS.get(target_type)
+    if not isinstance(url, str) or not url:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    except ValueError:
+        return f"{target_type} {url!r}"
+    return f"{target_type} {parts.scheme.lower()}://{(parts.hostname or '').lower()}:{port}"
+
+
+def _legacy_destination(target: Target) -> str | None:
+    """Where a target made from legacy scan configurations sent its key: the legacy `endpoint`, or OpenAI's API."""
+    legacy = target.settings.get("legacy_config")
+    endpoint = legacy.get("endpoint") if isinstance(legacy, Mapping) else None
+    if isinstance(endpoint, str) and endpoint:
+        return destination_of(target.type, {"base_url": endpoint})
+    return destination_of("openai", {"base_url": "https://api.openai.com/v1"}) if target.type == "openai" else None
+
+
+def is_credential_header(name: str) -> bool:
+    """True for a header that carries a credential by its name (built-in list, words, and the operator's list)."""
+    lowered = name.strip().lower()
+    extra = {item.strip().lower() for item in get_settings().secret_header_names.split(",") if item.strip()}
+    return lowered in CREDENTIAL_HEADERS or lowered in extra or any(word in lowered for word in _CREDENTIAL_WORDS)
+
+
+def clean_credential(value: str, what: str) -> str:
+    """A credential without surrounding white space; TargetConfigError (never echoing it) when it holds control
+    characters inside, such as a line break pasted in the middle, which would break or split the header."""
+    stripped = value.strip()
+    if any(ord(character) < 32 or ord(character) == 127 for character in stripped):
+        raise TargetConfigError(f"{what} contains a line break or another control character; paste it again")
+    if not stripped:
+        raise TargetConfigError(f"{what} is empty")
+    return stripped
+
+
+def split_credential_headers(settings: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """(settings without credential headers, those headers): what `settings.headers` holds that must be sealed."""
+    headers = settings.get("headers")
+    if not isinstance(headers, Mapping):
+        return dict(settings), {}
+    plain = {name: value for name, value in headers.items() if not is_credential_header(str(name))}
+    secret = {str(name): str(value) for name, value in headers.items() if is_credential_header(str(name))}
+    kept = {**settings, "headers": plain} if plain else {k: v for k, v in settings.items() if k != "headers"}
+    return kept, secret
+
+
+def _clean_secrets(api_key: str | None, headers: Mapping[str, str] | None) -> dict[str, Any]:
     secrets: dict[str, Any] = {}
     if api_key:
-        secrets["api_key"] = api_key
+        secrets["api_key"] = clean_credential(api_key, "the API key")
     if headers:
-        secrets["headers"] = dict(headers)
-    return seal({"secrets": secrets}, key) if secrets else None
+        secrets["headers"] = {
+            str(name).strip(): clean_credential(value, f"secret header {str(name).strip()!r}")
+            for name, value in headers.items()
+        }
+    return secrets
+
+
+def _seal_bound(
+    secrets: Mapping[str, Any], destination: str | None, extra: Mapping[str, Any] | None = None
+) -> str | None:
+    """Seal `secrets` together with the destination they were entered for (None when there is nothing to keep)."""
+    data: dict[str, Any] = dict(extra or {})
+    if secrets:
+        data.update({"secrets": dict(secrets), "bound_to": destination})
+    return seal(data, current_key()) if data else None
 
 
 def _ensure_free_name(session: Session, name: str, exclude_id: int | None = None) -> None:
@@ -160,20 +241,51 @@ def create_target(
     secret_headers: Mapping[str, str] | None = None,
     created_by: int | None = None,
 ) -> Target:
-    """Validate and add a target (flushed, not committed: the caller owns the transaction)."""
+    """Validate and add a target (flushed, not committed: the caller owns the transaction).
+
+    Credential-like headers in `settings.headers` are sealed with the other secrets, and all of them are bound to
+    the target's destination (`destination_of`).
+    """
+    settings, header_secrets = split_credential_headers(settings)
+    secrets = _clean_secrets(api_key, {**header_secrets, **(secret_headers or {})})
     config = validate_settings(name, settings)
     check_egress(config)
     _ensure_free_name(session, name)
+    stored = _stored_settings(config)
     target = Target(
         name=name,
         type=config.type,
-        settings=_stored_settings(config),
-        credentials=_sealed(api_key, secret_headers, current_key()),
+        settings=stored,
+        credentials=_seal_bound(secrets, destination_of(config.type, stored)),
         created_by=created_by,
     )
     session.add(target)
     session.flush()
     return target
+
+
+@dataclass(frozen=True)
+class TargetChange:
+    """What `update_target` did: where the target pointed before and after, and what became of its credentials."""
+
+    target: Target
+    old_destination: str | None
+    new_destination: str | None
+    credentials_replaced: bool
+    credentials_dropped: bool
+
+    @property
+    def moved(self) -> bool:
+        return self.old_destination != self.new_destination
+
+    def audit_details(self, changed: list[str]) -> dict[str, Any]:
+        """The audit record's details: changed fields, and both destinations when the target moved."""
+        details: dict[str, Any] = {"changed": changed, "credentials_replaced": self.credentials_replaced}
+        if self.moved:
+            details["destination"] = {"from": self.old_destination, "to": self.new_destination}
+        if self.credentials_dropped:
+            details["credentials_dropped"] = True
+        return details
 
 
 def update_target(
@@ -185,8 +297,19 @@ def update_target(
     api_key: str | None = None,
     secret_headers: Mapping[str, str] | None = None,
     clear_credentials: bool = False,
-) -> Target:
-    """Change what is given; credentials are replaced only when new ones (or `clear_credentials`) are given."""
+) -> TargetChange:
+    """Change what is given (flushed, not committed).
+
+    Stored credentials stay bound to the destination they were entered for: a change of type, scheme, host or
+    port drops them unless the same call gives new ones (only what it gives is kept). Without a move, a new key
+    or new secret headers replace only their own part.
+    """
+    old_secrets = opened_credentials(target)
+    old_destination = _bound_destination(target)
+    header_secrets: dict[str, str] = {}
+    if settings is not None:
+        settings, header_secrets = split_credential_headers(settings)
+    given = _clean_secrets(api_key, {**header_secrets, **(secret_headers or {})})
     new_name = name or target.name
     if name and name != target.name:
         _ensure_free_name(session, name, exclude_id=target.id)
@@ -195,29 +318,86 @@ def update_target(
         check_egress(config)
         target.type, target.settings = config.type, _stored_settings(config)
     target.name = new_name
+    new_destination = destination_of(target.type, target.settings)
+    legacy = _legacy_originals(target)
+    had_secrets = bool(old_secrets.get("secrets"))
     if clear_credentials:
-        target.credentials = None
-    elif api_key or secret_headers:
-        target.credentials = _sealed(api_key, secret_headers, current_key())
+        secrets: dict[str, Any] = {}
+    elif old_destination != new_destination:
+        secrets = given
+    else:
+        secrets = {**old_secrets.get("secrets", {}), **given}
+    dropped = had_secrets and not clear_credentials and old_destination != new_destination and not given
+    if clear_credentials or given or old_destination != new_destination:
+        target.credentials = _seal_bound(secrets, new_destination, legacy)
     session.flush()
-    return target
+    return TargetChange(target, old_destination, new_destination, bool(given), dropped)
+
+
+def _legacy_originals(target: Target) -> dict[str, Any]:
+    """The legacy configurations kept in the sealed value for a downgrade (revision c4e8f1a2b3d5), if any."""
+    if not target.credentials:
+        return {}
+    originals = opened_credentials(target).get("legacy_originals")
+    return {"legacy_originals": originals} if originals else {}
+
+
+def _bound_destination(target: Target) -> str | None:
+    """The destination the target's stored credentials were entered for.
+
+    Values sealed by this version carry it. Legacy targets' credentials belong to the legacy endpoint; values
+    sealed before binding existed belong to where the target points now.
+    """
+    if target.credentials:
+        opened = opened_credentials(target)
+        if "bound_to" in opened:
+            return cast("str | None", opened["bound_to"])
+    if target.settings.get(MARKER):
+        return _legacy_destination(target)
+    return destination_of(target.type, target.settings)
+
+
+def has_credentials(target: Target) -> bool:
+    """True when the target holds usable secrets (a sealed value may keep only legacy originals for a downgrade)."""
+    if not target.credentials:
+        return False
+    try:
+        return bool(credentials_of(target))
+    except SecretDecryptError:
+        return True  # sealed with another key: something is there
+
+
+def opened_credentials(target: Target, key: SealingKey | None = None) -> dict[str, Any]:
+    """The target's whole sealed value ({"secrets": {...}, "bound_to": ..., legacy originals}); {} when none."""
+    if not target.credentials:
+        return {}
+    return dict(unseal(target.credentials, key or current_key()))
 
 
 def credentials_of(target: Target, key: SealingKey | None = None) -> dict[str, Any]:
     """The target's opened secrets ({"api_key": ..., "headers": {...}}); empty when it has none."""
-    if not target.credentials:
-        return {}
-    return dict(unseal(target.credentials, key or current_key()).get("secrets", {}))
+    return dict(opened_credentials(target, key).get("secrets", {}))
 
 
 def engine_config(target: Target, key: SealingKey | None = None) -> TargetConfig:
-    """The configuration a connector needs, with the credentials opened in memory only."""
+    """The configuration a connector needs, with the credentials opened in memory only.
+
+    The credentials are handed over only to the destination they were entered for: a target whose destination
+    was changed without re-entering them (which `update_target` does not allow, but a database edited by hand
+    could) is refused.
+    """
     if target.settings.get(MARKER):
         raise TargetConfigError(
             f"target {target.name!r} was made from a legacy scan configuration and is not complete; "
             "update its settings (type, base_url, model) before scanning it"
         )
-    secrets = credentials_of(target, key)
+    opened = opened_credentials(target, key)
+    secrets = opened.get("secrets", {})
+    if secrets and "bound_to" in opened and opened["bound_to"] != destination_of(target.type, target.settings):
+        raise TargetConfigError(
+            f"the credentials of target {target.name!r} were entered for {opened['bound_to']}, not for where it "
+            "points now; enter them again"
+        )
     return validate_settings(target.name, target.settings).with_credentials(
         secrets.get("api_key"), secrets.get("headers")
     )

@@ -18,6 +18,7 @@ from app.api.routes.targets import get_target
 from app.api.types import MAX_ID, PathId, SafeScanName, UtcDateTime
 from app.auth import service
 from app.auth.rbac import Permission
+from app.crud import targets as targets_crud
 from app.db.enums import ScannerType, ScanStatus, Severity
 from app.db.models import Scan, Vulnerability, utcnow
 from app.db.session import get_sessionmaker
@@ -158,15 +159,19 @@ def start_scan(body: ScanIn, request: Request, session: SessionDep, principal: W
     actor = principal.user.id
     details = {"target_id": target.id, "attempts": planned}
     audit(session, client, "scan_start", actor=actor, resource_type="scan", resource_id=scan.id, details=details)
-    audit(
-        session,
-        client,
-        "secret_use",
-        actor=actor,
-        resource_type="target",
-        resource_id=target.id,
-        details={"purpose": f"scan {scan.id}"},
-    )
+    if targets_crud.has_credentials(target):
+        audit(
+            session,
+            client,
+            "secret_use",
+            actor=actor,
+            resource_type="target",
+            resource_id=target.id,
+            details={
+                "purpose": f"scan {scan.id}",
+                "sent_to": targets_crud.destination_of(target.type, target.settings),
+            },
+        )
     session.commit()
     dispatcher.submit(scan.id)
     return ScanOut.of(scan)

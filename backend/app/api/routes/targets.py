@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field, SecretStr
 from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import ClientDep, SessionDep, audit, require
+from app.api.deps import Client, ClientDep, SessionDep, audit, require
 from app.api.pagination import Cursor, Limit, Page, page_by_id
 from app.api.types import PathId, SafeName, UtcDateTime
 from app.auth import service
 from app.auth.rbac import Permission
+from app.config import get_settings
 from app.core.crypto import SecretDecryptError
 from app.crud import targets as crud
 from app.db.models import Target
 from app.engine.target_doctor import diagnose_target
-from app.engine.targets import TargetConfigError, build_connector
+from app.engine.targets import TargetConfig, TargetConfigError, build_connector
 
 router = APIRouter(prefix="/targets", tags=["targets"])
 Reader = Annotated[service.Principal, Depends(require(Permission.READ))]
@@ -60,7 +67,7 @@ class TargetOut(BaseModel):
             name=target.name,
             type=target.type,
             settings=target.settings,
-            has_credentials=bool(target.credentials),
+            has_credentials=crud.has_credentials(target),
             created_at=target.created_at,
             updated_at=target.updated_at,
         )
@@ -112,7 +119,12 @@ def create_target(body: TargetIn, session: SessionDep, principal: Writer, client
         actor=principal.user.id,
         resource_type="target",
         resource_id=target.id,
-        details={"name": target.name, "type": target.type, "credentials": bool(target.credentials)},
+        details={
+            "name": target.name,
+            "type": target.type,
+            "credentials": crud.has_credentials(target),
+            "destination": crud.destination_of(target.type, target.settings),
+        },
     )
     session.commit()
     return TargetOut.of(target)
@@ -123,13 +135,23 @@ def read_target(target_id: PathId, session: SessionDep, _: Reader) -> TargetOut:
     return TargetOut.of(get_target(session, target_id))
 
 
+class TargetChangeOut(TargetOut):
+    credentials_dropped: bool = Field(
+        default=False,
+        description="True when the change of destination (type, scheme, host or port) dropped the stored "
+        "credentials: they are bound to the endpoint they were entered for. Send them again with the change.",
+    )
+
+
 @router.patch("/{target_id}", summary="Change a target")
 def update_target(
     target_id: PathId, body: TargetPatch, session: SessionDep, principal: Writer, client: ClientDep
-) -> TargetOut:
+) -> TargetChangeOut:
+    """Changing where the target points (type, scheme, host or port) drops its stored credentials unless the same
+    request sends them again (`credentials_dropped` says so); the audit record names both destinations."""
     target = get_target(session, target_id)
     try:
-        crud.update_target(
+        change = crud.update_target(
             session,
             target,
             name=body.name,
@@ -140,7 +162,7 @@ def update_target(
         )
     except crud.TargetNameTakenError as error:
         raise HTTPException(409, str(error)) from None
-    except TargetConfigError as error:
+    except (TargetConfigError, SecretDecryptError) as error:
         raise HTTPException(422, str(error)) from None
     changed = sorted(name for name in body.model_fields_set if name not in ("api_key", "secret_headers"))
     audit(
@@ -150,37 +172,87 @@ def update_target(
         actor=principal.user.id,
         resource_type="target",
         resource_id=target.id,
-        details={"changed": changed, "credentials_replaced": bool(body.api_key or body.secret_headers)},
+        details=change.audit_details(changed),
     )
     session.commit()
-    return TargetOut.of(target)
+    return TargetChangeOut(**TargetOut.of(target).model_dump(), credentials_dropped=change.credentials_dropped)
 
 
-@router.post("/{target_id}/test", summary="Check the target: reachable, credentials, model, latency")
-def test_target(target_id: PathId, session: SessionDep, principal: Writer, client: ClientDep) -> list[CheckOut]:
-    """Runs the engine's target doctor (sends a few tiny requests with the stored credentials)."""
+#: Target tests in flight per user in this process (`SECUREAI_TARGET_TESTS_PER_USER` caps them).
+_tests_in_flight: Counter[int] = Counter()
+_tests_lock = threading.Lock()
+#: How long one target test may take in all, whatever the target's own timeout and retries.
+TEST_DEADLINE_S = 90.0
+
+
+@contextmanager
+def _test_slot(user_id: int) -> Iterator[None]:
+    """Hold one of the user's target-test slots; 429 with Retry-After when they are all taken."""
+    limit = get_settings().target_tests_per_user
+    with _tests_lock:
+        if _tests_in_flight[user_id] >= limit:
+            raise HTTPException(
+                429,
+                f"you already have {limit} target test(s) running; wait for one to finish",
+                headers={"Retry-After": "10"},
+            )
+        _tests_in_flight[user_id] += 1
+    try:
+        yield
+    finally:
+        with _tests_lock:
+            _tests_in_flight[user_id] -= 1
+            if not _tests_in_flight[user_id]:
+                del _tests_in_flight[user_id]
+
+
+def _open_for_test(session: Session, target_id: int, principal: service.Principal, client: Client) -> TargetConfig:
+    """The target's engine configuration, and the audit record of the secret use (with where it goes)."""
     target = get_target(session, target_id)
     try:
         config = crud.engine_config(target)
     except (TargetConfigError, SecretDecryptError) as error:
         raise HTTPException(422, str(error)) from None
-    audit(
-        session,
-        client,
-        "secret_use",
-        actor=principal.user.id,
-        resource_type="target",
-        resource_id=target.id,
-        details={"purpose": "target test"},
-    )
+    if config.credential_summary():
+        audit(
+            session,
+            client,
+            "secret_use",
+            actor=principal.user.id,
+            resource_type="target",
+            resource_id=target.id,
+            details={"purpose": "target test", "sent_to": crud.destination_of(target.type, target.settings)},
+        )
     session.commit()
+    return config
 
-    async def run() -> list[CheckOut]:
+
+async def run_target_test(
+    session: Session, target_id: int, principal: service.Principal, client: Client
+) -> list[CheckOut]:
+    """Open the target (in a worker thread: the database is synchronous) and run the engine's target doctor on the
+    event loop, so a target that never answers holds no server thread; bounded by TEST_DEADLINE_S."""
+    with _test_slot(principal.user.id):
+        config = await run_in_threadpool(_open_for_test, session, target_id, principal, client)
         connector = build_connector(config, egress=crud.egress_policy())
         try:
-            checks = await diagnose_target(connector)
+            checks = await asyncio.wait_for(diagnose_target(connector), TEST_DEADLINE_S)
+        except TimeoutError:
+            return [
+                CheckOut(
+                    name="reachable",
+                    level="error",
+                    message=f"no answer within {TEST_DEADLINE_S:g} s",
+                    fix="check base_url and that the server runs",
+                )
+            ]
         finally:
             await connector.aclose()
-        return [CheckOut(name=c.name, level=c.level, message=c.message, fix=c.fix) for c in checks]
+    return [CheckOut(name=c.name, level=c.level, message=c.message, fix=c.fix) for c in checks]
 
-    return asyncio.run(run())
+
+@router.post("/{target_id}/test", summary="Check the target: reachable, credentials, model, latency")
+async def test_target(target_id: PathId, session: SessionDep, principal: Writer, client: ClientDep) -> list[CheckOut]:
+    """Runs the engine's target doctor (sends a few tiny requests with the stored credentials). At most
+    `SECUREAI_TARGET_TESTS_PER_USER` tests per user at once (429 with Retry-After beyond)."""
+    return await run_target_test(session, target_id, principal, client)

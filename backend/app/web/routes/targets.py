@@ -169,14 +169,15 @@ def read_target(target_id: PathId, request: Request, session: SessionDep, princi
         "scans": scans,
         "risk_chart": risk if completed else None,
         "trend": target_trend(session, target_id),
+        "credentials_dropped": request.query_params.get("credentials") == "dropped",
     }
     return page(request, "targets/detail.html", context)
 
 
 @router.post("/targets/{target_id}/test", summary="Check the target (htmx fragment)")
-def test_target(target_id: PathId, request: Request, session: SessionDep, principal: Writer) -> Response:
+async def test_target(target_id: PathId, request: Request, session: SessionDep, principal: Writer) -> Response:
     try:
-        checks = targets_api.test_target(target_id, session, principal, client_of(request))
+        checks = await targets_api.run_target_test(session, target_id, principal, client_of(request))
         error = None
     except HTTPException as failure:
         checks, error = [], str(failure.detail)
@@ -203,6 +204,12 @@ def update_target(
             secret_headers=form.sealed_headers(),
             clear_credentials=form.clear_credentials,
         )
-        return targets_api.update_target(target_id, body, session, principal, client_of(request)).id
+        changed = targets_api.update_target(target_id, body, session, principal, client_of(request))
+        dropped.append(changed.credentials_dropped)
+        return changed.id
 
-    return _save(request, form, update, target_id)
+    dropped: list[bool] = []
+    response = _save(request, form, update, target_id)
+    if any(dropped):  # the destination changed: say on the target's page that the credentials are gone
+        return redirect(request, f"/targets/{target_id}?credentials=dropped")
+    return response
