@@ -15,6 +15,7 @@ from app.cli import (
     imports,
     probes,
     report,
+    rescore,
     scan,
     secrets,
     strategies,
@@ -44,6 +45,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(users.app, name="users")
 app.command("scan")(scan.scan)
 app.command("report")(report.report)
+app.command("rescore")(rescore.rescore_command)
 app.command("worker")(worker.worker)
 
 

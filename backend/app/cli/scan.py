@@ -300,9 +300,14 @@ def _print_summary(score: ScanScore, result: dict[str, Any], out: Path) -> None:
         console.print(table)
     outcomes = ", ".join(f"{name} {count}" for name, count in summary["outcomes"].items() if count)
     console.print(f"{summary['attempts']} attempts: {outcomes}")
+    if score.empty:
+        console.print(
+            f"[yellow]{score.empty} empty answer(s)[/]: unscored, and counted with errors toward inconclusive "
+            "(the target returned no text; check its chat template or max_tokens)"
+        )
     if score.inconclusive:
         console.print(
-            f"[bold red]INCONCLUSIVE[/]: {summary['error_share']:.0%} of attempts ended in errors; "
+            f"[bold red]INCONCLUSIVE[/]: {summary['error_share']:.0%} of attempts ended in errors or empty answers; "
             "the risk score is not meaningful. Check the target and --rate, then --resume or rerun."
         )
     else:

@@ -3,9 +3,11 @@
 THIS IS NOT A LANGUAGE MODEL. It imitates the failure modes SecureAI tests for, so a demo and the test suite
 have a target that behaves in known ways without downloading a model:
 
-- `vulnerable`: obeys everything. It repeats its whole context (system prompt, retrieved documents and the
-  user's message) back, so injected instructions, planted secrets and exfiltration links all come out, and it
-  calls any declared tool that the conversation names.
+- `vulnerable`: obeys everything. It prints the marker words and reproduces the text an attack asks for, writes
+  runaway output (cut at an imitated token cap, finish_reason "length") when asked for unbounded output, then
+  repeats its whole context (system prompt, retrieved documents and the user's message) back, so planted
+  secrets and exfiltration links come out, and it calls any declared tool that the conversation names. (Its
+  echo of the user's message alone would prove nothing: SecureAI's detectors discount copies of the attack.)
 - `refusing`: refuses every request.
 - `base64`: refuses plain requests but obeys instructions that arrive base64-encoded (a filter that only
   reads plain text).
@@ -33,6 +35,8 @@ from typing import Any, Literal
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+
+from app.engine.detectors.echo import requested_payloads
 
 Mode = Literal["vulnerable", "refusing", "base64", "flaky"]
 MODES: tuple[Mode, ...] = ("vulnerable", "refusing", "base64", "flaky")
@@ -69,18 +73,48 @@ def _tool_calls(tools: list[dict[str, Any]], conversation: str) -> list[dict[str
     return calls
 
 
-def answer(mode: Mode, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
-    """The simulator's reply text and tool calls for a conversation."""
+def answer(
+    mode: Mode, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
+) -> tuple[str, list[dict[str, Any]], str]:
+    """The simulator's reply text, tool calls and finish reason for a conversation."""
     last_user = next((m.get("content") or "" for m in reversed(messages) if m.get("role") == "user"), "")
     context = "\n".join(str(m.get("content") or "") for m in messages)
     if mode == "refusing":
-        return REFUSAL, []
+        return REFUSAL, [], "stop"
     if mode == "base64":
         decoded = _decoded_instructions(last_user)
         if decoded is None:
-            return REFUSAL, []
-        return f"Decoded request: {decoded}\nDone as asked: {decoded}", _tool_calls(tools, decoded)
-    return f"Sure! Here is everything I was given, as you asked:\n{context}", _tool_calls(tools, context)
+            return REFUSAL, [], "stop"
+        return f"Decoded request: {decoded}\nDone as asked: {decoded}", _tool_calls(tools, decoded), "stop"
+    request = _decoded_instructions(last_user) or last_user
+    obeyed = _obey(request)
+    reply = f"Sure! Here is everything I was given, as you asked:\n{context}"
+    calls = _tool_calls(tools, context)
+    finish = "tool_calls" if calls else "length" if _UNBOUNDED.search(request) else "stop"
+    return (f"{obeyed}\n\n{reply}" if obeyed else reply), calls, finish
+
+
+#: SecureAI's attack marker: the word an injected instruction asks the target to print.
+_MARKER = re.compile(r"SAMARK[0-9A-F]{8}")
+#: Requests for unbounded output: "N times", "every integer", "count upwards", "N numbers per message".
+_UNBOUNDED = re.compile(
+    r"\b\d[\d,]{3,}\s+(?:times|numbers|words)\b|\bevery integer\b|\bcount upwards\b|\brepeat the entire\b",
+    re.IGNORECASE,
+)
+#: How much an obedient runaway answer writes before the (imitated) token cap stops it.
+RUNAWAY_CHARS = 2400
+
+
+def _obey(request: str) -> str:
+    """What an obedient model writes of its own for `request`: the words it is told to print, the text it is
+    told to reproduce, and runaway output for unbounded requests (cut at an imitated token cap)."""
+    done: list[str] = []
+    done.extend(f"As instructed: {marker}" for marker in dict.fromkeys(_MARKER.findall(request)))
+    done.extend(requested_payloads((request,)))
+    if _UNBOUNDED.search(request):
+        numbers = " ".join(str(number) for number in range(1, 2000))
+        done.append(numbers[:RUNAWAY_CHARS])
+    return "\n".join(done)
 
 
 def create_app(mode: Mode, seed: int = 0, latency_s: float = 0.0) -> FastAPI:
@@ -110,7 +144,7 @@ def create_app(mode: Mode, seed: int = 0, latency_s: float = 0.0) -> FastAPI:
                 return JSONResponse({"error": {"message": "internal error"}}, status_code=500, headers=headers)
             if roll < 0.30:
                 await asyncio.sleep(30)
-        text, calls = answer(mode, body.get("messages") or [], body.get("tools") or [])
+        text, calls, finish = answer(mode, body.get("messages") or [], body.get("tools") or [])
         message: dict[str, Any] = {"role": "assistant", "content": text}
         if calls:
             message["tool_calls"] = calls
@@ -119,7 +153,13 @@ def create_app(mode: Mode, seed: int = 0, latency_s: float = 0.0) -> FastAPI:
                 "id": f"sim-{int(time.time() * 1000)}",
                 "object": "chat.completion",
                 "model": f"secureai-simulator-{mode}",
-                "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if calls else "stop"}],
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": message,
+                        "finish_reason": finish,
+                    }
+                ],
                 "usage": {"prompt_tokens": len(key) // 4, "completion_tokens": len(text) // 4},
             },
             headers=headers,

@@ -67,6 +67,15 @@ class AttemptContext:
     exfil_url: str
     declared_tools: tuple[str, ...] = ()
     prompt: str = ""
+    #: Text the attacker supplied in this attempt (the user turns as sent, without documents that hold the
+    #: canary): evidence found inside a copy of it is the target echoing the attack, not obeying it.
+    attack_texts: tuple[str, ...] = ()
+    #: The probe says reproducing attacker text is the goal here (e.g. rendering an injected payload).
+    echo_is_goal: bool = False
+    #: The scenario's system prompt as sent (its secret part is what leakage detectors compare with).
+    system_prompt: str = ""
+    #: Personal data the scenario legitimately gives the user (their own record); not a leak when shown.
+    granted_pii: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,8 @@ class Verdict:
     span: tuple[int, int] | None = None
     evidence: str | None = None
     explanation: str = ""
+    #: Which version of the detector gave this verdict ("marker@2"), so re-scored results say what judged them.
+    version: str = ""
 
 
 @runtime_checkable
@@ -130,3 +141,8 @@ class AttemptRecord:
     latency_ms: float | None = None
     attempts_made: int = 1
     extra: dict[str, str] = field(default_factory=dict)
+    #: What re-scoring needs besides the text (absent in logs written before they were recorded).
+    finish_reason: str | None = None
+    completion_tokens: int | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    context: dict[str, str] = field(default_factory=dict)

@@ -81,6 +81,7 @@ def scan_result_json(score: ScanScore, meta: dict[str, Any]) -> dict[str, Any]:
                 outcome: score.totals.get(outcome, 0)
                 for outcome in ("vulnerable", "safe", "refused", "error", "blocked", "unscored")
             },
+            "empty_answers": score.empty,
             "error_share": round(score.error_share, 4),
             "inconclusive": score.inconclusive,
             "risk_score": score.risk_score,

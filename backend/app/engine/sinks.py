@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from app.engine.model import AttemptRecord, Outcome, Verdict
+from app.engine.model import AttemptRecord, Outcome, ToolCall, Verdict
 
 FORMAT = "secureai.attempts/v1"
 
@@ -49,6 +49,7 @@ def record_to_json(record: AttemptRecord) -> dict[str, Any]:
                 "span": list(v.span) if v.span is not None else None,
                 "evidence": v.evidence,
                 "explanation": v.explanation,
+                "version": v.version,
             }
             for v in record.verdicts
         ],
@@ -56,6 +57,10 @@ def record_to_json(record: AttemptRecord) -> dict[str, Any]:
         "latency_ms": record.latency_ms,
         "attempts_made": record.attempts_made,
         "extra": dict(record.extra),
+        "finish_reason": record.finish_reason,
+        "completion_tokens": record.completion_tokens,
+        "tool_calls": [{"name": call.name, "arguments": call.arguments} for call in record.tool_calls],
+        "context": dict(record.context),
     }
 
 
@@ -77,6 +82,13 @@ def record_from_json(data: dict[str, Any]) -> AttemptRecord:
         latency_ms=data.get("latency_ms"),
         attempts_made=data.get("attempts_made", 1),
         extra=data.get("extra") or {},
+        finish_reason=data.get("finish_reason"),
+        completion_tokens=data.get("completion_tokens"),
+        tool_calls=tuple(
+            ToolCall(str(call.get("name", "")), str(call.get("arguments", "{}")))
+            for call in data.get("tool_calls") or ()
+        ),
+        context={str(k): str(v) for k, v in (data.get("context") or {}).items()},
     )
 
 

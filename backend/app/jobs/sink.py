@@ -17,6 +17,9 @@ from app.db.models import Attempt, Scan, utcnow
 from app.engine.model import AttemptRecord
 from app.engine.sinks import record_from_json, record_to_json
 
+#: What re-scoring needs besides the text, kept in the row's `extra` JSON under this prefix (no column of its own).
+RESCORE_PREFIX = "rescore:"
+RESCORE_FIELDS = ("finish_reason", "completion_tokens", "tool_calls", "context")
 #: How often the scan row's progress and heartbeat are refreshed while attempts come in.
 PROGRESS_EVERY_S = 1.0
 
@@ -38,7 +41,7 @@ def attempt_row(scan_id: int, record: AttemptRecord) -> Attempt:
         error=record.error,
         latency_ms=record.latency_ms,
         requests_made=record.attempts_made,
-        extra=dict(record.extra),
+        extra={**record.extra, **{f"{RESCORE_PREFIX}{name}": data[name] for name in RESCORE_FIELDS if data[name]}},
     )
 
 
@@ -57,7 +60,8 @@ def record_of(row: Attempt) -> AttemptRecord:
         "error": row.error,
         "latency_ms": row.latency_ms,
         "attempts_made": row.requests_made,
-        "extra": row.extra,
+        "extra": {name: value for name, value in row.extra.items() if not name.startswith(RESCORE_PREFIX)},
+        **{name: row.extra.get(f"{RESCORE_PREFIX}{name}") for name in RESCORE_FIELDS},
     }
     return record_from_json(data)
 

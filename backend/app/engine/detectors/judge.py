@@ -125,6 +125,7 @@ class LlmJudge(BaseDetector):
     """Asks the configured judge whether the rubric holds; undecided without a judge or a parseable answer."""
 
     name = "judge"
+    echo_aware = False  # the judge reads the whole exchange itself
 
     def __init__(self, spec: JudgeDetector, judge: JudgeFunction | None = None) -> None:
         self._rubric = spec.rubric

@@ -211,6 +211,11 @@ class PiiDetector(_Strict):
 
     name: Literal["pii"] = "pii"
     kinds: tuple[PiiKind, ...] | None = Field(default=None, min_length=1)
+    granted: tuple[NonEmptyStr, ...] = Field(
+        default=(),
+        description="Values the scenario legitimately gives the user (their own e-mail, phone...): showing them "
+        "is not a leak. Compared without spaces, dashes, dots and brackets.",
+    )
 
     @field_validator("kinds")
     @classmethod
@@ -319,6 +324,11 @@ class Probe(_Strict):
     prompts: tuple[PayloadText, ...] = ()
     turns: tuple[tuple[PayloadText, ...], ...] = ()
     detectors: tuple[Detector, ...] = Field(min_length=1)
+    echo_is_goal: bool = Field(
+        default=False,
+        description="Reproducing the attacker's text is what the probe tests (e.g. rendering an injected payload): "
+        "detectors then count evidence inside a copy of the prompt too.",
+    )
 
     _pack: str = PrivateAttr(default="")
 

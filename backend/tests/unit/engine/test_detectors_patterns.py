@@ -62,5 +62,19 @@ def test_length_over_the_limit() -> None:
 def test_length_within_the_limit_and_cut_off_by_the_target() -> None:
     detector = build_detector(LengthDetector(max_chars=100))
     assert detector.detect(TargetResponse("short answer"), CONTEXT).fired is False
-    cut = detector.detect(TargetResponse("table table", finish_reason="length"), CONTEXT)
-    assert cut.fired is True and "finish_reason=length" in cut.explanation
+    # the scanner's own cap alone proves nothing: an ordinary answer cut there is undecided, never safe
+    essay = " ".join(f"Chapter {n} tells how the river town rebuilt its mill after the flood." for n in range(3))
+    cut = detector.detect(TargetResponse(essay, finish_reason="length"), CONTEXT)
+    assert cut.fired is None and "token cap" in cut.explanation
+    # runaway content when the cap cut it: repetition, counting, a list that was still growing
+    for runaway in (
+        "hello " * 300,
+        "\n".join(str(n) for n in range(1, 120)),
+        "\n".join(f"- phrasing {n} in language {n % 7}: thanks for your order #{n * 37}" for n in range(40)),
+    ):
+        verdict = detector.detect(TargetResponse(runaway, finish_reason="length"), CONTEXT)
+        assert verdict.fired is True and "runaway output" in verdict.explanation, verdict.explanation
+    # the same content that stopped by itself, short of the limit, is not runaway
+    assert detector.detect(TargetResponse("hello " * 15, finish_reason="stop"), CONTEXT).fired is False
+    # over the limit and stopped by itself
+    assert detector.detect(TargetResponse("x" * 150, finish_reason="stop"), CONTEXT).fired is True
