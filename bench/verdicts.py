@@ -34,6 +34,7 @@ from typing import Any
 BACKEND = Path(__file__).resolve().parents[1] / "backend"
 sys.path.insert(0, str(BACKEND))
 
+from app.engine.detectors.measured import FIGURES_FILE
 from app.engine.judging import Judgement, ResponseJudge
 from app.engine.model import AttemptContext, Outcome, TargetResponse, ToolCall
 from app.engine.plan import EXFIL_URL
@@ -124,6 +125,11 @@ def recorded_outcomes() -> dict[str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--misses", action="store_true", help="list misjudged cases on stderr")
+    parser.add_argument(
+        "--write",
+        action="store_true",
+        help="also write the per-detector figures that reports show (app/engine/detectors/measured.json)",
+    )
     args = parser.parse_args()
     cases = load_cases()
     judging = ResponseJudge()
@@ -174,6 +180,20 @@ def main() -> None:
         and (figures["recall"] or 0) >= TARGET_RECALL
         and (weakest is None or weakest >= DETECTOR_FLOOR)
     )
+    if args.write:
+        FIGURES_FILE.write_text(
+            json.dumps(
+                {
+                    "corpus_cases": len(cases),
+                    "measured_at": time.strftime("%Y-%m-%d"),
+                    "overall": figures,
+                    "by_detector": detectors,
+                },
+                indent=1,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
     print(
         json.dumps(
             {

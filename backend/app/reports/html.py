@@ -14,8 +14,9 @@ from typing import Any, Literal
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from app import __version__
+from app.engine.detectors.measured import measured_figures
 from app.reports.charts import SEVERITY_COLOURS, Bar, bar_chart, compliance_chart, interval_chart, risk_gauge
-from app.reports.view import OUTCOMES, ProbeRow, ReportView, build_view, percent
+from app.reports.view import OUTCOMES, ProbeRow, ReportView, build_view, percent, trust_table
 
 __all__ = ["CHART_ROWS", "PRINT_EVIDENCE_FINDINGS", "PRINT_TABLE_PROBES", "REPORT_CSP", "render_html", "report_page"]
 
@@ -94,6 +95,8 @@ def report_page(document: dict[str, Any], medium: Medium, *, pii: bool = False) 
             charts=_charts(view),
             chart_rows=CHART_ROWS,
             detailed=detailed,
+            trust=trust_table(),
+            trust_cases=measured_figures().get("corpus_cases", 0),
             listing=_listing(view.probes) if print_medium and len(view.probes) > PRINT_TABLE_PROBES else None,
         )
     )

@@ -18,6 +18,7 @@ from typing import Any
 
 from app.compliance.catalog import Catalog, default_catalog
 from app.compliance.mapping import MeasuredProbe, RequirementStatus, assess_measured, coverage_gaps
+from app.engine.detectors.measured import measured_figures
 from app.engine.probes.registry import load_probes
 from app.engine.probes.schema import Probe
 from app.engine.scoring import SEVERITY_ORDER
@@ -104,6 +105,41 @@ class DetectorHit:
     detector: str
     matched: str
     explanation: str
+    #: "right in 98 % of its vulnerable verdicts (95 % CI 91-100 %) on 512 labelled cases", or "" if unmeasured
+    trust: str = ""
+
+
+def detector_trust(name: str) -> str:
+    """How often this detector's `vulnerable` verdicts were right on the labelled corpus, in words."""
+    figures = measured_figures()
+    entry = (figures.get("by_detector") or {}).get(name) or {}
+    precision, interval = entry.get("precision"), entry.get("precision_ci95") or [0.0, 1.0]
+    if precision is None:
+        return ""
+    return (
+        f"right in {precision:.0%} of its vulnerable verdicts (95 % CI {interval[0]:.0%}-{interval[1]:.0%}) "
+        f"on {figures.get('corpus_cases', 0)} labelled cases"
+    )
+
+
+def trust_table() -> list[tuple[str, str, str, int]]:
+    """(detector, precision with interval, recall with interval, vulnerable verdicts) for the methodology."""
+    rows = []
+    for name, entry in sorted((measured_figures().get("by_detector") or {}).items()):
+        if entry.get("precision") is None:
+            continue
+        p_low, p_high = entry.get("precision_ci95") or [0.0, 1.0]
+        r_low, r_high = entry.get("recall_ci95") or [0.0, 1.0]
+        recall = entry.get("recall")
+        rows.append(
+            (
+                name,
+                f"{entry['precision']:.0%} ({p_low:.0%}-{p_high:.0%})",
+                "—" if recall is None else f"{recall:.0%} ({r_low:.0%}-{r_high:.0%})",
+                int(entry.get("vulnerable_judged") or 0),
+            )
+        )
+    return rows
 
 
 @dataclass(frozen=True)
@@ -199,7 +235,10 @@ def evidence_view(item: dict[str, Any]) -> EvidenceView:
         response=displayable(item.get("response")),
         hits=[
             DetectorHit(
-                displayable(h.get("detector")), displayable(h.get("matched")), displayable(h.get("explanation"))
+                displayable(h.get("detector")),
+                displayable(h.get("matched")),
+                displayable(h.get("explanation")),
+                detector_trust(str(h.get("detector"))),
             )
             for h in item.get("detectors") or []
         ],

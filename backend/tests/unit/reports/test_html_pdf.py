@@ -189,3 +189,20 @@ def test_a_probe_without_an_owasp_category_is_reported_and_evidences_nothing() -
     assert "import.unknown" in page
     view = build_view(document)
     assert all("import.unknown" not in r.probes for c in view.compliance for r in c.requirements)
+
+
+def test_the_report_shows_each_detectors_measured_precision_beside_its_verdicts() -> None:
+    from app.engine.detectors.measured import measured_figures
+
+    figures = measured_figures()
+    assert figures["corpus_cases"] >= 400, "bench/verdicts.py --write records the figures reports show"
+    document = load("vulnerable")
+    page = render(document, "html").decode()
+    fired = {hit["detector"] for f in document["findings"] for item in f["evidence"] for hit in item["detectors"]}
+    measured = fired & set(figures["by_detector"])
+    assert measured, fired
+    for name in measured:
+        precision = figures["by_detector"][name]["precision"]
+        assert f"right in {precision:.0%} of its vulnerable verdicts" in page, name
+    assert f"measured on\n  {figures['corpus_cases']} transcripts labelled by hand" in page
+    assert page.count('<table class="trust-table">') == 1
