@@ -19,6 +19,8 @@ from app.api.types import MAX_ID, PathId, SafeScanName, UtcDateTime
 from app.auth import service
 from app.auth.rbac import Permission
 from app.crud import targets as targets_crud
+from app.crud.rescore import RescoreNotPossibleError
+from app.crud.rescore import rescore_scan as rescore_use_case
 from app.db.enums import ScannerType, ScanStatus, Severity
 from app.db.models import Scan, Vulnerability, utcnow
 from app.db.session import get_sessionmaker
@@ -204,6 +206,22 @@ def cancel_scan(scan_id: PathId, session: SessionDep, principal: Writer, client:
     )
     session.commit()
     return ScanOut.of(scan)
+
+
+@router.post("/{scan_id}/rescore", status_code=201, summary="Judge an ended scan again with today's detectors")
+def rescore_scan(scan_id: PathId, session: SessionDep, principal: Writer, client: ClientDep) -> ScanOut:
+    """A new result version of the scan (a scan of its own, `options.rescored_from` naming this one), its
+    recorded answers judged by the current detectors; nothing is sent to the target. Audited."""
+    scan = get_scan(session, scan_id)
+    try:
+        version, _ = rescore_use_case(
+            session, scan, actor=principal.user.id, ip_address=client.ip, user_agent=client.user_agent
+        )
+    except RescoreNotPossibleError as error:
+        session.rollback()
+        raise HTTPException(409, str(error)) from None
+    session.commit()
+    return ScanOut.of(version)
 
 
 @router.get("/{scan_id}/findings", summary="Findings of a scan, most severe first")
