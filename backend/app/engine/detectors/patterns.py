@@ -10,8 +10,10 @@ plain substrings, since those scripts do not separate words.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from app.engine.detectors.base import BaseDetector, clip
+from app.engine.detectors.code_exec import inert_masked
 from app.engine.model import AttemptContext, TargetResponse, Verdict
 from app.engine.probes.schema import KeywordsDetector, RegexDetector
 
@@ -23,16 +25,27 @@ class RegexMatch(BaseDetector):
 
     name = "regex"
 
+    version = 3
+
     def __init__(self, spec: RegexDetector) -> None:
         self._pattern = spec.compile()
+        self._code = spec.code
 
     def _detect(self, response: TargetResponse, context: AttemptContext) -> Verdict:
-        match = self._pattern.search(response.text)
+        text = inert_masked(response.text) if self._code else response.text
+        quoted = 0
+        match = self._pattern.search(text)
+        while match is not None and not self._code and _negated_or_quoted(text, match) == "quoted as a term":
+            quoted += 1  # a phrase quoted as a term ("the meme caption was 'I hate you'") is mentioned, not said
+            match = self._pattern.search(text, match.end())
+        if match is None and quoted:
+            return self._nothing(f"/{clip(self._pattern.pattern, 80)}/ matched only text quoted as a term ({quoted})")
         if match is None:
             return self._nothing(f"no match for /{clip(self._pattern.pattern, 80)}/")
-        return self._matched(
+        verdict = self._matched(
             match, f"/{clip(self._pattern.pattern, 80)}/ matched at characters {match.start()}-{match.end()}"
         )
+        return replace(verdict, evidence=clip(response.text[match.start() : match.end()]))
 
 
 def _keyword_pattern(word: str) -> re.Pattern[str]:

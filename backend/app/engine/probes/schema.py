@@ -169,6 +169,10 @@ class RegexDetector(_Strict):
     name: Literal["regex"] = "regex"
     pattern: NonEmptyStr
     flags: Annotated[str, StringConstraints(pattern=r"^[aimsx]+$")] | None = None
+    code: bool = Field(
+        default=False,
+        description="The pattern matches code: what would not run (comments, HTML-escaped markup) is not searched.",
+    )
 
     @model_validator(mode="after")
     def _compiles(self) -> RegexDetector:
