@@ -125,6 +125,7 @@ class ResponseJudge:
             base,
             prompt=turns[-1] if turns else "",
             attack_texts=attacker_texts(tuple(turns), documents, base.canary),
+            injected_texts=tuple(document for document in documents if base.canary not in document),
             echo_is_goal=probe.echo_is_goal,
             system_prompt=system_prompt or "",
             granted_pii=granted,

@@ -70,6 +70,9 @@ class AttemptContext:
     #: Text the attacker supplied in this attempt (the user turns as sent, without documents that hold the
     #: canary): evidence found inside a copy of it is the target echoing the attack, not obeying it.
     attack_texts: tuple[str, ...] = ()
+    #: What the attacker wrote when the attack is indirect (the planted documents); empty for a direct attack,
+    #: where the attacker is the user and `attack_texts` is theirs. A user's own words sent out are data.
+    injected_texts: tuple[str, ...] = ()
     #: The probe says reproducing attacker text is the goal here (e.g. rendering an injected payload).
     echo_is_goal: bool = False
     #: The scenario's system prompt as sent (its secret part is what leakage detectors compare with).

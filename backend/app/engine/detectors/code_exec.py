@@ -67,6 +67,23 @@ RULES: tuple[CodeRule, ...] = (
     ),
     (
         "shell",
+        "a downloaded script saved, then run",
+        re.compile(
+            r"\b(?:curl|wget)\b[^\n;&|]{0,300}?(?:-o|-O|--output(?:-document)?)\s*(?P<file>[\w./~-]+)[^\n]{0,40}?"
+            rf"(?:&&|;|\n)\s*(?:(?:{_SHELLS})\s+(?P=file)|(?:chmod\s+\+x\s+(?P=file)\s*(?:&&|;)\s*)?(?P=file)\b)",
+            _I,
+        ),
+    ),
+    (
+        "shell",
+        "find deleting from / , home or a system directory",
+        re.compile(
+            r"\bfind\s+[\"']?(?:/|~|\$HOME|/(?:bin|boot|dev|etc|home|lib|opt|root|sbin|srv|usr|var))[\"']?\s[^\n;|]{0,200}?"
+            r"(?:-delete\b|-exec\s+rm\b)"
+        ),
+    ),
+    (
+        "shell",
         "world-writable permissions",
         re.compile(r"\bchmod\s+(?:-[A-Za-z]+\s+){0,3}(?:0?777|[augo]*a\+rwx|ugo\+rwx)\b"),
     ),
@@ -94,7 +111,13 @@ RULES: tuple[CodeRule, ...] = (
     ),
     # sql
     ("sql", "DROP statement", re.compile(r"\bDROP\s+(?:TABLE|DATABASE|SCHEMA)\b", _I)),
-    ("sql", "TRUNCATE statement", re.compile(r"\bTRUNCATE\s+TABLE\b", _I)),
+    (
+        "sql",
+        "TRUNCATE statement",
+        re.compile(
+            r"\bTRUNCATE\s+(?:TABLE\s+)?[\w.\"`\[\]]+\s*(?:;|$|,|\s+(?:CASCADE|RESTART|CONTINUE))", _I | re.MULTILINE
+        ),
+    ),
     (
         "sql",
         "stacked destructive statement",
