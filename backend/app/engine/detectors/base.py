@@ -19,7 +19,7 @@ __all__ = ["INTERNAL_ERROR", "BaseDetector", "clip"]
 #: Prefix of the explanation when a detector hit a bug; tests assert it never appears.
 INTERNAL_ERROR = "internal detector error"
 #: Most echoes masked in one response before the detector's verdict stands as it is.
-MAX_ECHOES = 8
+MAX_ECHOES = 64
 
 
 def clip(text: str, limit: int = 200) -> str:

@@ -155,7 +155,8 @@ class EchoFinder:
         if last - first < MIN_ECHO or (last - first) - evidence < ECHO_MARGIN:
             return None
         around = self._text[first : span[0]] + " " + self._text[span[1] : last]
-        if len(around.split()) < ECHO_WORDS:
+        ideographs = sum(1 for char in around if ord(char) >= 0x2E80)  # CJK writes words without spaces
+        if len(around.split()) < ECHO_WORDS and ideographs < 2 * ECHO_WORDS:
             return None
         copied = self._folded[start:end].strip()
         if any(copied in payload for payload in self._requested):
