@@ -85,19 +85,27 @@ def _handler(listener: Listener) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve `handler` on a free port of 127.0.0.1 in a background thread; yields its root URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
 def listening() -> Iterator[Listener]:
     """Start a recording listener on a free port of 127.0.0.1 and stop it afterwards."""
     listener = Listener(url="", port=0)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(listener))
-    server.daemon_threads = True
-    listener.port = int(server.server_address[1])
-    listener.url = f"http://127.0.0.1:{listener.port}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield listener
-    finally:
-        if listener.hold is not None:
-            listener.hold.set()
-        server.shutdown()
-        server.server_close()
+    with serving(_handler(listener)) as url:
+        listener.url = url
+        listener.port = int(url.rsplit(":", 1)[1])
+        try:
+            yield listener
+        finally:
+            if listener.hold is not None:
+                listener.hold.set()

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from typer.testing import CliRunner
 from app.cli.main import app as cli
 from app.db.enums import UserRole
 from tests.integration.api.conftest import Api
-from tests.security.listener import listening
+from tests.security.listener import listening, serving
 
 MARKER = "INTERNAL-7f3a9c-BANNER"
 KEY = "sk-newline-9d8e7f6a5b4c"
@@ -67,14 +67,8 @@ def answering(answer: Answer) -> Iterator[str]:
         def log_message(self, *_: Any) -> None:
             return None
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as url:
+        yield url
 
 
 @contextmanager

@@ -9,10 +9,9 @@ connection must not happen, a recording listener on 127.0.0.1 shows that nothing
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from app.cli.main import app as cli
 from app.config import get_settings
 from app.db.enums import UserRole
 from tests.integration.api.conftest import Api
-from tests.security.listener import Listener, listening
+from tests.security.listener import Listener, listening, serving
 
 GetAddrInfo = Callable[..., list[Any]]
 
@@ -262,14 +261,8 @@ def redirecting(location: str) -> Iterator[str]:
         def log_message(self, *_: Any) -> None:
             return None
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as url:
+        yield url
 
 
 def test_a_redirect_is_not_followed(api: Api, monkeypatch: pytest.MonkeyPatch, listener: Listener) -> None:
