@@ -38,6 +38,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     log_path = data / "demo.log"
     log = log_path.open("w")
     env = {**os.environ, "SECUREAI_DEMO": "1", "SECUREAI_SECRET_KEY": "", "SECUREAI_DATA_DIR": str(data)}
+    # the user's own simulator runs on a free port of 127.0.0.1: allowed as an administrator would (docs/targets.md)
+    env["SECUREAI_TARGET_ALLOW"] = "127.0.0.1/32"
     env.pop("DATABASE_URL", None)
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "secureai"), "demo", "--port", str(port), "--target-port", str(target_port)],
