@@ -205,3 +205,47 @@ def test_a_scan_of_gemma_accounts_for_every_attempt(gemma_url: str, tmp_path: Pa
     assert set(per_probe) == {"spl.repeat_verbatim", "pi.direct.ignore_previous", "spl.translate"}
     assert all(sum(probe["counts"].values()) == probe["attempts"] > 0 for probe in per_probe.values())
     assert report["summary"]["inconclusive"] is False
+    # the recorded scan judged again, nothing sent: the same verdicts, each naming its detector version
+    again = tmp_path / "again.jsonl"
+    rescored = run_cli("secureai", "rescore", str(out), "-o", str(again), "--json", timeout=300)
+    assert rescored.returncode == 0, rescored.stderr
+    assert json.loads(rescored.stdout)["changed"] == 0
+    _, judged_again = read_jsonl(again)
+    assert [(r.key, r.outcome) for r in judged_again] == [(r.key, r.outcome) for r in records]
+    assert all(v.version for r in judged_again for v in r.verdicts)
+
+
+def test_a_platform_scan_of_gemma_and_its_re_judging(
+    gemma_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Through the HTTP API: a target on the model (loopback allowed as an administrator would), a scan that
+    accounts for every attempt, then a re-judged version with the same outcomes."""
+    from fastapi.testclient import TestClient
+
+    from app.db.tempdb import temporary_database
+    from tests.platform import PASSWORD, platform_app
+
+    with temporary_database(None) as url, TestClient(platform_app(url, monkeypatch)) as client:
+        token = client.post("/api/v1/auth/login", json={"username": "analyst", "password": PASSWORD})
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        settings = {"type": "openai", "base_url": gemma_url, "model": MODEL_ALIAS, "max_tokens": 48,
+                    "max_concurrency": 1, "timeout_s": 120}  # fmt: skip
+        target = client.post("/api/v1/targets", json={"name": "gemma", "settings": settings}, headers=headers)
+        assert target.status_code == 201, target.text
+        started = client.post(
+            "/api/v1/scans", json={"target_id": target.json()["id"], "probes": SELECTION}, headers=headers
+        )
+        assert started.status_code == 202, started.text
+        deadline = time.monotonic() + 900
+        while (scan := client.get(f"/api/v1/scans/{started.json()['id']}", headers=headers).json())["status"] in (
+            "pending",
+            "running",
+        ):
+            assert time.monotonic() < deadline, scan
+            time.sleep(1)
+        assert scan["status"] == "completed", scan
+        assert scan["summary"]["attempts"] == scan["attempts_planned"] > 0
+        version = client.post(f"/api/v1/scans/{scan['id']}/rescore", headers=headers)
+        assert version.status_code == 201, version.text
+        assert version.json()["summary"]["outcomes"] == scan["summary"]["outcomes"]
+        assert version.json()["options"]["rescored_from"] == scan["id"]
