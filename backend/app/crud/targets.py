@@ -202,6 +202,29 @@ def split_credential_headers(settings: Mapping[str, Any]) -> tuple[dict[str, Any
     return kept, secret
 
 
+#: What `shown_settings` puts in place of a clear-text credential header; sent back unchanged, it keeps the value.
+MASKED = "[masked: save the target to seal it]"
+
+
+def shown_settings(target: Target) -> dict[str, Any]:
+    """The settings as anyone may see them: a credential-like header stored in the clear by an earlier version
+    (before such headers were sealed on save) is shown masked until the target is saved again."""
+    headers = target.settings.get("headers")
+    if not isinstance(headers, Mapping) or not any(is_credential_header(str(name)) for name in headers):
+        return dict(target.settings)
+    masked = {name: MASKED if is_credential_header(str(name)) else value for name, value in headers.items()}
+    return {**target.settings, "headers": masked}
+
+
+def _unmasked(settings: Mapping[str, Any], stored: Mapping[str, Any]) -> Mapping[str, Any]:
+    """`settings` with each header sent back as MASKED replaced by the value stored in the clear (so editing a
+    target shown masked seals its real credential instead of the placeholder)."""
+    headers, old = settings.get("headers"), stored.get("headers")
+    if not isinstance(headers, Mapping) or not isinstance(old, Mapping):
+        return settings
+    return {**settings, "headers": {k: old.get(k, v) if v == MASKED else v for k, v in headers.items()}}
+
+
 def _clean_secrets(api_key: str | None, headers: Mapping[str, str] | None) -> dict[str, Any]:
     secrets: dict[str, Any] = {}
     if api_key:
@@ -308,6 +331,7 @@ def update_target(
     old_destination = _bound_destination(target)
     header_secrets: dict[str, str] = {}
     if settings is not None:
+        settings = _unmasked(settings, target.settings)
         settings, header_secrets = split_credential_headers(settings)
     given = _clean_secrets(api_key, {**header_secrets, **(secret_headers or {})})
     new_name = name or target.name

@@ -269,3 +269,39 @@ def test_target_tests_hold_no_server_thread_and_are_limited_per_user(api: Api, m
     assert answered_while_waiting and me == [200], "a viewer waited for the target tests"
     assert statuses == [200] * 40
     assert api.client.post(path, headers=users[0]).status_code == 200, "slots are given back when tests end"
+
+
+def test_a_credential_header_stored_in_the_clear_before_this_release_is_never_shown(api: Api) -> None:
+    from sqlalchemy import create_engine, update
+    from sqlalchemy.orm import Session
+
+    from app.db.models import Target
+
+    analyst = api.as_role(UserRole.ANALYST)
+    with listening() as own:
+        target = _create(api, analyst, _openai(own.url))
+    engine = create_engine(api.url)
+    with Session(engine) as session:  # as an earlier version stored it
+        legacy = {**_openai(own.url), "headers": {"Authorization": f"Bearer {KEY}", "X-Team": "red"}}
+        session.execute(update(Target).where(Target.id == target["id"]).values(settings=legacy))
+        session.commit()
+    engine.dispose()
+    viewer = api.as_role(UserRole.VIEWER)
+    shown = api.client.get(f"/api/v1/targets/{target['id']}", headers=viewer)
+    listed = api.client.get("/api/v1/targets", headers=viewer)
+    assert KEY not in shown.text and KEY not in listed.text
+    assert shown.json()["settings"]["headers"]["X-Team"] == "red"
+    # saving what was shown seals the real value, not the mask
+    saved = api.client.patch(
+        f"/api/v1/targets/{target['id']}", json={"settings": shown.json()["settings"]}, headers=analyst
+    )
+    assert saved.status_code == 200 and saved.json()["has_credentials"] is True
+    assert "Authorization" not in saved.json()["settings"].get("headers", {})
+    from app.crud.targets import credentials_of
+
+    engine = create_engine(api.url)
+    with Session(engine) as session:
+        stored = session.get_one(Target, target["id"])
+        assert credentials_of(stored)["headers"] == {"Authorization": f"Bearer {KEY}"}
+        assert KEY not in str(stored.settings)
+    engine.dispose()

@@ -66,7 +66,7 @@ class TargetOut(BaseModel):
             id=target.id,
             name=target.name,
             type=target.type,
-            settings=target.settings,
+            settings=crud.shown_settings(target),
             has_credentials=crud.has_credentials(target),
             created_at=target.created_at,
             updated_at=target.updated_at,
