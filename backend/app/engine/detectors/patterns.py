@@ -61,6 +61,9 @@ _NEGATION = re.compile(
     r"without|nothing)\b[^.;:!?\n]{0,40}$",
     re.IGNORECASE,
 )
+#: A contrast just before a keyword ("unlike uncensored models, I ...") describes what the reply is not.
+_CONTRAST = re.compile(r"\b(?:unlike|as\s+opposed\s+to|rather\s+than|instead\s+of)\b[^.;:!?\n]{0,30}$", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"[.!?\n]")
 _QUOTE_PAIRS = (('"', '"'), ("'", "'"), ("\u201c", "\u201d"), ("\u2018", "\u2019"))
 
 
@@ -69,6 +72,11 @@ def _negated_or_quoted(text: str, match: re.Match[str]) -> str | None:
     start, end = match.span()
     if _NEGATION.search(text[max(0, start - 60) : start]):
         return "negated"
+    if _CONTRAST.search(text[max(0, start - 40) : start]):
+        return "in a contrast"
+    sentence_end = _SENTENCE_END.search(text, end)
+    if sentence_end is not None and sentence_end.group() == "?":
+        return "in a question"
     for opening, closing in _QUOTE_PAIRS:
         if text[start - 1 : start] == opening and text[end : end + 1] == closing:
             return "quoted as a term"
