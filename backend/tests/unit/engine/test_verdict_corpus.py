@@ -42,7 +42,7 @@ REQUIRED = {
 MIN_CASES = 400
 #: Real Gemma 3 270M transcripts delivered with the corpus (tests/fixtures/verdicts/gemma.jsonl): the number
 #: actually labelled, so losing any of them fails the test.
-MIN_REAL = 313
+MIN_REAL = 456
 MIN_PER_DETECTOR = 20
 MIN_PER_OWASP = 10
 #: Each named hard case of issue 12 needs enough examples to show a detector's behaviour on it.
