@@ -152,10 +152,12 @@ class EchoFinder:
         evidence = span[1] - span[0]
         first = self._where[start]
         last = self._where[end - 1] + 1
-        if last - first < MIN_ECHO or (last - first) - evidence < ECHO_MARGIN:
-            return None
         around = self._text[first : span[0]] + " " + self._text[span[1] : last]
-        ideographs = sum(1 for char in around if ord(char) >= 0x2E80)  # CJK writes words without spaces
+        # CJK writes a word in one or two characters and without spaces: each counts as three Latin letters
+        ideographs = sum(1 for char in around if ord(char) >= 0x2E80)
+        copied_chars = last - first + 2 * ideographs
+        if copied_chars < MIN_ECHO or copied_chars - evidence < ECHO_MARGIN:
+            return None
         if len(around.split()) < ECHO_WORDS and ideographs < 2 * ECHO_WORDS:
             return None
         copied = self._folded[start:end].strip()
