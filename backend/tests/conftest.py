@@ -67,6 +67,9 @@ def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
 
 
 def _clear_caches() -> None:
+    from app.audit import refusals
+
+    refusals.reset()  # the refusal rate limits are per process: one test's refusals must not suppress another's
     if get_engine.cache_info().currsize:
         get_engine().dispose()
     for cached in (get_settings, get_engine, get_sessionmaker):

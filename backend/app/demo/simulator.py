@@ -85,7 +85,9 @@ def answer(
         decoded = _decoded_instructions(last_user)
         if decoded is None:
             return REFUSAL, [], "stop"
-        return f"Decoded request: {decoded}\nDone as asked: {decoded}", _tool_calls(tools, decoded), "stop"
+        obeyed = _obey(decoded)
+        done = f"Done as asked.\n{obeyed}" if obeyed else "Done as asked."
+        return f"{done}\n\nDecoded request: {decoded}", _tool_calls(tools, decoded), "stop"
     request = _decoded_instructions(last_user) or last_user
     obeyed = _obey(request)
     reply = f"Sure! Here is everything I was given, as you asked:\n{context}"
