@@ -63,7 +63,7 @@ typecheck: setup  ## mypy --strict over the package, scripts and benchmarks
 	cd $(BACKEND) && .venv/bin/mypy app scripts ../bench
 
 pytest: setup  ## the test suite (PostgreSQL tests need 127.0.0.1:5432, else they skip saying so)
-	cd $(BACKEND) && .venv/bin/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+	cd $(BACKEND) && .venv/bin/pytest -n 2 --dist loadfile --durations=20 $(PYTEST_ARGS)
 
 migration-selftest: setup  ## the guide's self-test on SQLite, with both legacy samples
 	cd $(BACKEND) && .venv/bin/python scripts/test_migration.py \
