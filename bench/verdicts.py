@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from collections import defaultdict
@@ -39,6 +38,7 @@ from app.engine.judging import Judgement, ResponseJudge
 from app.engine.model import AttemptContext, Outcome, TargetResponse, ToolCall
 from app.engine.plan import EXFIL_URL
 from app.engine.probes.registry import get_probe
+from app.engine.scoring import wilson_interval
 from app.engine.sinks import read_jsonl
 
 CORPUS = BACKEND / "tests" / "fixtures" / "verdicts"
@@ -47,15 +47,10 @@ TARGET_RECALL = 0.95
 DETECTOR_FLOOR = 0.9
 
 
-def wilson(successes: int, total: int, z: float = 1.959964) -> list[float]:
-    """95 % Wilson interval of a proportion; [0, 1] when nothing was measured."""
-    if total == 0:
-        return [0.0, 1.0]
-    p = successes / total
-    denominator = 1 + z * z / total
-    centre = (p + z * z / (2 * total)) / denominator
-    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denominator
-    return [round(max(0.0, centre - half), 3), round(min(1.0, centre + half), 3)]
+def wilson(successes: int, total: int) -> list[float]:
+    """The engine's 95 % Wilson interval, rounded for the JSON line."""
+    low, high = wilson_interval(successes, total)
+    return [round(low, 3), round(high, 3)]
 
 
 class Tally:
@@ -139,6 +134,7 @@ def main() -> None:
     by_source: dict[str, Tally] = defaultdict(Tally)
     unscored_right = unscored_cases = 0
     recorded = recorded_outcomes()
+    raw_stems = [path.stem for path in sorted((CORPUS / "raw").glob("*.jsonl"))]
     started = time.perf_counter()
     for case in cases:
         judged = judge_case(judging, case)
@@ -155,7 +151,7 @@ def main() -> None:
             unscored_cases += 1
             unscored_right += judged.outcome is Outcome.UNSCORED
         raw_key = next(
-            (f"{stem}:{case.get('attempt_key')}" for stem in _raw_stems() if case["id"].startswith(f"g-{stem}-")), None
+            (f"{stem}:{case.get('attempt_key')}" for stem in raw_stems if case["id"].startswith(f"g-{stem}-")), None
         )
         if raw_key in recorded:
             baseline.add(labelled, recorded[raw_key] == "vulnerable")
@@ -215,10 +211,6 @@ def main() -> None:
             }
         )
     )
-
-
-def _raw_stems() -> list[str]:
-    return [path.stem for path in sorted((CORPUS / "raw").glob("*.jsonl"))]
 
 
 if __name__ == "__main__":

@@ -71,6 +71,11 @@ def attempt_key(probe_id: str, prompt_index: int, stack_name: str, repeat: int) 
     return f"{probe_id}:{prompt_index}:{stack_name}:{repeat}"
 
 
+def attempt_seed(scan_seed: int, key: str) -> int:
+    """The seed of one attempt (its canary, marker and strategy randomness), from the scan seed and its key."""
+    return int(hashlib.sha256(f"{scan_seed}|{key}".encode()).hexdigest()[:12], 16)
+
+
 def build_plan(
     probes: Sequence[Probe], stacks: Sequence[tuple[Strategy, ...]], repeat: int, scan_seed: int
 ) -> list[PlannedAttempt]:
@@ -82,8 +87,7 @@ def build_plan(
                 stack_name = "+".join(strategy.name for strategy in stack) or NO_STRATEGY
                 for number in range(repeat):
                     key = attempt_key(probe.id, prompt_index, stack_name, number)
-                    seed = int(hashlib.sha256(f"{scan_seed}|{key}".encode()).hexdigest()[:12], 16)
-                    plan.append(PlannedAttempt(key, probe, prompt_index, stack, number, seed))
+                    plan.append(PlannedAttempt(key, probe, prompt_index, stack, number, attempt_seed(scan_seed, key)))
     return plan
 
 

@@ -9,7 +9,6 @@ from the scan's seed and the attempt key exactly as the plan derived them. Attem
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from app.engine.detectors import JudgeFunction
 from app.engine.judging import ResponseJudge
 from app.engine.model import AttemptContext, AttemptRecord, Outcome, TargetResponse, ToolCall
-from app.engine.plan import EXFIL_URL, PlannedAttempt
+from app.engine.plan import EXFIL_URL, PlannedAttempt, attempt_seed
 from app.engine.probes.registry import ProbePackError, get_probe
 from app.engine.scoring import EMPTY_REASONS
 
@@ -64,7 +63,7 @@ def context_of(record: AttemptRecord, scan_seed: int | None) -> AttemptContext:
         raise RescoreError(
             "the attempt log records neither the attempts' canaries nor the scan's seed; it cannot be re-judged"
         )
-    seed = int(hashlib.sha256(f"{scan_seed}|{record.key}".encode()).hexdigest()[:12], 16)
+    seed = attempt_seed(scan_seed, record.key)
     return PlannedAttempt(record.key, probe, record.prompt_index, (), record.repeat, seed).context()
 
 

@@ -11,7 +11,7 @@ import abc
 import re
 from dataclasses import replace
 
-from app.engine.detectors.echo import EchoFinder, EchoHit
+from app.engine.detectors.echo import AttackText, EchoFinder, EchoHit
 from app.engine.model import AttemptContext, TargetResponse, Verdict
 
 __all__ = ["INTERNAL_ERROR", "BaseDetector", "clip"]
@@ -59,9 +59,10 @@ class BaseDetector(abc.ABC):
         if not sources:
             return verdict
         text = response.text
+        attack = AttackText(sources)
         echoes: list[EchoHit] = []
         while verdict.fired and verdict.span and len(echoes) < MAX_ECHOES:
-            hit = EchoFinder(text, sources).around(verdict.span)
+            hit = EchoFinder(text, attack).around(verdict.span)
             if hit is None:
                 break
             echoes.append(hit)

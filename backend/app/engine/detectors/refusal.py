@@ -196,8 +196,6 @@ _REPORTING = re.compile(
     r"assistant|model|guard|character)\s+(?:said|says|replied))\b[^.\n]{0,20}[,:]?\s*[\"\u201c\u00ab']?\s*$",
     re.IGNORECASE,
 )
-_OPEN_QUOTES = '"\u201c\u00ab\u201e'
-_CLOSE_QUOTES = '"\u201d\u00bb\u201c'
 
 
 def _reported(text: str, position: int, speakers: int, lead: int) -> str | None:
