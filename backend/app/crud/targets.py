@@ -327,8 +327,8 @@ def update_target(
     port drops them unless the same call gives new ones (only what it gives is kept). Without a move, a new key
     or new secret headers replace only their own part.
     """
-    old_secrets = opened_credentials(target)
-    old_destination = _bound_destination(target)
+    old_secrets = opened_credentials(target)  # opened once: the destination and legacy originals come from it
+    old_destination = _bound_destination(target, old_secrets)
     header_secrets: dict[str, str] = {}
     if settings is not None:
         settings = _unmasked(settings, target.settings)
@@ -343,7 +343,8 @@ def update_target(
         target.type, target.settings = config.type, _stored_settings(config)
     target.name = new_name
     new_destination = destination_of(target.type, target.settings)
-    legacy = _legacy_originals(target)
+    originals = old_secrets.get("legacy_originals")
+    legacy = {"legacy_originals": originals} if originals else {}
     had_secrets = bool(old_secrets.get("secrets"))
     if clear_credentials:
         secrets: dict[str, Any] = {}
@@ -358,24 +359,15 @@ def update_target(
     return TargetChange(target, old_destination, new_destination, bool(given), dropped)
 
 
-def _legacy_originals(target: Target) -> dict[str, Any]:
-    """The legacy configurations kept in the sealed value for a downgrade (revision c4e8f1a2b3d5), if any."""
-    if not target.credentials:
-        return {}
-    originals = opened_credentials(target).get("legacy_originals")
-    return {"legacy_originals": originals} if originals else {}
+def _bound_destination(target: Target, opened: Mapping[str, Any]) -> str | None:
+    """The destination the target's stored credentials (`opened`, its sealed value) were entered for.
 
-
-def _bound_destination(target: Target) -> str | None:
-    """The destination the target's stored credentials were entered for.
-
-    Values sealed by this version carry it. Legacy targets' credentials belong to the legacy endpoint; values
-    sealed before binding existed belong to where the target points now.
+    Values sealed by this version carry it; the legacy originals kept for a downgrade (revision c4e8f1a2b3d5)
+    ride along in the same value. Legacy targets' credentials belong to the legacy endpoint; values sealed
+    before binding existed belong to where the target points now.
     """
-    if target.credentials:
-        opened = opened_credentials(target)
-        if "bound_to" in opened:
-            return cast("str | None", opened["bound_to"])
+    if "bound_to" in opened:
+        return cast("str | None", opened["bound_to"])
     if target.settings.get(MARKER):
         return _legacy_destination(target)
     return destination_of(target.type, target.settings)
