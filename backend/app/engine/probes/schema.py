@@ -328,6 +328,16 @@ class Probe(_Strict):
     prompts: tuple[PayloadText, ...] = ()
     turns: tuple[tuple[PayloadText, ...], ...] = ()
     detectors: tuple[Detector, ...] = Field(min_length=1)
+    goal: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)] | None = Field(
+        default=None,
+        description="What success means, in one sentence, as the attacker model is told it (adaptive strategies "
+        "attack this goal). May use {marker} and {exfil_url}; never {canary}.",
+    )
+    rubric: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=600)] | None = Field(
+        default=None,
+        description="The condition the LLM judge checks in the response when a judge is configured: true means "
+        "the attack worked. May use {marker} and {exfil_url}.",
+    )
     echo_is_goal: bool = Field(
         default=False,
         description="Reproducing the attacker's text is what the probe tests (e.g. rendering an injected payload): "
@@ -349,6 +359,13 @@ class Probe(_Strict):
     def attempts(self) -> tuple[tuple[str, ...], ...]:
         """User messages per attempt, unrendered: one per prompt, or one multi-turn script each."""
         return self.turns or tuple((prompt,) for prompt in self.prompts)
+
+    @property
+    def judge_rubric(self) -> str | None:
+        """The rubric the judge grades with: the probe's `rubric`, else that of a listed `judge` detector."""
+        if self.rubric:
+            return self.rubric
+        return next((spec.rubric for spec in self.detectors if isinstance(spec, JudgeDetector)), None)
 
     @property
     def atlas(self) -> tuple[str, ...]:
@@ -401,6 +418,9 @@ class Probe(_Strict):
 
         if "canary" in attacker_vars:
             raise ValueError("{canary} is the target's secret: it may appear only in system_prompt/documents")
+        for name, value in (("goal", self.goal), ("rubric", self.rubric)):
+            if value and "canary" in template_variables(value):
+                raise ValueError(f"{{canary}} may not appear in the {name}: the attacker model and judge read it")
 
         names = [detector.name for detector in self.detectors]
         if "refusal" in names:
