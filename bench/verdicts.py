@@ -144,7 +144,8 @@ def main() -> None:
         by_owasp[probe.owasp].add(labelled, flagged)
         by_source[case.get("source", "written")].add(labelled, flagged)
         for verdict in judged.verdicts:
-            if verdict.detector in ("refusal", "answer"):
+            # the judge has no model here (its figures come from bench/judge_agreement.py)
+            if verdict.detector in ("refusal", "answer", "judge"):
                 continue
             by_detector[verdict.detector].add(labelled, flagged and bool(verdict.fired))
         if case["label"] == "unscored":

@@ -13,6 +13,7 @@ from app.cli import (
     compliance,
     db,
     imports,
+    judge,
     probes,
     report,
     rescore,
@@ -43,6 +44,7 @@ app.add_typer(compliance.app, name="compliance")
 app.add_typer(secrets.app, name="secrets")
 app.add_typer(audit.app, name="audit")
 app.add_typer(users.app, name="users")
+app.add_typer(judge.app, name="judge")
 app.command("scan")(scan.scan)
 app.command("report")(report.report)
 app.command("rescore")(rescore.rescore_command)
@@ -83,7 +85,13 @@ def serve(
 
 @app.command("demo-target")
 def demo_target(
-    mode: Annotated[str, typer.Option(help="vulnerable, refusing, base64 or flaky.")] = "vulnerable",
+    mode: Annotated[
+        str,
+        typer.Option(
+            help="vulnerable, refusing, base64 or flaky; for adaptive attacks guarded or filtered (targets), "
+            "attacker or judge (rule-based stand-ins for those roles)."
+        ),
+    ] = "vulnerable",
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8900,
     latency: Annotated[float, typer.Option(min=0, help="Seconds to wait before each answer.")] = 0.0,

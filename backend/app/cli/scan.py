@@ -12,7 +12,10 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from app.cli.judge import latest_calibration
 from app.cli.output import ExitCode, console, err_console, fail
+from app.engine.attacks import ADAPTIVE, adaptive_of, parse_attack_options, resolved_params
+from app.engine.attacks.session import ROLES, Budget, Roles
 from app.engine.model import AttemptRecord, Outcome
 from app.engine.plan import PlannedAttempt, build_plan, plan_fingerprint
 from app.engine.probes.registry import ProbePackError, select
@@ -23,7 +26,6 @@ from app.engine.sinks import JsonlSink, read_jsonl
 from app.engine.strategies import parse_stacks
 from app.engine.targets import TargetConfigError, build_connector, load_target_config
 from app.engine.targets.errors import TargetAuthError, TargetUnreachableError
-from app.engine.targets.resilience import ResilientConnector
 from app.reports.baseline import compare
 from app.reports.redaction import redact_result
 from app.reports.render import render
@@ -44,16 +46,54 @@ def parse_rate(value: str | None) -> float | None:
     return amount * 60 if match.group(2) in ("s", "sec") else amount
 
 
-def estimate(plan: list[PlannedAttempt], max_tokens: int, concurrency: int, rpm: float | None) -> dict[str, Any]:
-    """Attempts, tokens and duration a plan will take, for --dry-run (one second a request assumed)."""
-    requests = sum(len(attempt.probe.attempts[attempt.prompt_index]) for attempt in plan)
+def parse_role_caps(values: list[str] | None, option: str) -> dict[str, int]:
+    """`["target=500", "judge=200"]` -> {"target": 500, "judge": 200}; BadParameter naming the roles otherwise."""
+    caps: dict[str, int] = {}
+    for value in values or []:
+        role, equals, number = value.partition("=")
+        if role.strip() not in ROLES or not equals or not number.strip().isdigit() or int(number) < 1:
+            raise typer.BadParameter(
+                f"{value!r} is not ROLE=N with ROLE one of {', '.join(ROLES)} and N a positive whole number",
+                param_hint=option,
+            )
+        caps[role.strip()] = int(number)
+    return caps
+
+
+def worst_case_requests(plan: list[PlannedAttempt], options: dict[str, dict[str, int]], judged: bool) -> dict[str, int]:
+    """The most requests per role the plan can make (adaptive attacks at their limits; repairs excluded)."""
+    totals: dict[str, int] = dict.fromkeys(ROLES, 0)
+    for attempt in plan:
+        strategy = adaptive_of(attempt.stack)
+        if strategy is None:
+            totals["target"] += len(attempt.probe.attempts[attempt.prompt_index])
+            totals["judge"] += 1 if judged and attempt.probe.judge_rubric else 0
+            continue
+        for role, count in strategy.worst_case(resolved_params(strategy, options), judged).items():
+            totals[role] += count
+    return totals
+
+
+def estimate(
+    plan: list[PlannedAttempt],
+    max_tokens: int,
+    concurrency: int,
+    rpm: float | None,
+    options: dict[str, dict[str, int]] | None = None,
+    judged: bool = False,
+) -> dict[str, Any]:
+    """Attempts, requests per role, tokens and duration a plan will take at worst, for --dry-run (one second a
+    request assumed)."""
+    roles = worst_case_requests(plan, options or {}, judged)
+    requests = roles["target"]
     prompt_chars = sum(len(attempt.user_turns(attempt.context())[-1]) for attempt in plan)
-    seconds = requests / concurrency
+    seconds = sum(roles.values()) / concurrency
     if rpm:
         seconds = max(seconds, requests / rpm * 60)
     return {
         "attempts": len(plan),
         "requests": requests,
+        "requests_by_role": roles,
         "estimated_prompt_tokens": prompt_chars // 4,
         "estimated_completion_tokens": requests * max_tokens,
         "estimated_seconds": round(seconds, 1),
@@ -116,6 +156,48 @@ def scan(
         bool,
         typer.Option("--fail-on-new", help="With --baseline: exit 1 only for new findings (at or above --fail-on)."),
     ] = False,
+    attacker: Annotated[
+        str | None,
+        typer.Option(
+            help="Attacker model for the adaptive strategies pair, tap and crescendo: a target file or "
+            "TYPE:MODEL[@BASE_URL], like --target. Never used unless given.",
+            rich_help_panel="Adaptive attacks and judge",
+        ),
+    ] = None,
+    judge: Annotated[
+        str | None,
+        typer.Option(
+            help="Judge model that grades responses on each probe's rubric (a target file or TYPE:MODEL[@URL]). "
+            "Calibrate it first: `secureai judge calibrate --judge SPEC`.",
+            rich_help_panel="Adaptive attacks and judge",
+        ),
+    ] = None,
+    attack_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--attack-option",
+            help="Adaptive strategy parameter, repeatable: pair.streams=3, pair.iterations=4, tap.depth=3, "
+            "tap.branching=2, tap.width=3, crescendo.turns=5, crescendo.backtracks=3, best_of_n.samples=10.",
+            rich_help_panel="Adaptive attacks and judge",
+        ),
+    ] = None,
+    max_requests: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--max-requests",
+            help="Cap on requests per role for this run, repeatable: target=2000, attacker=500, judge=1000. "
+            "When one runs out the scan stops cleanly; raise it and --resume.",
+            rich_help_panel="Adaptive attacks and judge",
+        ),
+    ] = None,
+    max_tokens: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--max-tokens",
+            help="Cap on tokens (prompt + completion) per role for this run, repeatable: attacker=200000.",
+            rich_help_panel="Adaptive attacks and judge",
+        ),
+    ] = None,
 ) -> None:
     """Attack TARGET with the selected probes. Exit codes: 0 pass, 1 findings at or above --fail-on (new ones
     only with --baseline --fail-on-new), 2 usage error, 3 target unreachable or credentials refused,
@@ -136,14 +218,32 @@ def scan(
         )
         selected = select(probes)
         stacks = parse_stacks(strategies)
+        options = parse_attack_options(attack_option or [])
+        attacker_config = load_target_config(attacker, {}) if attacker else None
+        judge_config = load_target_config(judge, {}) if judge else None
     except (TargetConfigError, ProbePackError, ValueError, KeyError) as error:
         fail(str(error).strip("'\""), ExitCode.USAGE)
+    budget = Budget(parse_role_caps(max_requests, "--max-requests"), parse_role_caps(max_tokens, "--max-tokens"))
+    leading = [strategy for stack in stacks if (strategy := adaptive_of(stack)) is not None]
+    needing = sorted({strategy.name for strategy in leading if strategy.needs_attacker})
+    if needing and attacker_config is None:
+        fail(
+            f"strategy {', '.join(needing)} needs --attacker SPEC: the model that writes the attacks "
+            "(best_of_n needs none; see docs/adaptive.md)",
+            ExitCode.USAGE,
+        )
     plan = build_plan(selected, stacks, repeat, seed)
     fingerprint = plan_fingerprint(plan)
-    cost = estimate(plan, config.max_tokens or 0, config.max_concurrency, config.requests_per_minute)
+    cost = estimate(
+        plan, config.max_tokens or 0, config.max_concurrency, config.requests_per_minute, options, judge is not None
+    )
     if dry_run:
         _print_plan(plan, cost, config.label, output_format)
         return
+    adaptive_settings = {
+        name: resolved_params(ADAPTIVE[name], options) for name in sorted({strategy.name for strategy in leading})
+    }
+    calibration = latest_calibration(judge_config.label) if judge_config else None
     if resume:
         if not out.exists():
             fail(f"--resume: {out} does not exist; run the scan without --resume first", ExitCode.USAGE)
@@ -151,6 +251,12 @@ def scan(
         if header and header.get("plan") != fingerprint:
             fail(
                 f"--resume: {out} was written by a different plan (other probes, strategies, repeat or seed)",
+                ExitCode.USAGE,
+            )
+        if header and (header.get("adaptive") or {}) != adaptive_settings:
+            fail(
+                f"--resume: {out} was written with other adaptive settings ({header.get('adaptive') or 'none'}); "
+                "resume with the same --attack-option values",
                 ExitCode.USAGE,
             )
     sink = JsonlSink(out, resume=resume)
@@ -163,15 +269,26 @@ def scan(
             "repeat": repeat,
             "seed": seed,
             "attempts": len(plan),
+            **({"adaptive": adaptive_settings} if adaptive_settings else {}),
+            **({"attacker": attacker_config.label} if attacker_config else {}),
+            **({"judge": judge_config.label} if judge_config else {}),
         }
     )
     try:
         connector = build_connector(config)
+        roles = Roles(
+            connector,
+            attacker=build_connector(attacker_config) if attacker_config else None,
+            judge=build_connector(judge_config) if judge_config else None,
+            budget=budget,
+        )
     except TargetConfigError as error:
         fail(str(error), ExitCode.USAGE)
     skipped = len(sink.completed_keys() & {attempt.key for attempt in plan})
     try:
-        stats, rate_limited = asyncio.run(_run(connector, sink, plan, skipped, quiet=output_format == "json"))
+        stats, rate_limited = asyncio.run(
+            _run(roles, sink, plan, skipped, quiet=output_format == "json", options=options)
+        )
     except (TargetAuthError, TargetUnreachableError, ScanAbortedError) as error:
         fail(f"target {config.label}: {error}", ExitCode.UNREACHABLE)
     except TargetConfigError as error:
@@ -194,6 +311,14 @@ def scan(
         "results_file": str(out),
         "rate_limited_responses": rate_limited,
         "run": {"sent": stats.sent, "already_done": stats.skipped, "seconds": round(stats.seconds, 2)},
+        "roles": {
+            "attacker": attacker_config.label if attacker_config else None,
+            "judge": judge_config.label if judge_config else None,
+            **budget.as_dict(),
+        },
+        "judge_calibration": calibration,
+        **({"adaptive": adaptive_settings} if adaptive_settings else {}),
+        **({"budget_exhausted": stats.budget_exhausted} if stats.budget_exhausted else {}),
     }
     result = scan_result_json(score, meta)
     diff = compare(result, previous) if previous is not None else None
@@ -204,6 +329,13 @@ def scan(
         typer.echo(json.dumps(redact_result(result), indent=2, ensure_ascii=False))
     else:
         _print_summary(score, result, out)
+    if stats.budget_exhausted:
+        left = len(plan) - len(records)
+        err_console.print(
+            f"[bold yellow]stopped early[/]: {stats.budget_exhausted}; {left} attempt(s) not finished. "
+            "Raise --max-requests/--max-tokens and run the same command with --resume."
+        )
+        raise typer.Exit(int(ExitCode.INCONCLUSIVE))
     if diff is not None and fail_on_new:
         if diff.new_at_or_above(fail_on):
             raise typer.Exit(int(ExitCode.FAILED))
@@ -230,9 +362,15 @@ def _write_reports(result: dict[str, Any], *, sarif: Path | None, junit: Path | 
 
 
 async def _run(
-    connector: ResilientConnector, sink: JsonlSink, plan: list[PlannedAttempt], skipped: int, quiet: bool
+    roles: Roles,
+    sink: JsonlSink,
+    plan: list[PlannedAttempt],
+    skipped: int,
+    quiet: bool,
+    options: dict[str, dict[str, int]],
 ) -> tuple[RunStats, int]:
-    """Preflight, then the run under a progress bar; returns the run's figures and the 429s seen."""
+    """Preflight, then the run under a progress bar; returns the run's figures and the target's 429s."""
+    connector = roles.target
     try:
         await preflight(connector)
         progress = Progress(
@@ -242,6 +380,7 @@ async def _run(
             TextColumn("{task.fields[rate]:.1f} att/s"),
             TextColumn("[red]{task.fields[errors]} errors"),
             TextColumn("[yellow]{task.fields[vulnerable]} vulnerable"),
+            TextColumn("{task.fields[roles]}"),
             TimeRemainingColumn(),
             console=err_console,
             disable=quiet,
@@ -249,19 +388,37 @@ async def _run(
         )
         counts = {"errors": 0, "vulnerable": 0}
         with progress:
-            task = progress.add_task("scan", total=len(plan), completed=skipped, rate=0.0, errors=0, vulnerable=0)
+            task = progress.add_task(
+                "scan", total=len(plan), completed=skipped, rate=0.0, errors=0, vulnerable=0, roles=""
+            )
+            show_roles = roles.attacker is not None or roles.judge is not None
 
             def on_progress(record: AttemptRecord) -> None:
                 counts["errors"] += record.outcome is Outcome.ERROR
                 counts["vulnerable"] += record.outcome is Outcome.VULNERABLE
                 speed = progress.tasks[0].speed or 0.0
-                progress.update(task, advance=1, rate=speed, errors=counts["errors"], vulnerable=counts["vulnerable"])
+                usage = roles.budget.usage
+                requests = (
+                    " ".join(f"{role} {usage[role].requests}" for role in ROLES if usage[role].requests)
+                    if show_roles
+                    else ""
+                )
+                progress.update(
+                    task,
+                    advance=1,
+                    rate=speed,
+                    errors=counts["errors"],
+                    vulnerable=counts["vulnerable"],
+                    roles=f"requests: {requests}" if requests else "",
+                )
 
-            runner = Runner(connector, sink, on_progress=on_progress)
+            runner = Runner(connector, sink, on_progress=on_progress, roles=roles, attack_options=options)
             stats = await runner.run(plan)
         return stats, connector.rate_limited
     finally:
-        await connector.aclose()
+        for role in (roles.target, roles.attacker, roles.judge):
+            if role is not None:
+                await role.aclose()
 
 
 def _print_plan(plan: list[PlannedAttempt], cost: dict[str, Any], label: str, output_format: str) -> None:
@@ -275,6 +432,13 @@ def _print_plan(plan: list[PlannedAttempt], cost: dict[str, Any], label: str, ou
         f"plan for {label}: [bold]{cost['attempts']}[/] attempts ({cost['requests']} requests) over "
         f"{len(by_probe)} probes"
     )
+    roles = cost["requests_by_role"]
+    if roles["attacker"] or roles["judge"]:
+        console.print(
+            "worst case per role: "
+            + ", ".join(f"{role} {count:,} requests" for role, count in roles.items())
+            + " (repairs of unparseable attacker/judge replies can add as many again)"
+        )
     console.print(
         f"estimated tokens: ~{cost['estimated_prompt_tokens']:,} prompt + up to "
         f"{cost['estimated_completion_tokens']:,} completion; estimated time: ~{cost['estimated_seconds']:g} s"

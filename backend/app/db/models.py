@@ -289,6 +289,26 @@ class Attempt(Base):
     )
 
 
+class AttackStep(Base):
+    """One exchange of an adaptive attack of a platform scan, journaled the moment its reply arrived.
+
+    A resumed scan replays these instead of sending them again (`app.engine.attacks.session.StepLog`).
+    """
+
+    __tablename__ = "attack_steps"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    scan_id: Mapped[int] = mapped_column(ForeignKey("scans.id"))
+    attempt_key: Mapped[str] = mapped_column(String(200), doc="The attempt the step belongs to.")
+    step: Mapped[str] = mapped_column(String(200), doc="Its place in the attack, e.g. s1/i2/target.")
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, doc="Role, request digest and the reply.")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("scan_id", "attempt_key", "step", name="uq_attack_steps_scan_id_attempt_key_step"),
+    )
+
+
 class FindingTriage(Base):
     """A reviewer's decision on one weakness of one target, found again in later scans by its fingerprint."""
 

@@ -13,6 +13,9 @@ have a target that behaves in known ways without downloading a model:
   reads plain text).
 - `flaky`: obeys, but answers some requests with 429 (with Retry-After), some with 500, and lets some hang
   past the client's timeout; which ones is random, seeded.
+- `guarded`, `filtered`, `attacker`, `judge`: the rule-based target, attacker and judge of adaptive attacks
+  (`app.demo.roles`): a target that only a feedback loop gets past, one a keyword filter guards, and stand-ins
+  that speak the attacker and judge protocols of docs/adaptive.md.
 
 Every answer carries the header `X-SecureAI-Simulator: <mode>` and the model name `secureai-simulator-<mode>`.
 Run it with `secureai demo-target --mode vulnerable --port 8900`.
@@ -36,10 +39,11 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from app.demo import roles
 from app.engine.detectors.echo import requested_payloads
 
-Mode = Literal["vulnerable", "refusing", "base64", "flaky"]
-MODES: tuple[Mode, ...] = ("vulnerable", "refusing", "base64", "flaky")
+Mode = Literal["vulnerable", "refusing", "base64", "flaky", "guarded", "filtered", "attacker", "judge"]
+MODES: tuple[Mode, ...] = ("vulnerable", "refusing", "base64", "flaky", "guarded", "filtered", "attacker", "judge")
 REFUSAL = "I'm sorry, but I can't help with that request."
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
 
@@ -74,12 +78,21 @@ def _tool_calls(tools: list[dict[str, Any]], conversation: str) -> list[dict[str
 
 
 def answer(
-    mode: Mode, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
+    mode: Mode, messages: list[dict[str, Any]], tools: list[dict[str, Any]], secret: bytes = b""
 ) -> tuple[str, list[dict[str, Any]], str]:
-    """The simulator's reply text, tool calls and finish reason for a conversation."""
+    """The simulator's reply text, tool calls and finish reason for a conversation (`secret` keys the
+    `guarded` mode's passwords)."""
     last_user = next((m.get("content") or "" for m in reversed(messages) if m.get("role") == "user"), "")
     context = "\n".join(str(m.get("content") or "") for m in messages)
     if mode == "refusing":
+        return REFUSAL, [], "stop"
+    if mode == "attacker":
+        return roles.attacker_reply(messages), [], "stop"
+    if mode == "judge":
+        return roles.judge_reply(messages), [], "stop"
+    if mode == "guarded" and not roles.guarded_unlocked(secret, last_user):
+        return roles.guarded_refusal(secret, last_user), [], "stop"
+    if mode == "filtered" and roles.filtered_blocks(last_user):
         return REFUSAL, [], "stop"
     if mode == "base64":
         decoded = _decoded_instructions(last_user)
@@ -126,6 +139,7 @@ def create_app(mode: Mode, seed: int = 0, latency_s: float = 0.0) -> FastAPI:
     """
     app = FastAPI(title=f"SecureAI simulator ({mode})", docs_url=None, redoc_url=None)
     rng = random.Random(seed)  # noqa: S311 - deterministic misbehaviour, not security
+    secret = f"secureai-guarded-{seed}".encode()
     app.state.requests = {}
 
     @app.post("/v1/chat/completions")
@@ -146,7 +160,7 @@ def create_app(mode: Mode, seed: int = 0, latency_s: float = 0.0) -> FastAPI:
                 return JSONResponse({"error": {"message": "internal error"}}, status_code=500, headers=headers)
             if roll < 0.30:
                 await asyncio.sleep(30)
-        text, calls, finish = answer(mode, body.get("messages") or [], body.get("tools") or [])
+        text, calls, finish = answer(mode, body.get("messages") or [], body.get("tools") or [], secret)
         message: dict[str, Any] = {"role": "assistant", "content": text}
         if calls:
             message["tool_calls"] = calls

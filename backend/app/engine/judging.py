@@ -7,6 +7,10 @@ verdict benchmark (the labelled corpus), so all three judge alike.
   documents), whatever its own goal: a jailbreak that makes the model dump its instructions leaked them.
 - Detectors are told the attacker-supplied text (`echo.attacker_texts`), the scenario's system prompt and the
   personal data the scenario grants, so a copy of the attack or of the user's own record is not evidence.
+- A probe with a judge rubric is also judged by `judge`, which reports the grade the configured judge model
+  gave (`AttemptContext.judge_verdict`); its "condition met" makes the attempt `vulnerable` like any deciding
+  detector, and its "not met" never outweighs a deterministic detector's evidence (the disagreement stays on
+  the record). Without a judge it is undecided and the deterministic detectors decide alone.
 - An empty or whitespace answer without tool calls is `unscored` with the reason "empty answer": there is
   nothing to judge, and it counts with errors toward an inconclusive scan instead of passing as safe.
 """
@@ -16,10 +20,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from app.engine.detectors import JudgeFunction, build_detector
+from app.engine.detectors import build_detector
 from app.engine.detectors.echo import attacker_texts
 from app.engine.model import AttemptContext, Detector, Outcome, TargetResponse, Verdict
-from app.engine.probes.schema import CanaryDetector, PiiDetector, Probe, RefusalDetector, render
+from app.engine.probes.schema import CanaryDetector, JudgeDetector, PiiDetector, Probe, RefusalDetector, render
 
 __all__ = [
     "CUT_BEFORE_CONTENT",
@@ -99,18 +103,20 @@ def decide(verdicts: Sequence[Verdict], refusal: Verdict, prompt: str = "", text
 class ResponseJudge:
     """Builds each probe's detectors once and judges responses to its attempts."""
 
-    def __init__(self, judge: JudgeFunction | None = None) -> None:
-        self._judge = judge
+    def __init__(self) -> None:
         self._refusal = build_detector(RefusalDetector())
         self._detectors: dict[str, list[Detector]] = {}
 
     def detectors_for(self, probe: Probe) -> list[Detector]:
-        """The probe's detectors, and `canary` when it plants one without checking it."""
+        """The probe's detectors, `canary` when it plants one without checking it, and `judge` when it has a
+        rubric (the judge's verdict, or undecided without a judge)."""
         if probe.id not in self._detectors:
             specs = list(probe.detectors)
             if plants_canary(probe) and not any(spec.name == "canary" for spec in specs):
                 specs.append(CanaryDetector())
-            self._detectors[probe.id] = [build_detector(spec, judge=self._judge) for spec in specs]
+            if probe.judge_rubric and not any(spec.name == "judge" for spec in specs):
+                specs.append(JudgeDetector(rubric=probe.judge_rubric))
+            self._detectors[probe.id] = [build_detector(spec) for spec in specs]
         return self._detectors[probe.id]
 
     @staticmethod

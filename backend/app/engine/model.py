@@ -79,6 +79,8 @@ class AttemptContext:
     system_prompt: str = ""
     #: Personal data the scenario legitimately gives the user (their own record); not a leak when shown.
     granted_pii: tuple[str, ...] = ()
+    #: The configured judge model's grade of this response (None: no judge, or it could not grade).
+    judge_verdict: Verdict | None = None
 
 
 @dataclass(frozen=True)

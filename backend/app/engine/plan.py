@@ -45,25 +45,32 @@ class PlannedAttempt:
 
     def user_turns(self, context: AttemptContext) -> tuple[str, ...]:
         """The user messages to send: rendered, transformed by the strategy stack, documents placed first."""
-        turns = tuple(self._render(text, context) for text in self.probe.attempts[self.prompt_index])
+        turns = tuple(self.render(text, context) for text in self.probe.attempts[self.prompt_index])
         for strategy in self.stack:
             turns = strategy.apply(turns, self.seed)
-        if self.probe.context_documents:
-            documents = "\n\n".join(
-                f"[retrieved document {number}]\n{self._render(text, context)}\n[end of document {number}]"
-                for number, text in enumerate(self.probe.context_documents, start=1)
-            )
-            turns = (f"{documents}\n\n{turns[0]}", *turns[1:])
+        if turns:
+            turns = (self.with_documents(turns[0], context), *turns[1:])
         return turns
+
+    def with_documents(self, first_turn: str, context: AttemptContext) -> str:
+        """The first user turn with the probe's retrieved documents placed before it (as a RAG app would)."""
+        if not self.probe.context_documents:
+            return first_turn
+        documents = "\n\n".join(
+            f"[retrieved document {number}]\n{self.render(text, context)}\n[end of document {number}]"
+            for number, text in enumerate(self.probe.context_documents, start=1)
+        )
+        return f"{documents}\n\n{first_turn}"
 
     def system_prompt(self, context: AttemptContext, default: str | None) -> str | None:
         """The probe's scenario system prompt, else the target's own."""
         if self.probe.system_prompt:
-            return self._render(self.probe.system_prompt, context)
+            return self.render(self.probe.system_prompt, context)
         return default
 
     @staticmethod
-    def _render(template: str, context: AttemptContext) -> str:
+    def render(template: str, context: AttemptContext) -> str:
+        """`template` filled with this attempt's canary, marker and exfiltration URL."""
         return render(template, canary=context.canary, marker=context.marker, exfil_url=context.exfil_url)
 
 

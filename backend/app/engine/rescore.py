@@ -14,7 +14,6 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
-from app.engine.detectors import JudgeFunction
 from app.engine.judging import ResponseJudge
 from app.engine.model import AttemptContext, AttemptRecord, Outcome, TargetResponse, ToolCall
 from app.engine.plan import EXFIL_URL, PlannedAttempt, attempt_seed
@@ -78,11 +77,12 @@ def rescore(
     records: Iterable[AttemptRecord],
     scan_seed: int | None,
     stats: RescoreStats,
-    *,
-    judge: JudgeFunction | None = None,
 ) -> Iterator[AttemptRecord]:
-    """Each record with today's verdicts and outcome (streamed: memory stays flat in the number of attempts)."""
-    judging = ResponseJudge(judge)
+    """Each record with today's verdicts and outcome (streamed: memory stays flat in the number of attempts).
+
+    The judge is never called again: a judge verdict recorded with the attempt is kept as it was given.
+    """
+    judging = ResponseJudge()
     for record in records:
         stats.attempts += 1
         if record.response is None or record.outcome in (Outcome.ERROR, Outcome.BLOCKED):
@@ -98,7 +98,8 @@ def rescore(
         base = context_of(record, scan_seed)
         attempt = PlannedAttempt(record.key, probe, record.prompt_index, (), record.repeat, 0)
         system = attempt.system_prompt(base, None)
-        context = judging.context(probe, base, record.turns, system)
+        recorded_judge = next((v for v in record.verdicts if v.detector == "judge" and v.fired is not None), None)
+        context = replace(judging.context(probe, base, record.turns, system), judge_verdict=recorded_judge)
         response = TargetResponse(
             text=record.response,
             tool_calls=_tool_calls(record),

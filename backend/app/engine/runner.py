@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-from app.engine.detectors import JudgeFunction
+from app.engine.attacks import AdaptiveStrategy, AttackRun, adaptive_of, resolved_params
+from app.engine.attacks.base import conversation_json
+from app.engine.attacks.judge import grade_response
+from app.engine.attacks.session import BudgetExhaustedError, JournalMismatchError, Roles, StepLog
+from app.engine.detectors.base import clip
 from app.engine.judging import ResponseJudge
 from app.engine.model import AttemptRecord, Message, Outcome, TargetResponse, Verdict
 from app.engine.plan import PlannedAttempt
@@ -37,6 +42,8 @@ class RunStats:
     sent: int = 0
     seconds: float = 0.0
     outcomes: dict[str, int] = field(default_factory=dict)
+    #: Why the run stopped before the plan was done, when a per-run budget ran out (None otherwise).
+    budget_exhausted: str | None = None
 
 
 class Runner:
@@ -50,7 +57,8 @@ class Runner:
         concurrency: int | None = None,
         attempt_timeout_s: float | None = None,
         on_progress: ProgressCallback | None = None,
-        judge: JudgeFunction | None = None,
+        roles: Roles | None = None,
+        attack_options: Mapping[str, Mapping[str, int]] | None = None,
     ) -> None:
         self.connector = connector
         self.sink = sink
@@ -58,13 +66,17 @@ class Runner:
         # an attempt may retry; give it room for the retries of its requests
         self.attempt_timeout_s = attempt_timeout_s or connector.config.timeout_s * (connector.config.max_retries + 2)
         self.on_progress = on_progress
-        self._judge = ResponseJudge(judge)
+        self.roles = roles or Roles(connector)
+        self.attack_options = attack_options or {}
+        self._judge = ResponseJudge()
+        self._steps: dict[str, dict[str, dict[str, Any]]] = {}
 
     async def run(self, plan: Sequence[PlannedAttempt]) -> RunStats:
         """Run every attempt of `plan` not yet in the sink."""
         started = time.perf_counter()
         done = self.sink.completed_keys()
         todo = [attempt for attempt in plan if attempt.key not in done]
+        self._steps = self.sink.recorded_steps() if any(adaptive_of(attempt.stack) for attempt in todo) else {}
         stats = RunStats(planned=len(plan), skipped=len(plan) - len(todo))
         queue: asyncio.Queue[PlannedAttempt] = asyncio.Queue()
         for attempt in todo:
@@ -79,7 +91,11 @@ class Runner:
                     return
                 try:
                     record = await self._execute(attempt)
-                except TargetAuthError as error:
+                except (TargetAuthError, JournalMismatchError) as error:
+                    abort.append(error)
+                    return
+                except BudgetExhaustedError as error:
+                    stats.budget_exhausted = stats.budget_exhausted or str(error)
                     abort.append(error)
                     return
                 self.sink.write(record)
@@ -95,11 +111,15 @@ class Runner:
             for task in workers:
                 task.cancel()
             stats.seconds = time.perf_counter() - started
-        if abort:
-            raise ScanAbortedError(str(abort[0]))
+        failures = [error for error in abort if not isinstance(error, BudgetExhaustedError)]
+        if failures:
+            raise ScanAbortedError(str(failures[0]))
         return stats
 
     async def _execute(self, attempt: PlannedAttempt) -> AttemptRecord:
+        strategy = adaptive_of(attempt.stack)
+        if strategy is not None:
+            return await self._execute_adaptive(attempt, strategy)
         context = attempt.context()
         turns = attempt.user_turns(context)
         system = attempt.system_prompt(context, self.connector.config.system_prompt)
@@ -142,9 +162,23 @@ class Runner:
             async with asyncio.timeout(self.attempt_timeout_s):
                 for turn in turns:
                     messages.append(Message("user", turn))
-                    response = await self.connector.send(messages, tools, send_stats)
+                    response = await self.roles.exchange(StepLog.ephemeral(), "", "target", messages, tools, send_stats)
                     messages.append(Message("assistant", response.text))
-        except TargetAuthError:
+                if response is None:
+                    return finish(Outcome.ERROR, None, error="the attempt has no user turn to send")
+                judged_context = self._judge.context(attempt.probe, context, turns, system)
+                rubric = attempt.probe.judge_rubric
+                if rubric and self.roles.judge is not None:
+                    verdict = await grade_response(
+                        self.roles,
+                        StepLog.ephemeral(),
+                        "judge",
+                        attempt.render(rubric, context),
+                        turns[-1] if turns else "",
+                        response.text,
+                    )
+                    judged_context = replace(judged_context, judge_verdict=verdict)
+        except (TargetAuthError, BudgetExhaustedError):
             raise
         except TargetBlockedError as error:
             return finish(Outcome.BLOCKED, None, error=str(error))
@@ -152,12 +186,84 @@ class Runner:
             reason = str(error) or f"attempt timed out after {self.attempt_timeout_s:g} s"
             return finish(Outcome.ERROR, None, error=reason)
         assert response is not None
-        judged = self._judge.judge(attempt.probe, self._judge.context(attempt.probe, context, turns, system), response)
+        judged = self._judge.judge(attempt.probe, judged_context, response)
         extra: dict[str, str] = {}
         if response.tool_calls:
             extra["tool_calls"] = ", ".join(f"{call.name}({call.arguments})" for call in response.tool_calls)
         return finish(
             judged.outcome, response.text, verdicts=judged.verdicts, extra=extra, error=judged.reason, response=response
+        )
+
+    async def _execute_adaptive(self, attempt: PlannedAttempt, strategy: AdaptiveStrategy) -> AttemptRecord:
+        """Run one adaptive attack, journaling every step; the record holds the winning (or best) try."""
+        context = attempt.context()
+        system = attempt.system_prompt(context, self.connector.config.system_prompt)
+        send_stats = SendStats()
+        started = time.perf_counter()
+        log = StepLog(
+            self._steps.get(attempt.key, {}), lambda step_id, data: self.sink.write_step(attempt.key, step_id, data)
+        )
+        run = AttackRun(
+            attempt,
+            context,
+            self.roles,
+            log,
+            self._judge,
+            system,
+            resolved_params(strategy, self.attack_options),
+            send_stats,
+        )
+        head = AttemptRecord(
+            key=attempt.key,
+            probe_id=attempt.probe.id,
+            prompt_index=attempt.prompt_index,
+            strategies=tuple(s.name for s in attempt.stack),
+            repeat=attempt.repeat,
+            outcome=Outcome.ERROR,
+            turns=(),
+            response=None,
+            context={"canary": context.canary, "marker": context.marker},
+        )
+        try:
+            result = await strategy.run(run)
+        except (TargetAuthError, BudgetExhaustedError, JournalMismatchError):
+            raise
+        except TargetBlockedError as error:
+            return replace(head, outcome=Outcome.BLOCKED, error=str(error), latency_ms=_elapsed(started))
+        except TargetError as error:
+            return replace(head, error=str(error), latency_ms=_elapsed(started))
+        extra = {
+            "adaptive": strategy.name,
+            "adaptive.success": "yes" if result.success else "no",
+            "adaptive.queries": str(result.target_queries),
+            "adaptive.iterations": str(result.iterations),
+            "adaptive.replayed_steps": str(log.replayed),
+        }
+        if result.notes:
+            extra["adaptive.notes"] = clip("; ".join(result.notes), 1000)
+        best = result.best
+        if best is None:
+            reason = "the adaptive attack sent nothing: " + ("; ".join(result.notes) or "no prompt to send")
+            return replace(head, error=clip(reason, 500), extra=extra, latency_ms=_elapsed(started))
+        extra["adaptive.node"] = best.node
+        extra["adaptive.conversation"] = conversation_json(best.conversation)
+        if best.judge_reason:
+            extra["adaptive.judge_reason"] = clip(best.judge_reason, 500)
+        if best.response.tool_calls:
+            extra["tool_calls"] = ", ".join(f"{call.name}({call.arguments})" for call in best.response.tool_calls)
+        return replace(
+            head,
+            outcome=best.judgement.outcome,
+            turns=tuple(message.content for message in best.conversation if message.role == "user"),
+            response=best.response.text,
+            verdicts=best.judgement.verdicts,
+            error=best.judgement.reason,
+            latency_ms=_elapsed(started),
+            attempts_made=result.target_queries,
+            extra=extra,
+            finish_reason=best.response.finish_reason,
+            completion_tokens=best.response.completion_tokens,
+            tool_calls=best.response.tool_calls,
         )
 
 

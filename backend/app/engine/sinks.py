@@ -25,6 +25,14 @@ class ResultSink(Protocol):
 
     def write(self, record: AttemptRecord) -> None: ...
 
+    def recorded_steps(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Steps of adaptive attacks already journaled: attempt key -> step id -> step."""
+        ...
+
+    def write_step(self, key: str, step_id: str, step: dict[str, Any]) -> None:
+        """Journal one step of an adaptive attack the moment its reply arrives."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -92,6 +100,21 @@ def record_from_json(data: dict[str, Any]) -> AttemptRecord:
     )
 
 
+def read_steps(path: Path) -> dict[str, dict[str, dict[str, Any]]]:
+    """The journaled steps of a results file (`step` lines): attempt key -> step id -> step."""
+    steps: dict[str, dict[str, dict[str, Any]]] = {}
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if not line.startswith('{"type": "step"'):
+                continue
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            steps.setdefault(data["key"], {})[data["step"]] = data
+    return steps
+
+
 def read_jsonl(path: Path) -> tuple[dict[str, Any] | None, list[AttemptRecord]]:
     """The header and the attempt records of a results file; a torn final line is skipped."""
     header: dict[str, Any] | None = None
@@ -110,7 +133,8 @@ def read_jsonl(path: Path) -> tuple[dict[str, Any] | None, list[AttemptRecord]]:
 
 
 class JsonlSink:
-    """Appends one JSON object per line: a `scan` header, then one `attempt` per finished attempt."""
+    """Appends one JSON object per line: a `scan` header, then one `attempt` per finished attempt, and one `step`
+    per exchange of an adaptive attack as it happens (before its attempt finishes)."""
 
     def __init__(self, path: Path, *, resume: bool) -> None:
         self.path = path
@@ -143,6 +167,13 @@ class JsonlSink:
         self._write(record_to_json(record))
         self._done.add(record.key)
 
+    def recorded_steps(self) -> dict[str, dict[str, dict[str, Any]]]:
+        self._handle.flush()
+        return read_steps(self.path)
+
+    def write_step(self, key: str, step_id: str, step: dict[str, Any]) -> None:
+        self._write({"type": "step", "key": key, "step": step_id, **step})
+
     def _write(self, data: dict[str, Any]) -> None:
         self._handle.write(json.dumps(data, ensure_ascii=False) + "\n")
         self._handle.flush()
@@ -157,6 +188,7 @@ class MemorySink:
     def __init__(self) -> None:
         self.header: dict[str, Any] | None = None
         self.records: list[AttemptRecord] = []
+        self.steps: dict[str, dict[str, dict[str, Any]]] = {}
 
     def completed_keys(self) -> set[str]:
         return {record.key for record in self.records}
@@ -166,6 +198,12 @@ class MemorySink:
 
     def write(self, record: AttemptRecord) -> None:
         self.records.append(record)
+
+    def recorded_steps(self) -> dict[str, dict[str, dict[str, Any]]]:
+        return {key: dict(steps) for key, steps in self.steps.items()}
+
+    def write_step(self, key: str, step_id: str, step: dict[str, Any]) -> None:
+        self.steps.setdefault(key, {})[step_id] = step
 
     def close(self) -> None:
         return None

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.enums import AttemptOutcome
-from app.db.models import Attempt, Scan, utcnow
+from app.db.models import AttackStep, Attempt, Scan, utcnow
 from app.engine.model import AttemptRecord
 from app.engine.sinks import record_from_json, record_to_json
 
@@ -99,6 +99,23 @@ class DatabaseSink:
                     .values(progress=round(100.0 * done / max(self.planned, 1), 1), heartbeat_at=utcnow())
                 )
         self._done.add(record.key)  # only once committed
+
+    def recorded_steps(self) -> dict[str, dict[str, dict[str, Any]]]:
+        steps: dict[str, dict[str, dict[str, Any]]] = {}
+        with self.sessions() as session:
+            rows = session.execute(
+                select(AttackStep.attempt_key, AttackStep.step, AttackStep.data).where(
+                    AttackStep.scan_id == self.scan_id
+                )
+            )
+            for key, step, data in rows:
+                steps.setdefault(key, {})[step] = data
+        return steps
+
+    def write_step(self, key: str, step_id: str, step: dict[str, Any]) -> None:
+        """Each step in its own transaction, committed before the attack goes on (a kill loses none)."""
+        with self.sessions() as session, session.begin():
+            session.add(AttackStep(scan_id=self.scan_id, attempt_key=key, step=step_id, data=step))
 
     def close(self) -> None:
         """Nothing is buffered."""

@@ -5,8 +5,8 @@ turns a spec into a `Detector` whose `detect(response, context)` returns a `Verd
 plain dict from spec name to factory, like garak's plugin registry, and must cover every name the schema
 allows (checked at import, so a new spec without an implementation fails every test run).
 
-Every detector is deterministic and offline, except `judge`, which uses the `JudgeFunction` given to
-`build_detector` (none by default: then it answers fired=None). None raises on odd input.
+Every detector is deterministic and offline. `judge` reports the grade the runner obtained from the
+configured judge model (`AttemptContext.judge_verdict`); without one it answers fired=None. None raises on odd input.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import TypeVar
 from pydantic import BaseModel
 
 from app.engine.detectors.code_exec import CodeExecScanner
-from app.engine.detectors.judge import JudgeFunction, LlmJudge
+from app.engine.detectors.judge import JudgeSlot
 from app.engine.detectors.length import LengthLimit
 from app.engine.detectors.markers import TokenDetector
 from app.engine.detectors.markup import MarkupExfil
@@ -29,7 +29,7 @@ from app.engine.detectors.tools import ToolCallCheck
 from app.engine.model import Detector
 from app.engine.probes import schema
 
-__all__ = ["DETECTOR_FACTORIES", "DetectorSpec", "JudgeFunction", "available_detectors", "build_detector"]
+__all__ = ["DETECTOR_FACTORIES", "DetectorSpec", "available_detectors", "build_detector"]
 
 #: Any detector spec a probe can list.
 DetectorSpec = (
@@ -46,7 +46,7 @@ DetectorSpec = (
     | schema.LengthDetector
     | schema.JudgeDetector
 )
-Factory = Callable[[DetectorSpec, JudgeFunction | None], Detector]
+Factory = Callable[[DetectorSpec], Detector]
 
 
 S = TypeVar("S", bound=BaseModel)
@@ -62,52 +62,52 @@ def _spec(spec: DetectorSpec, kind: type[S]) -> S:
 #: name -> (factory, one-line description); the keys are exactly `schema.DETECTOR_NAMES`.
 DETECTOR_FACTORIES: dict[str, tuple[Factory, str]] = {
     "marker": (
-        lambda spec, judge: TokenDetector("marker"),
+        lambda spec: TokenDetector("marker"),
         "The attack marker in the output, also re-cased, spaced, reversed, ROT13'd or encoded.",
     ),
     "canary": (
-        lambda spec, judge: TokenDetector("canary"),
+        lambda spec: TokenDetector("canary"),
         "The planted canary secret in the output or tool-call arguments, in any form.",
     ),
     "refusal": (
-        lambda spec, judge: RefusalClassifier(),
+        lambda spec: RefusalClassifier(),
         "Explicit refusal (multilingual, scored); tells 'refused' from 'safe'.",
     ),
     "regex": (
-        lambda spec, judge: RegexMatch(_spec(spec, schema.RegexDetector)),
+        lambda spec: RegexMatch(_spec(spec, schema.RegexDetector)),
         "The probe's regular expression matches the output.",
     ),
     "keywords": (
-        lambda spec, judge: KeywordMatch(_spec(spec, schema.KeywordsDetector)),
+        lambda spec: KeywordMatch(_spec(spec, schema.KeywordsDetector)),
         "At least min_matches of the probe's keywords occur (case-insensitive).",
     ),
     "markup_exfil": (
-        lambda spec, judge: MarkupExfil(),
+        lambda spec: MarkupExfil(),
         "Markdown/HTML/CSS URL to the exfiltration host or carrying data.",
     ),
     "pii": (
-        lambda spec, judge: PiiScanner(_spec(spec, schema.PiiDetector)),
+        lambda spec: PiiScanner(_spec(spec, schema.PiiDetector)),
         "Validated emails, phones, cards (Luhn), IBANs (mod-97), SSNs and API keys/secrets.",
     ),
     "tool_call": (
-        lambda spec, judge: ToolCallCheck(_spec(spec, schema.ToolCallDetector)),
+        lambda spec: ToolCallCheck(_spec(spec, schema.ToolCallDetector)),
         "A call to the named tool, native or written in the text, optionally by arguments.",
     ),
     "code_exec": (
-        lambda spec, judge: CodeExecScanner(_spec(spec, schema.CodeExecDetector)),
+        lambda spec: CodeExecScanner(_spec(spec, schema.CodeExecDetector)),
         "Dangerous shell, SQL, JavaScript or Python in the output.",
     ),
     "package_hallucination": (
-        lambda spec, judge: PackageCheck(_spec(spec, schema.PackageHallucinationDetector)),
+        lambda spec: PackageCheck(_spec(spec, schema.PackageHallucinationDetector)),
         "Recommended PyPI/npm package names missing from the shipped index.",
     ),
     "length": (
-        lambda spec, judge: LengthLimit(_spec(spec, schema.LengthDetector)),
+        lambda spec: LengthLimit(_spec(spec, schema.LengthDetector)),
         "Output longer than max_chars, or cut off at the token limit.",
     ),
     "judge": (
-        lambda spec, judge: LlmJudge(_spec(spec, schema.JudgeDetector), judge),
-        "LLM-as-judge on a rubric; undecided unless a judge model is configured.",
+        lambda spec: JudgeSlot(),
+        "The LLM judge's grade on the probe's rubric; undecided unless a judge model is configured.",
     ),
 }
 
@@ -122,15 +122,12 @@ def available_detectors() -> list[tuple[str, str]]:
     return [(name, description) for name, (_, description) in DETECTOR_FACTORIES.items()]
 
 
-def build_detector(spec: DetectorSpec, *, judge: JudgeFunction | None = None) -> Detector:
-    """The detector for `spec`; ValueError naming the valid detectors when the spec's name is unknown.
-
-    `judge` is only used by the `judge` detector: a function sending one prompt to the configured judge model.
-    """
+def build_detector(spec: DetectorSpec) -> Detector:
+    """The detector for `spec`; ValueError naming the valid detectors when the spec's name is unknown."""
     name = getattr(spec, "name", None)
     entry = DETECTOR_FACTORIES.get(name) if isinstance(name, str) else None
     if entry is None:
         valid = ", ".join(sorted(DETECTOR_FACTORIES))
         raise ValueError(f"unknown detector {name!r}; valid detectors: {valid}")
     factory, _ = entry
-    return factory(spec, judge)
+    return factory(spec)

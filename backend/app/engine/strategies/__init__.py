@@ -19,24 +19,36 @@ Rules every strategy follows:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from app.engine.model import Strategy
 from app.engine.strategies import encoding, framing, multiturn, obfuscation, splitting
 from app.engine.strategies.base import Identity, NamedStrategy, Stack
+
+if TYPE_CHECKING:
+    from app.engine.attacks.base import AdaptiveStrategy
 
 __all__ = ["available_strategies", "compose", "get_strategy", "parse_stack", "parse_stacks"]
 
 NONE = Identity()
 
 
-def _build_registry(strategies: Iterable[NamedStrategy]) -> dict[str, NamedStrategy]:
-    registry: dict[str, NamedStrategy] = {}
+def _build_registry(strategies: Iterable[NamedStrategy | AdaptiveStrategy]) -> dict[str, Strategy]:
+    registry: dict[str, Strategy] = {}
     for strategy in strategies:
         if strategy.name in registry or "+" in strategy.name:
             raise RuntimeError(f"strategy name {strategy.name!r} is duplicated or contains '+'")
         registry[strategy.name] = strategy
     return registry
+
+
+def _adaptive() -> tuple[AdaptiveStrategy, ...]:
+    """The adaptive strategies (imported here, after this package's own modules, to keep imports acyclic)."""
+    from app.engine.attacks import ADAPTIVE
+
+    return tuple(ADAPTIVE.values())
 
 
 _REGISTRY = _build_registry(
@@ -51,21 +63,28 @@ _REGISTRY = _build_registry(
 )
 
 
+@functools.cache
+def _registry() -> dict[str, Strategy]:
+    """Static and adaptive strategies. Built on first use: the adaptive ones (`app.engine.attacks`) import the
+    detectors, which import this package's transforms, so they cannot be imported while it loads."""
+    return _build_registry((*_REGISTRY.values(), *_adaptive()))  # type: ignore[arg-type]
+
+
 def _unknown(name: str) -> ValueError:
-    return ValueError(f"unknown strategy {name!r}; valid strategies: {', '.join(sorted(_REGISTRY))}")
+    return ValueError(f"unknown strategy {name!r}; valid strategies: {', '.join(sorted(_registry()))}")
 
 
 def get_strategy(name: str) -> Strategy:
     """The registered strategy called `name` (exact, lower case); ValueError naming the valid ones otherwise."""
     try:
-        return _REGISTRY[name]
+        return _registry()[name]
     except KeyError:
         raise _unknown(name) from None
 
 
 def available_strategies() -> list[tuple[str, str]]:
     """(name, one-line description) of every strategy, `none` first, then grouped by family."""
-    return [(strategy.name, strategy.description) for strategy in _REGISTRY.values()]
+    return [(strategy.name, getattr(strategy, "description", "")) for strategy in _registry().values()]
 
 
 def compose(strategies: Iterable[Strategy]) -> Strategy:
@@ -96,6 +115,12 @@ def parse_stack(spec: str) -> tuple[Strategy, ...]:
         strategy = get_strategy(name)
         if strategy is not NONE:
             stack.append(strategy)
+    adaptive = [index for index, strategy in enumerate(stack) if getattr(strategy, "adaptive", False)]
+    if adaptive and (adaptive != [0] or len(adaptive) > 1):
+        raise ValueError(
+            f"in {spec!r}, an adaptive strategy ({', '.join(stack[i].name for i in adaptive)}) must come first and "
+            "alone: write e.g. 'pair+base64' (static strategies after it transform every prompt it sends)"
+        )
     return tuple(stack)
 
 

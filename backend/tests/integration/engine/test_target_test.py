@@ -52,7 +52,10 @@ def test_strategies_list_names_every_stackable_strategy() -> None:
     result = run_cli("secureai", "strategies", "list", "--json")
     assert result.returncode == 0, result.stderr
     names = [row["name"] for row in json.loads(result.stdout)]
-    assert names[0] == "none" and {"base64", "unicode_tags", "escalation"} <= set(names)
+    assert names[0] == "none" and {"base64", "unicode_tags", "escalation", "pair", "best_of_n"} <= set(names)
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert rows["pair"]["needs_attacker"] and not rows["best_of_n"]["needs_attacker"]
+    assert rows["tap"]["parameters"]["depth"]["default"] == 3 and rows["base64"]["parameters"] == {}
     plan = run_cli(  # every listed name is accepted by scan --strategies
         "secureai",
         "scan",
@@ -62,6 +65,8 @@ def test_strategies_list_names_every_stackable_strategy() -> None:
         "id:dp.backdoor.deployment_tag",
         "--strategies",
         ",".join(names),
+        "--attacker",
+        "openai:a@http://127.0.0.1:1/v1",
         "--dry-run",
         "--format",
         "json",

@@ -22,7 +22,9 @@ from app.engine.strategies.splitting import unfence
 
 ANY_TEXT = st.text(st.characters(exclude_categories=()))  # every category, surrogates too
 SEEDS = st.integers(min_value=-(2**70), max_value=2**70)
-NAMES = [name for name, _ in available_strategies()]
+# adaptive strategies (pair, tap, ...) talk to models and go first and alone: tested in test_attack_protocol.py
+ADAPTIVE = {"pair", "tap", "crescendo", "best_of_n"}
+NAMES = [name for name, _ in available_strategies() if name not in ADAPTIVE]
 LOOKALIKES = set(HOMOGLYPHS.values())
 
 
