@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,9 +19,36 @@ def _excerpt(text: str | None) -> str | None:
     return text if len(text) <= EXCERPT else text[:EXCERPT] + f"... [{len(text) - EXCERPT} more characters]"
 
 
+def adaptive_json(record: AttemptRecord) -> dict[str, Any] | None:
+    """How an adaptive attempt got there: strategy, queries, the node that won and the whole conversation."""
+    extra = record.extra
+    if "adaptive" not in extra:
+        return None
+    try:
+        conversation = json.loads(extra.get("adaptive.conversation") or "[]")
+    except ValueError:
+        conversation = []
+    return {
+        "strategy": extra["adaptive"],
+        "success": extra.get("adaptive.success") == "yes",
+        "target_queries": int(extra.get("adaptive.queries") or 0),
+        "iterations": int(extra.get("adaptive.iterations") or 0),
+        "node": extra.get("adaptive.node"),
+        "judge_reason": extra.get("adaptive.judge_reason"),
+        "notes": extra.get("adaptive.notes"),
+        "conversation": [
+            {"role": str(turn.get("role")), "content": _excerpt(str(turn.get("content") or ""))}
+            for turn in conversation
+            if isinstance(turn, dict)
+        ],
+    }
+
+
 def evidence_json(record: AttemptRecord) -> dict[str, Any]:
     fired = [verdict for verdict in record.verdicts if verdict.fired and verdict.detector != "refusal"]
+    adaptive = adaptive_json(record)
     return {
+        **({"adaptive": adaptive} if adaptive else {}),
         "attempt": record.key,
         "strategies": list(record.strategies) or ["none"],
         "prompt": _excerpt(record.turns[-1] if record.turns else ""),
@@ -52,6 +80,8 @@ def probe_json(score: ProbeScore, strategy: str | None = None) -> dict[str, Any]
         "asr": None if score.asr is None else round(score.asr, 4),
         "asr_ci95": [round(low, 4), round(high, 4)],
     }
+    if score.median_queries is not None:
+        data["median_queries_to_success"] = score.median_queries
     if strategy is not None:
         data["strategy"] = strategy
     return data
@@ -90,4 +120,14 @@ def scan_result_json(score: ScanScore, meta: dict[str, Any]) -> dict[str, Any]:
         "findings": findings,
         "probes": [probe_json(probe) for probe in sorted(score.probes.values(), key=lambda p: p.probe_id)],
         "by_strategy": [probe_json(sub, strategy=stack) for (probe, stack), sub in sorted(score.by_strategy.items())],
+        "strategies": [_stack_json(stack, sub) for stack, sub in sorted(score.stacks.items())],
+        "needs_judge": sorted(score.needs_judge),
     }
+
+
+def _stack_json(stack: str, score: ProbeScore) -> dict[str, Any]:
+    """One strategy stack over every probe: outcomes, ASR with its interval, median queries to success."""
+    data = probe_json(score)
+    for name in ("probe_id", "title", "owasp", "severity"):
+        data.pop(name)
+    return {"strategy": stack, **data}

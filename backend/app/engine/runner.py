@@ -168,7 +168,7 @@ class Runner:
                     return finish(Outcome.ERROR, None, error="the attempt has no user turn to send")
                 judged_context = self._judge.context(attempt.probe, context, turns, system)
                 rubric = attempt.probe.judge_rubric
-                if rubric and self.roles.judge is not None:
+                if rubric and self.roles.judge is not None and _has_content(response):
                     verdict = await grade_response(
                         self.roles,
                         StepLog.ephemeral(),
@@ -279,6 +279,11 @@ async def preflight(connector: ResilientConnector) -> None:
         raise
     except TargetError:
         return
+
+
+def _has_content(response: TargetResponse) -> bool:
+    """Whether there is anything for a judge to grade (an empty answer is unscored without asking)."""
+    return bool(response.tool_calls) or any(char.isalnum() for char in response.text)
 
 
 def _elapsed(started: float) -> float:

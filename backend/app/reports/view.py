@@ -122,6 +122,22 @@ def detector_trust(name: str) -> str:
     )
 
 
+def judge_trust(calibration: dict[str, Any] | None) -> str:
+    """The judge's last calibration, in words ("" when it was never calibrated)."""
+    if not isinstance(calibration, dict):
+        return ""
+    accuracy, kappa = calibration.get("accuracy") or {}, calibration.get("kappa") or {}
+    if accuracy.get("value") is None:
+        return ""
+    low, high = accuracy.get("ci95") or [0.0, 1.0]
+    cases = (calibration.get("set") or {}).get("cases") or calibration.get("graded") or 0
+    when = str(calibration.get("calibrated_at") or "")[:10]
+    return (
+        f"a judge that agreed with people on {accuracy['value']:.0%} (95 % CI {low:.0%}-{high:.0%}) of {cases} "
+        f"labelled cases, kappa {kappa.get('value', 0):.2f}" + (f", calibrated {when}" if when else "")
+    )
+
+
 def trust_table() -> list[tuple[str, str, str, int]]:
     """(detector, precision with interval, recall with interval, vulnerable verdicts) for the methodology."""
     rows = []
@@ -151,6 +167,9 @@ class EvidenceView:
     prompt: str
     response: str
     hits: list[DetectorHit]
+    #: For an adaptive attempt: what it took ("pair: succeeded after 6 target queries ...") and its turns.
+    adaptive: str = ""
+    conversation: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -211,6 +230,11 @@ class ReportView:
     categories: list[CategoryCount]
     compliance: list[ComplianceView]
     headline: list[str] = field(default_factory=list)
+    #: Per strategy stack: (stack, vulnerable/scored, ASR with interval, median queries to success).
+    strategies: list[tuple[str, str, str, str]] = field(default_factory=list)
+    #: The attacker and judge models, the judge's calibration in words, and probes that needed a judge.
+    roles: list[tuple[str, str]] = field(default_factory=list)
+    needs_judge: list[str] = field(default_factory=list)
 
     @property
     def scored_probes(self) -> list[ProbeRow]:
@@ -226,8 +250,25 @@ def _timestamp(value: Any) -> str:
         return displayable(value)
 
 
-def evidence_view(item: dict[str, Any]) -> EvidenceView:
-    """One evidence item of a finding (as the scan-result document and the API hold it), made displayable."""
+def _adaptive_summary(adaptive: dict[str, Any]) -> str:
+    outcome = "succeeded" if adaptive.get("success") else "did not succeed"
+    parts = [
+        f"{displayable(adaptive.get('strategy'))}: {outcome} after {adaptive.get('target_queries', 0)} target queries"
+    ]
+    if adaptive.get("iterations"):
+        parts.append(f"{adaptive['iterations']} iteration(s)")
+    if adaptive.get("node"):
+        parts.append(f"winning node {displayable(adaptive['node'])}")
+    text = ", ".join(parts)
+    if adaptive.get("judge_reason"):
+        text += f"; judge: {displayable(adaptive['judge_reason'])}"
+    return text
+
+
+def evidence_view(item: dict[str, Any], judge: str = "") -> EvidenceView:
+    """One evidence item of a finding (as the scan-result document and the API hold it), made displayable;
+    `judge` is the judge's calibration in words, shown beside its verdicts."""
+    adaptive = item.get("adaptive") if isinstance(item.get("adaptive"), dict) else None
     return EvidenceView(
         attempt=displayable(item.get("attempt")),
         strategies=" + ".join(displayable(s) for s in item.get("strategies") or ["none"]),
@@ -238,9 +279,15 @@ def evidence_view(item: dict[str, Any]) -> EvidenceView:
                 displayable(h.get("detector")),
                 displayable(h.get("matched")),
                 displayable(h.get("explanation")),
-                detector_trust(str(h.get("detector"))),
+                judge if h.get("detector") == "judge" else detector_trust(str(h.get("detector"))),
             )
             for h in item.get("detectors") or []
+        ],
+        adaptive=_adaptive_summary(adaptive) if adaptive else "",
+        conversation=[
+            (displayable(turn.get("role")), displayable(turn.get("content")))
+            for turn in (adaptive or {}).get("conversation") or []
+            if isinstance(turn, dict)
         ],
     )
 
@@ -350,6 +397,7 @@ def build_view(
     catalog = catalog or default_catalog()
     registry = {probe.id: probe for probe in load_probes()}
     summary = document.get("summary") or {}
+    judge = judge_trust(document.get("judge_calibration"))
     raw_outcomes = summary.get("outcomes") or {}
     probes = sorted((ProbeRow.of(entry) for entry in document.get("probes") or []), key=_severity_key)
     entries = sorted(((ProbeRow.of(entry), entry) for entry in document.get("findings") or []), key=_entry_key)
@@ -357,7 +405,7 @@ def build_view(
         FindingView(
             row,
             [displayable(s) for s in entry.get("strategy_stacks") or []],
-            [evidence_view(item) for item in entry.get("evidence") or []] if index < evidence_limit else [],
+            [evidence_view(item, judge) for item in entry.get("evidence") or []] if index < evidence_limit else [],
             displayable(registry[row.probe_id].remediation if row.probe_id in registry else ""),
         )
         for index, (row, entry) in enumerate(entries)
@@ -389,5 +437,34 @@ def build_view(
         categories=_categories(probes, catalog),
         compliance=_compliance(probes, registry, catalog),
     )
+    view.strategies = [_strategy_row(entry) for entry in document.get("strategies") or [] if isinstance(entry, dict)]
+    view.roles = _roles(document, judge)
+    view.needs_judge = [displayable(probe) for probe in document.get("needs_judge") or []]
     view.headline = _headline(view)
     return view
+
+
+def _strategy_row(entry: dict[str, Any]) -> tuple[str, str, str, str]:
+    row = ProbeRow.of({**entry, "probe_id": "*", "title": "", "owasp": "", "severity": "info"})
+    median = entry.get("median_queries_to_success")
+    return (
+        displayable(entry.get("strategy")),
+        f"{row.counts.get('vulnerable', 0)}/{row.scored}",
+        row.asr_text,
+        "—" if median is None else f"{median:g}",
+    )
+
+
+def _roles(document: dict[str, Any], judge: str) -> list[tuple[str, str]]:
+    found = document.get("roles")
+    roles: dict[str, Any] = found if isinstance(found, dict) else {}
+    usage = roles.get("usage") or {}
+    rows = []
+    for role in ("attacker", "judge"):
+        if roles.get(role):
+            used = usage.get(role) or {}
+            text = f"{displayable(roles[role])} ({used.get('requests', 0)} requests, {used.get('errors', 0)} errors)"
+            rows.append((f"{role.capitalize()} model", text))
+    if roles.get("judge"):
+        rows.append(("Judge calibration", judge or "never calibrated: run secureai judge calibrate --judge ..."))
+    return rows

@@ -249,3 +249,67 @@ def test_a_platform_scan_of_gemma_and_its_re_judging(
         assert version.status_code == 201, version.text
         assert version.json()["summary"]["outcomes"] == scan["summary"]["outcomes"]
         assert version.json()["options"]["rescored_from"] == scan["id"]
+
+
+def _role_file(tmp_path: Path, url: str, name: str, max_tokens: int) -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(
+        f"type: openai\nname: gemma-{name}\nbase_url: {url}\nmodel: {MODEL_ALIAS}\n"
+        f"max_tokens: {max_tokens}\ntemperature: 0\nmax_concurrency: 1\ntimeout_s: 120\n"
+    )
+    return path
+
+
+def test_an_adaptive_scan_with_gemma_as_target_attacker_and_judge_records_every_step(
+    gemma_url: str, tmp_path: Path
+) -> None:
+    """The plumbing, not the verdicts: a 270M model is a weak attacker and judge, and may not even answer the
+    protocol's JSON. Every exchange must be journaled, every role's requests accounted for, every attempt
+    must end with a real outcome, and the judge's verdict (or its error) must be on each attempt."""
+    target, attacker, judge = (
+        _role_file(tmp_path, gemma_url, name, tokens)
+        for name, tokens in (("target", 48), ("attacker", 96), ("judge", 48))
+    )
+    out = tmp_path / "adaptive.jsonl"
+    scan = run_cli(
+        "secureai", "scan", "-t", str(target), "--attacker", str(attacker), "--judge", str(judge),
+        "-p", "id:spl.repeat_verbatim", "--strategies", "none,pair,crescendo", "-o", str(out), "--format", "json",
+        "--attack-option", "pair.streams=1", "--attack-option", "pair.iterations=2",
+        "--attack-option", "crescendo.turns=2", "--attack-option", "crescendo.backtracks=1",
+        timeout=1500,
+    )  # fmt: skip
+    assert scan.returncode in (0, 1, 4), scan.stderr
+    report = json.loads(scan.stdout)
+    _, records = read_jsonl(out)
+    assert {"+".join(r.strategies) or "none" for r in records} == {"none", "pair", "crescendo"}
+    assert all(r.outcome.value in {"vulnerable", "safe", "refused", "error", "unscored"} for r in records)
+    steps = [json.loads(line) for line in out.read_text().splitlines() if line.startswith('{"type": "step"')]
+    usage = report["roles"]["usage"]
+    # every request of an adaptive attempt is a journaled step; static attempts add target and judge requests
+    static = [r for r in records if not r.strategies]
+    for role, unjournaled in (("target", (1, 1)), ("attacker", (0, 0)), ("judge", (1, 2))):
+        journaled = sum(step["role"] == role for step in steps)
+        low, high = (journaled + len(static) * share for share in unjournaled)  # a static grade may be repaired
+        assert low <= usage[role]["requests"] <= high, (role, usage, journaled)
+    assert usage["target"]["requests"] >= 2 and usage["attacker"]["requests"] >= 1
+    for record in records:
+        if record.outcome.value != "error":
+            judge_verdict = next(v for v in record.verdicts if v.detector == "judge")
+            assert judge_verdict.fired is not None or judge_verdict.explanation.startswith("judge error")
+    assert report["roles"]["judge"] == "gemma-judge"
+
+
+def test_judge_calibration_runs_on_gemma(gemma_url: str, tmp_path: Path) -> None:
+    judge = _role_file(tmp_path, gemma_url, "judge", 48)
+    result = run_cli(
+        "secureai", "judge", "calibrate", "--judge", str(judge), "--limit", "8", "--json",
+        env={"SECUREAI_DATA_DIR": str(tmp_path / "data")}, timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    calibration = json.loads(result.stdout)
+    assert calibration["judge"] == "gemma-judge" and calibration["graded"] + calibration["errors"] == 8
+    assert calibration["usage"]["requests"] >= 8
+    if calibration["graded"]:
+        assert 0 <= calibration["accuracy"]["value"] <= 1
+        stored = json.loads((tmp_path / "data" / "judge-calibrations.json").read_text())
+        assert stored["gemma-judge"]["set"]["cases"] == 8

@@ -291,3 +291,43 @@ def test_unparseable_judge_replies_are_repaired_once_then_counted_as_errors(tmp_
             assert all("did not hold the JSON" in v.explanation for v in verdicts)
             assert json.loads(result.stdout)["roles"]["usage"]["judge"]["errors"] == len(records)
             assert all(r.outcome.value == "refused" for r in records)  # never a verdict from an error
+
+
+def test_a_calibrated_judge_is_cited_by_the_scans_and_reports_that_use_it(tmp_path: Path) -> None:
+    env = {"SECUREAI_DATA_DIR": str(tmp_path / "data")}
+    out, html = tmp_path / "scan.jsonl", tmp_path / "report.html"
+    with running_simulator("judge") as (judge, judge_app), running_simulator("vulnerable") as (target, _):
+        calibrated = run_cli("secureai", "judge", "calibrate", "--judge", f"openai:j@{judge}", "--json", env=env)
+        assert calibrated.returncode == 0, calibrated.stderr
+        figures = json.loads(calibrated.stdout)
+        assert sum(judge_app.state.requests.values()) == figures["set"]["cases"] >= 300
+        scan = run_cli(
+            "secureai", "scan", "-t", f"openai:t@{target}", "-p", PROBE, "-o", str(out), "--judge",
+            f"openai:j@{judge}", "--format", "json", env=env,
+        )  # fmt: skip
+    assert figures["graded"] + figures["errors"] == figures["set"]["cases"]
+    confusion = figures["confusion"]
+    assert sum(confusion.values()) == figures["graded"]
+    accuracy = (confusion["true_positive"] + confusion["true_negative"]) / figures["graded"]
+    assert figures["accuracy"]["value"] == round(accuracy, 3)
+    low, high = figures["kappa"]["ci95"]
+    assert low <= figures["kappa"]["value"] <= high
+    assert set(figures["by_kind"]) >= {"judge-injection", "quotes-attack", "easy-comply", "easy-refuse"}
+    result = json.loads(scan.stdout)
+    assert result["judge_calibration"]["accuracy"] == figures["accuracy"]
+    assert run_cli("secureai", "report", str(out), "--format", "html", "-o", str(html), env=env).returncode == 0
+    # a report rendered from the attempt log has no result document: render the JSON result instead
+    (tmp_path / "result.json").write_text(scan.stdout)
+    rendered = run_cli(
+        "secureai", "report", str(tmp_path / "result.json"), "--format", "html", "-o", str(html), env=env
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    text = html.read_text()
+    assert "graded by a judge that agreed with people on" in text and "Judge calibration" in text
+
+
+def test_calibrating_with_a_broken_cases_file_is_a_one_line_error(tmp_path: Path) -> None:
+    bad = tmp_path / "cases.jsonl"
+    bad.write_text('{"id": "x", "label": true}\n')
+    result = run_cli("secureai", "judge", "calibrate", "--judge", "openai:j@http://127.0.0.1:1/v1", "--cases", str(bad))
+    assert result.returncode == 2 and "missing field(s)" in result.stderr and "Traceback" not in result.stderr

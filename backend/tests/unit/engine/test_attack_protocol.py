@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -121,3 +122,19 @@ def test_best_of_n_augments_deterministically_and_leaves_protected_values_intact
     assert first != text and all(value in first for value in keep)
     variants = {augment(text, SeededChoice(7, f"best_of_n|{n}"), keep) for n in range(20)}
     assert len(variants) == 20
+
+
+def test_docs_adaptive_md_shows_the_exact_messages_the_code_sends() -> None:
+    """docs/adaptive.md is the protocol's contract: anyone writing an attacker or judge reads it, not the code."""
+    from app.engine.attacks.protocol import ATTACKER_SYSTEM, JUDGE_SYSTEM
+
+    doc = (Path(__file__).parents[3].parent / "docs" / "adaptive.md").read_text()
+    assert ATTACKER_SYSTEM in doc and JUDGE_SYSTEM in doc
+    # the grading and topic messages, with their placeholders as the doc names them
+    grade = grade_message("{rubric}", "{prompt}", "{response}")[1].content
+    nonce = grade.split("<<<PROMPT-", 1)[1].split("\n", 1)[0]
+    assert grade.replace(nonce, "{nonce}") in doc
+    topic = topic_message("{goal}", "{prompt}")[1].content
+    topic_nonce = topic.split("<<<PROMPT-", 1)[1].split("\n", 1)[0]
+    assert topic.replace(topic_nonce, "{nonce}") in doc
+    assert repair_message("attacker", [], "x")[-1].content in doc
