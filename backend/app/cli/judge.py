@@ -35,7 +35,7 @@ def _figure(entry: dict[str, Any]) -> str:
 
 @app.command("calibrate")
 def calibrate_command(
-    judge: Annotated[str, typer.Option(help="The judge model: a target file or TYPE:MODEL[@BASE_URL].")],
+    judge: Annotated[str, typer.Option(help="The judge model: a target file or TYPE:MODEL\\[@BASE_URL].")],
     cases: Annotated[
         Path | None,
         typer.Option(help="A labelled set (JSON lines, docs/adaptive.md); default: the set SecureAI ships."),

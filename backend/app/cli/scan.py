@@ -106,7 +106,7 @@ def scan(
         typer.Option(
             "--target",
             "-t",
-            help="Target file (.yaml/.json) or TYPE:MODEL[@BASE_URL], e.g. openai:gpt-4o-mini@http://localhost:8080/v1",
+            help="Target file (.yaml/.json) or TYPE:MODEL\\[@BASE_URL], e.g. openai:gpt-4o-mini@http://localhost:8080/v1",
         ),
     ],
     model: Annotated[str | None, typer.Option(help="Model name (overrides the target's).")] = None,
@@ -160,14 +160,14 @@ def scan(
         str | None,
         typer.Option(
             help="Attacker model for the adaptive strategies pair, tap and crescendo: a target file or "
-            "TYPE:MODEL[@BASE_URL], like --target. Never used unless given.",
+            "TYPE:MODEL\\[@BASE_URL], like --target. Never used unless given.",
             rich_help_panel="Adaptive attacks and judge",
         ),
     ] = None,
     judge: Annotated[
         str | None,
         typer.Option(
-            help="Judge model that grades responses on each probe's rubric (a target file or TYPE:MODEL[@URL]). "
+            help="Judge model that grades responses on each probe's rubric (a target file or TYPE:MODEL\\[@URL]). "
             "Calibrate it first: `secureai judge calibrate --judge SPEC`.",
             rich_help_panel="Adaptive attacks and judge",
         ),

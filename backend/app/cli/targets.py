@@ -16,7 +16,7 @@ app = typer.Typer(help="Check targets before scanning them.", no_args_is_help=Tr
 
 @app.command("test")
 def target_test(
-    target: Annotated[str, typer.Argument(help="Target file (.yaml/.json) or TYPE:MODEL[@BASE_URL].")],
+    target: Annotated[str, typer.Argument(help="Target file (.yaml/.json) or TYPE:MODEL\\[@BASE_URL].")],
     model: Annotated[str | None, typer.Option(help="Model name (overrides the target's).")] = None,
     api_key_env: Annotated[str | None, typer.Option(help="Environment variable holding the API key.")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
