@@ -207,6 +207,22 @@ class Settings(BaseSettings):
         description="Target tests (`POST /targets/{id}/test`, the dashboard's Test button) one user may have "
         "in flight at once; more are answered 429 with Retry-After.",
     )
+    default_attacker_target: str | None = Field(
+        default=None,
+        max_length=200,
+        validation_alias="SECUREAI_DEFAULT_ATTACKER_TARGET",
+        description="Name of a stored target that scans use as their attacker model (the model that writes the "
+        "adaptive attacks pair, tap and crescendo) when the scan request does not choose one; an explicit null "
+        "in the request means none. Unset: no attacker unless a scan names one.",
+    )
+    default_judge_target: str | None = Field(
+        default=None,
+        max_length=200,
+        validation_alias="SECUREAI_DEFAULT_JUDGE_TARGET",
+        description="Name of a stored target that scans use as their judge model (grades answers on each probe's "
+        "rubric) when the scan request does not choose one; an explicit null means none. Unset: no judge unless "
+        "a scan names one.",
+    )
     cookie_secure: bool = Field(
         default=False,
         validation_alias="SECUREAI_COOKIE_SECURE",
@@ -227,6 +243,11 @@ class Settings(BaseSettings):
     @classmethod
     def _normalise_url(cls, value: str | None) -> str | None:
         return normalise_database_url(value) if value else None
+
+    @field_validator("default_attacker_target", "default_judge_target")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return (value.strip() or None) if value is not None else None
 
     @field_validator("target_allow")
     @classmethod
