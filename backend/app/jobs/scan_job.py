@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,19 +21,24 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.compliance.persist import write_compliance
+from app.config import get_settings
 from app.core.crypto import SecretDecryptError
 from app.crud.targets import egress_policy, engine_config
 from app.db.enums import ScanStatus, Severity
 from app.db.models import Attempt, Scan, Target, Vulnerability, utcnow
+from app.engine.attacks import ADAPTIVE, adaptive_of, resolved_params
+from app.engine.attacks.session import Budget, Roles
+from app.engine.calibration import CalibrationStore
 from app.engine.plan import PlannedAttempt, build_plan, plan_fingerprint
 from app.engine.probes.registry import ProbePackError
 from app.engine.probes.registry import select as select_probes
-from app.engine.report_json import evidence_json
-from app.engine.runner import Runner, ScanAbortedError, preflight
+from app.engine.report_json import evidence_json, scan_result_json
+from app.engine.runner import Runner, RunStats, ScanAbortedError, preflight
 from app.engine.scoring import DEFAULT_ERROR_THRESHOLD, ProbeInfo, ScanScore, score_records
 from app.engine.strategies import parse_stacks
-from app.engine.targets import TargetConfigError, build_connector
+from app.engine.targets import TargetConfig, TargetConfigError, build_connector
 from app.engine.targets.errors import TargetAuthError, TargetUnreachableError
+from app.engine.targets.resilience import ResilientConnector
 from app.jobs.sink import DatabaseSink, record_of
 from app.reports.redaction import redact_result
 
@@ -43,6 +48,8 @@ log = logging.getLogger("secureai.jobs")
 CANCEL_POLL_S = 0.5
 #: How often a running scan's worker writes `heartbeat_at` (app.jobs.ownership reads it).
 HEARTBEAT_S = 5.0
+#: The judges' last calibrations, in the data directory (`secureai judge calibrate` writes it).
+CALIBRATION_FILE = "judge-calibrations.json"
 
 
 @dataclass(frozen=True)
@@ -55,11 +62,23 @@ class ScanOptions:
     seed: int = 0
     concurrency: int | None = None
     max_error_share: float = DEFAULT_ERROR_THRESHOLD
+    #: Stored targets acting as the attacker model (pair, tap, crescendo) and the judge model; None: none.
+    attacker_target_id: int | None = None
+    judge_target_id: int | None = None
+    #: Adaptive strategy parameters, {"pair": {"streams": 2}} (validated like `--attack-option`).
+    attack_options: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Per-role caps for the run, {"target": 2000, "attacker": 500}; absent roles have none.
+    max_requests: dict[str, int] = field(default_factory=dict)
+    max_tokens: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> ScanOptions:
         known = {name: value for name, value in (data or {}).items() if name in cls.__dataclass_fields__}
         return cls(**known)
+
+    def as_json(self) -> dict[str, Any]:
+        """What `scans.options` stores."""
+        return {name: value for name, value in vars(self).items()}
 
 
 @dataclass
@@ -154,15 +173,64 @@ def write_findings(session: Session, scan: Scan, probes: dict[str, Any], error_t
         "inconclusive": score.inconclusive,
         "risk_score": score.risk_score,
         "findings": len(score.findings),
+        # per strategy stack over all probes (ASR, interval, median queries to success), as the result document
+        "strategies": scan_result_json(score, {}).get("strategies", []),
     }
     return score
+
+
+@dataclass
+class RoleConfigs:
+    """The engine configurations of a scan's attacker and judge targets (None: that role is not used)."""
+
+    attacker: TargetConfig | None = None
+    judge: TargetConfig | None = None
+
+
+def role_configs(session: Session, options: ScanOptions) -> RoleConfigs:
+    """Open the attacker's and judge's stored targets exactly as the scan's own (sealed credentials opened in
+    memory, `engine_config`); ValueError naming the role when one is gone or unusable."""
+    configs = RoleConfigs()
+    for role, target_id in (("attacker", options.attacker_target_id), ("judge", options.judge_target_id)):
+        if target_id is None:
+            continue
+        target = session.get(Target, target_id)
+        if target is None:
+            raise ValueError(f"the {role} model's target {target_id} no longer exists")
+        try:
+            setattr(configs, role, engine_config(target))
+        except (TargetConfigError, SecretDecryptError, ValueError) as error:
+            reason = str(error).strip("'\"")
+            raise ValueError(f"the {role} model (target {target.name!r}): {reason}") from None
+    return configs
+
+
+def adaptive_settings(plan: ScanPlan, options: ScanOptions) -> dict[str, dict[str, int]]:
+    """The parameters each adaptive strategy of the plan runs with (recorded in the result, as the CLI does)."""
+    names = {strategy.name for attempt in plan.attempts if (strategy := adaptive_of(attempt.stack)) is not None}
+    return {name: resolved_params(ADAPTIVE[name], options.attack_options) for name in sorted(names)}
+
+
+def run_record(roles: Roles, configs: RoleConfigs, plan: ScanPlan, options: ScanOptions) -> dict[str, Any]:
+    """What the run adds to the scan's result: the roles (labels, caps, what each used this run), the judge's
+    last calibration and the adaptive settings; the same fields `secureai scan` records."""
+    settings = adaptive_settings(plan, options)
+    judge = configs.judge.label if configs.judge else None
+    calibration = CalibrationStore(get_settings().data_dir / CALIBRATION_FILE).latest(judge) if judge else None
+    return {
+        "roles": {"attacker": configs.attacker.label if configs.attacker else None, "judge": judge}
+        | roles.budget.as_dict(),
+        "judge_calibration": calibration,
+        **({"adaptive": settings} if settings else {}),
+    }
 
 
 async def run_scan(sessions: sessionmaker[Session], scan_id: int, stop: asyncio.Event | None = None) -> ScanStatus:
     """Run (or continue) scan `scan_id` to its end; returns the status it ended in.
 
     `stop` set by the caller (server shutdown) leaves the scan `running` with its attempts checkpointed, for
-    the next start to continue; a cancel request on the scan row ends it `cancelled`.
+    the next start to continue; a cancel request on the scan row ends it `cancelled`, and so does a per-run
+    budget that runs out (with a message saying so and how many attempts were left).
     """
     with sessions() as session, session.begin():
         scan = session.get_one(Scan, scan_id)
@@ -175,6 +243,7 @@ async def run_scan(sessions: sessionmaker[Session], scan_id: int, stop: asyncio.
         try:
             plan = plan_scan(options)
             config = engine_config(target)
+            configs = role_configs(session, options)
         except (ProbePackError, ValueError, KeyError, TargetConfigError, SecretDecryptError) as error:
             return _fail(sessions, scan_id, str(error).strip("'\""))
         scan.status = ScanStatus.RUNNING
@@ -182,26 +251,53 @@ async def run_scan(sessions: sessionmaker[Session], scan_id: int, stop: asyncio.
         scan.heartbeat_at = utcnow()
         scan.attempts_planned = len(plan.attempts)
     sink = DatabaseSink(sessions, scan_id, len(plan.attempts))
-    try:
-        connector = build_connector(config, egress=egress_policy())
-    except TargetConfigError as error:  # e.g. an http target's response_path that is not JSONPath
-        return _fail(sessions, scan_id, one_line(str(error)))
-    except Exception as error:  # whatever it is, the scan must end, not hang `running`
-        return _fail(sessions, scan_id, f"the target's connector could not be set up ({type(error).__name__})")
-    runner = Runner(connector, sink, concurrency=options.concurrency)
+    built: dict[str, ResilientConnector] = {}
+    # the attacker and judge are built like the target: same egress policy, credentials opened in memory only
+    for role, role_config in (("target", config), ("attacker", configs.attacker), ("judge", configs.judge)):
+        if role_config is None:
+            continue
+        what = "the target's connector" if role == "target" else f"the {role} model's connector"
+        try:
+            built[role] = build_connector(role_config, egress=egress_policy())
+        except TargetConfigError as error:  # e.g. an http target's response_path that is not JSONPath
+            await _close(built.values())
+            return _fail(sessions, scan_id, one_line(str(error) if role == "target" else f"{what}: {error}"))
+        except Exception as error:  # whatever it is, the scan must end, not hang `running`
+            await _close(built.values())
+            return _fail(sessions, scan_id, f"{what} could not be set up ({type(error).__name__})")
+    connector = built["target"]
+    budget = Budget(dict(options.max_requests), dict(options.max_tokens))
+    roles = Roles(connector, attacker=built.get("attacker"), judge=built.get("judge"), budget=budget)
+    runner = Runner(
+        connector, sink, concurrency=options.concurrency, roles=roles, attack_options=options.attack_options
+    )
     try:
         outcome = await _run_until_done(sessions, scan_id, runner, plan.attempts, stop)
     finally:
-        await connector.aclose()
+        await _close(built.values())
     if outcome == "stopped":
         return ScanStatus.RUNNING
     if isinstance(outcome, BaseException):
         return _fail(sessions, scan_id, one_line(str(outcome)) or type(outcome).__name__)
+    exhausted = outcome.budget_exhausted if isinstance(outcome, RunStats) else None
+    status = ScanStatus.COMPLETED if isinstance(outcome, RunStats) and not exhausted else ScanStatus.CANCELLED
     with sessions() as session, session.begin():
         scan = session.get_one(Scan, scan_id)
-        write_findings(session, scan, plan.probes, options.max_error_share)
-        _finish(session, scan, ScanStatus.CANCELLED if outcome == "cancelled" else ScanStatus.COMPLETED)
-    return ScanStatus.CANCELLED if outcome == "cancelled" else ScanStatus.COMPLETED
+        score = write_findings(session, scan, plan.probes, options.max_error_share)
+        ran = run_record(roles, configs, plan, options)
+        message = None
+        if exhausted:
+            left = len(plan.attempts) - score.attempts
+            message = f"stopped early: {exhausted}; {left} attempt(s) not finished"
+            ran["budget_exhausted"] = exhausted
+        scan.results = {**(scan.results or {}), **ran}
+        _finish(session, scan, status, message)
+    return status
+
+
+async def _close(connectors: Iterable[ResilientConnector]) -> None:
+    for connector in connectors:
+        await connector.aclose()
 
 
 async def _run_until_done(
@@ -210,8 +306,9 @@ async def _run_until_done(
     runner: Runner,
     attempts: Sequence[PlannedAttempt],
     stop: asyncio.Event | None,
-) -> str | BaseException:
-    """'done', 'cancelled' (the scan row asked), 'stopped' (`stop` was set) or the error that ended it.
+) -> RunStats | str | BaseException:
+    """The run's figures when it ran to its end (all attempts, or until a budget ran out), 'cancelled' (the
+    scan row asked), 'stopped' (`stop` was set) or the error that ended it.
 
     The preflight runs inside the watched task, so a cancel (or a shutdown) also ends a scan whose target
     takes its time to answer the first request.
@@ -237,7 +334,7 @@ async def _run_until_done(
                 return "cancelled"
     failure = work.exception()
     if failure is None:
-        return "done"
+        return work.result()
     if isinstance(failure, (ScanAbortedError, TargetAuthError, TargetUnreachableError, ScanSetupError)):
         return failure
     if isinstance(failure, DBAPIError):  # the database went away: the attempts so far are checkpointed, the
@@ -252,7 +349,7 @@ class ScanSetupError(Exception):
     """The scan cannot go on for a reason that is neither the target's answer nor a cancel (one line)."""
 
 
-async def _preflight_then_run(runner: Runner, attempts: Sequence[PlannedAttempt]) -> None:
+async def _preflight_then_run(runner: Runner, attempts: Sequence[PlannedAttempt]) -> RunStats:
     """One tiny request first (an unreachable target, refused credentials or an egress refusal end the scan
     before it starts), then the attempts."""
     try:
@@ -261,7 +358,7 @@ async def _preflight_then_run(runner: Runner, attempts: Sequence[PlannedAttempt]
         raise
     except Exception as error:  # e.g. a connector that breaks on its first request
         raise ScanSetupError(f"the first request to the target failed unexpectedly ({type(error).__name__})") from None
-    await runner.run(attempts)
+    return await runner.run(attempts)
 
 
 def one_line(text: str, limit: int = 500) -> str:

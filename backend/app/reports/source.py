@@ -21,6 +21,9 @@ from app.engine.scoring import DEFAULT_ERROR_THRESHOLD, ProbeInfo, score_records
 from app.engine.sinks import read_jsonl
 from app.jobs.sink import record_of
 
+#: Fields of a platform scan's `results` that describe the run, copied into its result document.
+RUN_FIELDS = ("roles", "judge_calibration", "adaptive", "budget_exhausted")
+
 
 class ReportSourceError(ValueError):
     """The source is not a scan, an attempt log or a scan result; the message says which and why."""
@@ -60,6 +63,10 @@ def result_from_scan(session: Session, scan_id: int) -> dict[str, Any]:
         "started_at": scan.started_at.isoformat() if scan.started_at else None,
         "completed_at": scan.completed_at.isoformat() if scan.completed_at else None,
     }
+    # what the job recorded of the run: the attacker and judge models and their usage, the judge's calibration,
+    # the adaptive settings and a budget that ran out (the same fields as a `secureai scan` result)
+    recorded = scan.results or {}
+    meta.update({name: recorded[name] for name in RUN_FIELDS if name in recorded})
     return result_from_records(records, meta, float(options.get("max_error_share", DEFAULT_ERROR_THRESHOLD)))
 
 

@@ -9,23 +9,21 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints, field_validator
 from sqlalchemy import select
 
 from app.api.deps import ClientDep, SessionDep, audit, require
 from app.api.pagination import Cursor, Limit, Page, page_by_id
-from app.api.routes.targets import get_target
 from app.api.types import MAX_ID, PathId, SafeScanName, UtcDateTime
 from app.auth import service
 from app.auth.rbac import Permission
-from app.crud import targets as targets_crud
+from app.crud import scans as scans_crud
 from app.crud.rescore import RescoreNotPossibleError
 from app.crud.rescore import rescore_scan as rescore_use_case
-from app.db.enums import ScannerType, ScanStatus, Severity
+from app.db.enums import ScanStatus, Severity
 from app.db.models import Scan, Vulnerability, utcnow
 from app.db.session import get_sessionmaker
-from app.engine.probes.registry import ProbePackError
-from app.jobs.scan_job import ScanOptions, plan_scan
+from app.jobs.scan_job import ScanOptions
 from app.reports.redaction import redact_result
 from app.reports.render import FORMATS, render
 from app.reports.source import ReportSourceError, result_from_scan
@@ -36,7 +34,12 @@ Writer = Annotated[service.Principal, Depends(require(Permission.SCANS_WRITE))]
 Exporter = Annotated[service.Principal, Depends(require(Permission.REPORTS_EXPORT))]
 FINISHED = (ScanStatus.COMPLETED, ScanStatus.FAILED, ScanStatus.CANCELLED)
 #: Largest plan the API accepts in one scan (attempts).
-MAX_ATTEMPTS = 100_000
+MAX_ATTEMPTS = scans_crud.MAX_ATTEMPTS
+
+
+RoleName = Literal["target", "attacker", "judge"]
+#: Highest per-role cap a scan may set (requests or tokens).
+MAX_CAP = 1_000_000_000
 
 
 class ScanIn(BaseModel):
@@ -49,6 +52,54 @@ class ScanIn(BaseModel):
     repeat: int = Field(default=1, ge=1, le=100)
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     concurrency: int | None = Field(default=None, ge=1, le=256)
+    attacker_target_id: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_ID,
+        description="Stored target acting as the attacker model of pair, tap and crescendo. Left out: "
+        "SECUREAI_DEFAULT_ATTACKER_TARGET (if set); null: none.",
+    )
+    judge_target_id: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_ID,
+        description="Stored target acting as the judge model (grades answers on each probe's rubric). Left out: "
+        "SECUREAI_DEFAULT_JUDGE_TARGET (if set); null: none.",
+    )
+    attack_options: dict[str, Any] = Field(
+        default_factory=dict,
+        max_length=10,
+        description='Adaptive strategy parameters, e.g. {"pair": {"streams": 2}, "tap": {"depth": 4}} '
+        "(the parameters and ranges of `secureai scan --attack-option`).",
+    )
+    max_requests: dict[RoleName, Annotated[int, Field(ge=1, le=MAX_CAP)]] = Field(
+        default_factory=dict, description='Cap on requests per role for the run, e.g. {"attacker": 500}.'
+    )
+    max_tokens: dict[RoleName, Annotated[int, Field(ge=1, le=MAX_CAP)]] = Field(
+        default_factory=dict, description="Cap on tokens (prompt + completion) per role for the run."
+    )
+
+    @field_validator("attack_options")
+    @classmethod
+    def _known_attack_options(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return dict(scans_crud.attack_options_of(value))  # ValueError names the strategy or parameter
+
+    def role(self, role: Literal["attacker", "judge"]) -> int | scans_crud.Default | None:
+        """The chosen target of `role`: an id, None (explicitly none) or DEFAULT (left out)."""
+        name = f"{role}_target_id"
+        return getattr(self, name) if name in self.model_fields_set else scans_crud.DEFAULT
+
+    def options(self) -> ScanOptions:
+        return ScanOptions(
+            self.probes,
+            self.strategies,
+            self.repeat,
+            self.seed,
+            self.concurrency,
+            attack_options=dict(self.attack_options),
+            max_requests={str(role): cap for role, cap in self.max_requests.items()},
+            max_tokens={str(role): cap for role, cap in self.max_tokens.items()},
+        )
 
 
 class ScanOut(BaseModel):
@@ -133,47 +184,25 @@ def get_scan(session: SessionDep, scan_id: PathId) -> Scan:
 
 @router.post("", status_code=202, summary="Start a scan (queued; follow it with GET or /events)")
 def start_scan(body: ScanIn, request: Request, session: SessionDep, principal: Writer, client: ClientDep) -> ScanOut:
-    target = get_target(session, body.target_id)
+    try:
+        scan = scans_crud.start_scan(
+            session,
+            target_id=body.target_id,
+            options=body.options(),
+            name=body.name,
+            attacker=body.role("attacker"),
+            judge=body.role("judge"),
+            actor=principal.user.id,
+            ip_address=client.ip,
+            user_agent=client.user_agent,
+        )
+    except scans_crud.ScanRequestError as error:
+        session.rollback()
+        raise HTTPException(error.status, str(error)) from None
     dispatcher = getattr(request.app.state, "dispatcher", None)
     if dispatcher is None:
+        session.rollback()
         raise HTTPException(503, "the scan worker is not running; restart `secureai serve`")
-    options = ScanOptions(body.probes, body.strategies, body.repeat, body.seed, body.concurrency)
-    try:
-        planned = len(plan_scan(options).attempts)
-    except (ProbePackError, ValueError, KeyError) as error:
-        raise HTTPException(422, str(error).strip("'\"")) from None
-    if planned == 0 or planned > MAX_ATTEMPTS:
-        raise HTTPException(422, f"the selection plans {planned} attempts; it must plan 1 to {MAX_ATTEMPTS}")
-    scan = Scan(
-        name=body.name or f"{target.name} {utcnow():%Y-%m-%d %H:%M}",
-        model_name=str(target.settings.get("model") or target.name)[:100],
-        model_type=target.type,
-        scanner_type=ScannerType.BUILTIN,
-        status=ScanStatus.PENDING,
-        progress=0.0,
-        created_by=principal.user.id,
-        target_id=target.id,
-        options={name: value for name, value in vars(options).items()},
-        attempts_planned=planned,
-    )
-    session.add(scan)
-    session.flush()
-    actor = principal.user.id
-    details = {"target_id": target.id, "attempts": planned}
-    audit(session, client, "scan_start", actor=actor, resource_type="scan", resource_id=scan.id, details=details)
-    if targets_crud.has_credentials(target):
-        audit(
-            session,
-            client,
-            "secret_use",
-            actor=actor,
-            resource_type="target",
-            resource_id=target.id,
-            details={
-                "purpose": f"scan {scan.id}",
-                "sent_to": targets_crud.destination_of(target.type, target.settings),
-            },
-        )
     session.commit()
     dispatcher.submit(scan.id)
     return ScanOut.of(scan)
