@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections import Counter
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, Response
@@ -20,16 +23,19 @@ from app.auth import service
 from app.auth.rbac import Permission
 from app.compliance.catalog import default_catalog
 from app.compliance.persist import ASSESSMENT_STATUS
+from app.config import get_settings
 from app.db.enums import ScanStatus
-from app.db.models import Scan
+from app.db.models import Scan, Target
+from app.engine.attacks import ADAPTIVE, adaptive_of, parse_attack_options
+from app.engine.attacks.session import ROLES
 from app.engine.probes.registry import ProbePackError, load_probes
 from app.engine.scoring import SEVERITY_ORDER
-from app.engine.strategies import available_strategies
+from app.engine.strategies import available_strategies, parse_stacks
 from app.jobs.scan_job import ScanOptions, plan_scan
 from app.reports.charts import SEVERITY_COLOURS, STATUS_COLOURS, Bar, bar_chart, compliance_chart, risk_gauge
 from app.reports.html import REPORT_CSP
 from app.reports.render import FORMATS
-from app.reports.view import ComplianceView, evidence_view, risk_band
+from app.reports.view import ComplianceView, displayable, evidence_view, percent, risk_band
 from app.web.deps import web_require
 from app.web.routes.common import api_call, target_names
 from app.web.templating import page, redirect
@@ -71,12 +77,28 @@ def _categories() -> list[dict[str, Any]]:
     return [{"id": r.id, "title": r.title, "probes": counts.get(r.id, 0)} for r in owasp.requirements]
 
 
+def _role_defaults(session: SessionDep) -> dict[str, int | None]:
+    """The targets the settings name as default attacker and judge (None when unset or naming no target)."""
+    settings = get_settings()
+    names = {"attacker": settings.default_attacker_target, "judge": settings.default_judge_target}
+    return {
+        role: session.scalar(select(Target.id).where(Target.name == name)) if name else None
+        for role, name in names.items()
+    }
+
+
 def _form_context(session: SessionDep, principal: service.Principal, values: dict[str, Any]) -> dict[str, Any]:
     targets = targets_api.list_targets(session, principal, limit=200, cursor=None).items
     return {
         "targets": targets,
         "categories": _categories(),
         "strategies": available_strategies(),
+        "adaptive": {name: strategy.needs_attacker for name, strategy in ADAPTIVE.items()},
+        "attack_params": [
+            f"{name}.{param}={spec.default} ({spec.low}-{spec.high})"
+            for name, strategy in ADAPTIVE.items()
+            for param, spec in strategy.params.items()
+        ],
         "values": values,
         "error": None,
     }
@@ -101,7 +123,53 @@ def new_scan(request: Request, session: SessionDep, principal: Writer, target_id
     values: dict[str, Any] = {"target_id": target_id, "owasp": ["LLM01", "LLM07"], "strategies": ["none"]}
     values["repeat"] = 1
     values |= {"selection": "", "stacks": "", "name": "", "concurrency": ""}
+    defaults = _role_defaults(session)  # preselected; "none" unless the settings name a stored target
+    values |= {"attacker_target_id": defaults["attacker"] or "", "judge_target_id": defaults["judge"] or ""}
+    values |= {"attack_options": "", "max_requests": "", "max_tokens": ""}
     return page(request, "scans/new.html", _form_context(session, principal, values))
+
+
+_SEPARATORS = re.compile(r"[\s,;]+")
+
+
+def _words(line: str) -> list[str]:
+    return [word for word in _SEPARATORS.split(line.strip()) if word]
+
+
+def _needing_attacker(stacks: str) -> list[str]:
+    """Adaptive strategies of `stacks` that need an attacker model (none when the stacks do not parse)."""
+    try:
+        parsed = parse_stacks(stacks)
+    except ValueError:
+        return []
+    return sorted(
+        {strategy.name for stack in parsed if (strategy := adaptive_of(stack)) is not None and strategy.needs_attacker}
+    )
+
+
+def _role_choice(value: str | None, label: str) -> int | Literal["default"] | None:
+    """A role select's value: left out of the form -> the settings' default; "" or "none" -> none; else an id."""
+    if value is None:
+        return "default"
+    value = value.strip()
+    if value in ("", "none"):
+        return None
+    if value.isdigit() and 1 <= int(value) <= MAX_ID:
+        return int(value)
+    raise ValueError(f"{label}: choose a stored target or none")
+
+
+def _caps(line: str, label: str) -> dict[str, int]:
+    """`target=2000, attacker=500` -> {"target": 2000, "attacker": 500}."""
+    caps: dict[str, int] = {}
+    for word in _words(line):
+        role, equals, number = word.partition("=")
+        if role not in ROLES or not equals or not number.isdigit() or int(number) < 1:
+            raise ValueError(
+                f"{label}: {word!r} is not ROLE=N with ROLE one of {', '.join(ROLES)} and N a positive whole number"
+            )
+        caps[role] = int(number)
+    return caps
 
 
 Repeat = Annotated[int, Form(ge=1, le=100)]
@@ -118,6 +186,7 @@ def preview_scan(
     strategies: Choices = [],  # noqa: B006
     stacks: Line = "",
     repeat: Repeat = 1,
+    attacker_target_id: Annotated[str | None, Form(max_length=12)] = None,
 ) -> Response:
     probes, chosen = _selection(owasp, selection), _stacks(strategies, stacks)
     try:
@@ -126,7 +195,12 @@ def preview_scan(
     except (ProbePackError, ValueError, KeyError) as error:
         context = {"attempts": 0, "probes": 0, "error": str(error).strip("'\"") if probes else "Choose some probes."}
     context["limit"] = scans_api.MAX_ATTEMPTS
+    needing = _needing_attacker(chosen)
+    context["needs_attacker"] = ", ".join(needing) if needing and attacker_target_id in ("", "none") else None
     return page(request, "scans/_preview.html", context)
+
+
+RoleChoice = Annotated[str | None, Form(max_length=12)]
 
 
 @router.post("/scans", summary="Start a scan")
@@ -142,9 +216,16 @@ def start_scan(
     repeat: Repeat = 1,
     name: Annotated[str, Form(max_length=200)] = "",
     concurrency: Annotated[str, Form(max_length=4)] = "",
+    attacker_target_id: RoleChoice = None,
+    judge_target_id: RoleChoice = None,
+    attack_options: Line = "",
+    max_requests: Line = "",
+    max_tokens: Line = "",
 ) -> Response:
     values: dict[str, Any] = {"target_id": target_id, "owasp": owasp, "strategies": strategies, "repeat": repeat}
     values |= {"selection": selection, "stacks": stacks, "name": name, "concurrency": concurrency}
+    values |= {"attacker_target_id": _selected(attacker_target_id), "judge_target_id": _selected(judge_target_id)}
+    values |= {"attack_options": attack_options, "max_requests": max_requests, "max_tokens": max_tokens}
 
     def form_error(message: str, status: int = 422) -> Response:
         context = _form_context(session, principal, values) | {"error": message}
@@ -156,6 +237,15 @@ def start_scan(
     if wanted and not (wanted.isdigit() and 1 <= int(wanted) <= 256):
         return form_error("Concurrency must be a whole number from 1 to 256.")
     try:
+        roles = {
+            "attacker_target_id": _role_choice(attacker_target_id, "Attacker model"),
+            "judge_target_id": _role_choice(judge_target_id, "Judge model"),
+        }
+        options = parse_attack_options(_words(attack_options))
+        caps = {"max_requests": _caps(max_requests, "Request caps"), "max_tokens": _caps(max_tokens, "Token caps")}
+    except ValueError as error:
+        return form_error(str(error))
+    try:
         body = scans_api.ScanIn(
             target_id=target_id,
             name=name.strip() or None,
@@ -163,6 +253,10 @@ def start_scan(
             strategies=_stacks(strategies, stacks),
             repeat=repeat,
             concurrency=int(wanted) if wanted else None,
+            attack_options=options,
+            **caps,
+            # a role left out of the form gets the settings' default, as in the API
+            **{field: choice for field, choice in roles.items() if choice != "default"},
         )
         started = scans_api.start_scan(body, request, session, principal, client_of(request))
     except ValidationError as error:
@@ -170,6 +264,12 @@ def start_scan(
     except HTTPException as error:
         return form_error(str(error.detail), error.status_code)
     return redirect(request, f"/scans/{started.id}")
+
+
+def _selected(value: str | None) -> int | str:
+    """A role select's value as the form shows it again after an error."""
+    value = (value or "").strip()
+    return int(value) if value.isdigit() else ""
 
 
 def _compliance_views(frameworks: list[compliance_api.FrameworkOut]) -> list[ComplianceView]:
@@ -210,6 +310,128 @@ def _severity_rank(finding: findings_api.TriagedFinding) -> tuple[int, float, in
     return (SEVERITIES.index(severity), -(finding.asr or 0.0), finding.id)
 
 
+@dataclass(frozen=True)
+class AdaptiveView:
+    """How an adaptive attempt got its answer: what it took, the judge's reason and the conversation."""
+
+    strategy: str
+    success: bool
+    target_queries: int
+    iterations: int
+    node: str
+    judge_reason: str
+    notes: str
+    #: (role, text) turn by turn, as sent and received (excerpts, credentials masked)
+    conversation: list[tuple[str, str]]
+
+
+def adaptive_view(item: Any) -> AdaptiveView | None:
+    """The `adaptive` part of one evidence item (docs/scan-json.md), made displayable; None for a static one."""
+    adaptive = item.get("adaptive") if isinstance(item, dict) else None
+    if not isinstance(adaptive, dict):
+        return None
+
+    def number(value: Any) -> int:
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    return AdaptiveView(
+        strategy=displayable(adaptive.get("strategy")),
+        success=adaptive.get("success") is True,
+        target_queries=number(adaptive.get("target_queries")),
+        iterations=number(adaptive.get("iterations")),
+        node=displayable(adaptive.get("node")),
+        judge_reason=displayable(adaptive.get("judge_reason")),
+        notes=displayable(adaptive.get("notes")),
+        conversation=[
+            (displayable(turn.get("role")), displayable(turn.get("content")))
+            for turn in adaptive.get("conversation") or []
+            if isinstance(turn, dict)
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class StrategyRow:
+    """One strategy stack over every probe of a scan (the result's `strategies` array)."""
+
+    strategy: str
+    attempts: int
+    vulnerable: int
+    scored: int
+    asr: str
+    low: str
+    high: str
+    median_queries: str
+
+
+def strategy_rows(summary: dict[str, Any]) -> list[StrategyRow]:
+    rows = []
+    for item in summary.get("strategies") or []:
+        counts = item.get("counts") or {}
+        low, high = (item.get("asr_ci95") or [None, None])[:2]
+        median = item.get("median_queries_to_success")
+        rows.append(
+            StrategyRow(
+                strategy=displayable(item.get("strategy")),
+                attempts=int(item.get("attempts") or 0),
+                vulnerable=int(counts.get("vulnerable", 0)),
+                scored=sum(int(counts.get(name, 0)) for name in ("vulnerable", "safe", "refused")),
+                asr=percent(item.get("asr")),
+                low=percent(low),
+                high=percent(high),
+                median_queries="—" if median is None else f"{median:g}",
+            )
+        )
+    return rows
+
+
+def _figure(entry: Any, rate: bool = True) -> str:
+    """A calibration figure ({"value", "ci95"}) as "91% (88%–94%)", or "0.82 (0.75–0.88)" for kappa."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("value"), (int, float)):
+        return "n/a"
+    low, high = [*list(entry.get("ci95") or []), None, None][:2]
+
+    def shown(value: Any) -> str:
+        if not isinstance(value, (int, float)):
+            return "?"
+        return percent(value) if rate else f"{value:.2f}"
+
+    return f"{shown(entry['value'])} ({shown(low)}–{shown(high)})"
+
+
+def _roles_context(session: SessionDep, scan: scans_api.ScanOut) -> dict[str, Any] | None:
+    """The attacker and judge of a scan (names from its options, usage from its result), or None if neither."""
+    options, summary = scan.options or {}, scan.summary or {}
+    ids: dict[str, int | None] = {}
+    for role in ("attacker", "judge"):
+        chosen = options.get(f"{role}_target_id")
+        ids[role] = chosen if isinstance(chosen, int) else None
+    recorded = summary.get("roles") if isinstance(summary.get("roles"), dict) else None
+    if not any(ids.values()) and not recorded:
+        return None
+    names = target_names(session, ids.values())
+    usage = (recorded or {}).get("usage") or {}
+    calibration = summary.get("judge_calibration")
+    return {
+        "targets": {role: (chosen, names.get(chosen) if chosen else None) for role, chosen in ids.items()},
+        "usage": [
+            (role, usage[role], (recorded or {}).get("max_requests", {}).get(role))
+            for role in ROLES
+            if isinstance(usage.get(role), dict)
+        ],
+        "calibration": {
+            "at": displayable(calibration.get("calibrated_at")),
+            "graded": calibration.get("graded"),
+            "accuracy": _figure(calibration.get("accuracy")),
+            "false_positive_rate": _figure(calibration.get("false_positive_rate")),
+            "kappa": _figure(calibration.get("kappa"), rate=False),
+        }
+        if isinstance(calibration, dict)
+        else None,
+        "adaptive": json.dumps(summary["adaptive"], sort_keys=True) if summary.get("adaptive") else None,
+    }
+
+
 @router.get("/scans/{scan_id}", summary="One scan: progress, results, findings with evidence, compliance")
 def read_scan(scan_id: PathId, request: Request, session: SessionDep, principal: Reader) -> Response:
     scan = api_call(scans_api.read_scan, scan_id, session, principal)
@@ -241,8 +463,12 @@ def read_scan(scan_id: PathId, request: Request, session: SessionDep, principal:
         "more_findings": listing.next_cursor is not None,
         "findings_shown": FINDINGS_SHOWN,
         "evidence": {
-            f.id: [evidence_view(item) for item in f.evidence] for f in findings if isinstance(f.evidence, list)
+            f.id: [(evidence_view(item), adaptive_view(item)) for item in f.evidence]
+            for f in findings
+            if isinstance(f.evidence, list)
         },
+        "strategy_rows": strategy_rows(summary),
+        "roles": _roles_context(session, scan),
         "frameworks": frameworks,
         "status_words": ASSESSMENT_STATUS,
         "diff": diff,
