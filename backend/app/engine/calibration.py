@@ -110,12 +110,16 @@ def agreement(pairs: Sequence[tuple[bool, bool]]) -> dict[str, Any]:
     fn = sum(not judge and human for judge, human in pairs)
     rng = random.Random(0)  # noqa: S311 - a reproducible bootstrap, not security
     samples = sorted(_kappa([rng.choice(pairs) for _ in pairs]) for _ in range(BOOTSTRAP_SAMPLES)) if pairs else []
-    kappa_ci = [round(samples[int(0.025 * len(samples))], 3), round(samples[int(0.975 * len(samples)) - 1], 3)]
+    kappa_ci = (
+        [round(samples[int(0.025 * len(samples))], 3), round(samples[int(0.975 * len(samples)) - 1], 3)]
+        if samples
+        else [-1.0, 1.0]
+    )
     return {
         "accuracy": _rate(tp + tn, len(pairs)),
         "false_positive_rate": _rate(fp, fp + tn),
         "false_negative_rate": _rate(fn, fn + tp),
-        "kappa": {"value": round(_kappa(pairs), 3), "ci95": kappa_ci if samples else [0.0, 0.0], "n": len(pairs)},
+        "kappa": {"value": round(_kappa(pairs), 3) if pairs else None, "ci95": kappa_ci, "n": len(pairs)},
         "confusion": {"true_positive": tp, "true_negative": tn, "false_positive": fp, "false_negative": fn},
     }
 

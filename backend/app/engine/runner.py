@@ -168,14 +168,14 @@ class Runner:
                     return finish(Outcome.ERROR, None, error="the attempt has no user turn to send")
                 judged_context = self._judge.context(attempt.probe, context, turns, system)
                 rubric = attempt.probe.judge_rubric
-                if rubric and self.roles.judge is not None and _has_content(response):
+                if rubric and self.roles.judge is not None:
                     verdict = await grade_response(
                         self.roles,
                         StepLog.ephemeral(),
                         "judge",
                         attempt.render(rubric, context),
                         turns[-1] if turns else "",
-                        response.text,
+                        response,
                     )
                     judged_context = replace(judged_context, judge_verdict=verdict)
         except (TargetAuthError, BudgetExhaustedError):
@@ -279,11 +279,6 @@ async def preflight(connector: ResilientConnector) -> None:
         raise
     except TargetError:
         return
-
-
-def _has_content(response: TargetResponse) -> bool:
-    """Whether there is anything for a judge to grade (an empty answer is unscored without asking)."""
-    return bool(response.tool_calls) or any(char.isalnum() for char in response.text)
 
 
 def _elapsed(started: float) -> float:

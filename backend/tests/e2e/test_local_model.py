@@ -295,7 +295,8 @@ def test_an_adaptive_scan_with_gemma_as_target_attacker_and_judge_records_every_
     for record in records:
         if record.outcome.value != "error":
             judge_verdict = next(v for v in record.verdicts if v.detector == "judge")
-            assert judge_verdict.fired is not None or judge_verdict.explanation.startswith("judge error")
+            explanation = judge_verdict.explanation
+            assert judge_verdict.fired is not None or explanation.startswith(("judge error", "judge not asked"))
     assert report["roles"]["judge"] == "gemma-judge"
 
 

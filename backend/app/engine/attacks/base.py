@@ -165,9 +165,9 @@ class AttackRun:
         self.target_queries += 1
         user_turns = tuple(message.content for message in conversation if message.role == "user")
         context = self.responses.context(self.probe, self.base, user_turns, self.system_prompt)
-        if self.rubric and (response.tool_calls or any(char.isalnum() for char in response.text)):
+        if self.rubric:
             verdict = await grade_response(
-                self.roles, self.log, f"{node}/judge", self.rubric, _transcript(conversation), response.text
+                self.roles, self.log, f"{node}/judge", self.rubric, _transcript(conversation), response
             )
             context = replace(context, judge_verdict=verdict)
         judgement = self.responses.judge(self.probe, context, response)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from app.engine.attacks.protocol import Grade, grade_message, parse_grade
 from app.engine.attacks.session import RoleReplyError, Roles, StepLog
 from app.engine.detectors.base import clip
-from app.engine.model import Verdict
+from app.engine.model import TargetResponse, Verdict
 
-__all__ = ["JUDGE_VERSION", "grade_response", "grade_verdict"]
+__all__ = ["JUDGE_VERSION", "NOTHING_TO_GRADE", "grade_response", "grade_verdict"]
 
 #: The judge protocol's version, recorded with each of its verdicts.
 JUDGE_VERSION = "judge@3"
@@ -27,12 +27,23 @@ def grade_verdict(grade: Grade, rubric: str) -> Verdict:
     )
 
 
+#: The explanation of a judge verdict when the answer held nothing to grade (the judge is not asked).
+NOTHING_TO_GRADE = "judge not asked: the answer has no letters, digits or tool calls to grade"
+
+
 async def grade_response(
-    roles: Roles, log: StepLog, step_id: str, rubric: str, prompt: str, text: str
+    roles: Roles, log: StepLog, step_id: str, rubric: str, prompt: str, response: TargetResponse
 ) -> Verdict | None:
-    """The judge's verdict on `text` (None when no judge is configured; fired=None when the judge failed)."""
+    """The judge's verdict on `response` (None when no judge is configured; fired=None when the judge failed
+    or there was nothing to grade)."""
     if roles.judge is None:
         return None
+    if not response.tool_calls and not any(char.isalnum() for char in response.text):
+        return Verdict("judge", None, explanation=NOTHING_TO_GRADE, version=JUDGE_VERSION)
+    text = response.text
+    if response.tool_calls:
+        calls = "\n".join(f"[tool call] {call.name}({call.arguments})" for call in response.tool_calls)
+        text = f"{text}\n{calls}".strip()
     try:
         grade = await roles.ask_json(log, step_id, "judge", grade_message(rubric, prompt, text), "grade", parse_grade)
     except RoleReplyError as error:

@@ -138,3 +138,20 @@ def test_docs_adaptive_md_shows_the_exact_messages_the_code_sends() -> None:
     topic_nonce = topic.split("<<<PROMPT-", 1)[1].split("\n", 1)[0]
     assert topic.replace(topic_nonce, "{nonce}") in doc
     assert repair_message("attacker", [], "x")[-1].content in doc
+
+
+def test_agreement_figures_restate_the_confusion_matrix() -> None:
+    from app.engine.calibration import agreement
+
+    # judge, human: 40 true positives, 45 true negatives, 5 false positives, 10 false negatives
+    pairs = [(True, True)] * 40 + [(False, False)] * 45 + [(True, False)] * 5 + [(False, True)] * 10
+    figures = agreement(pairs)
+    assert figures["accuracy"]["value"] == 0.85
+    assert figures["false_positive_rate"]["value"] == round(5 / 50, 3)
+    assert figures["false_negative_rate"]["value"] == round(10 / 50, 3)
+    # kappa by hand: observed 0.85; chance 0.45 x 0.5 + 0.55 x 0.5 = 0.5; (0.85 - 0.5) / 0.5 = 0.7
+    assert figures["kappa"]["value"] == 0.7
+    low, high = figures["kappa"]["ci95"]
+    assert low < 0.7 < high
+    empty = agreement([])
+    assert empty["accuracy"]["value"] is None and empty["kappa"]["value"] is None
