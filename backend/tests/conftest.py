@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -44,6 +45,16 @@ def _postgres_unreachable_reason() -> str | None:
 
 
 _PG_REASON = _postgres_unreachable_reason()
+
+
+def service_missing(reason: str) -> NoReturn:
+    """Skip a test whose real service (PostgreSQL, Redis, the local model) is missing, with the reason; under
+    CI (`CI=true`) fail instead: CI must run every test, so a missing service is a broken pipeline."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI=true: every service the tests use must be running)", pytrace=False)
+    pytest.skip(reason)
+
+
 #: A strong key of the shape `secureai secrets generate-key` prints (a weak one is refused outside the demo).
 TEST_SECRET_KEY = "pcHs3KPkWLZ3sb4s6xJl_pDJPVwwr96vQmdCkPSWglxN4A_-xjZG7dmUs2_AJJLV"
 
@@ -80,7 +91,7 @@ def _clear_caches() -> None:
 def postgres_server() -> str:
     """URL of the PostgreSQL server; skips the test with the reason when it is not reachable."""
     if _PG_REASON:
-        pytest.skip(_PG_REASON)
+        service_missing(_PG_REASON)
     return POSTGRES_URL
 
 

@@ -24,9 +24,14 @@ import pytest
 
 from app.demo.local_model import CHECK_PROMPT, EXTRA_HINT, MODEL_ALIAS, installed, is_echo
 from app.engine.sinks import read_jsonl
-from tests.conftest import BACKEND_DIR, free_port, run_cli
+from tests.conftest import BACKEND_DIR, free_port, run_cli, service_missing
 
-pytestmark = pytest.mark.skipif(not installed(), reason=EXTRA_HINT)
+
+@pytest.fixture(autouse=True, scope="module")
+def _local_model_installed() -> None:
+    if not installed():
+        service_missing(EXTRA_HINT)
+
 
 SELECTION = "id:spl.repeat_verbatim,id:pi.direct.ignore_previous,id:spl.translate"
 

@@ -32,7 +32,7 @@ from app.db.models import Attempt
 from app.db.tempdb import temporary_database
 from app.demo.simulator import running_simulator
 from app.jobs.scan_job import ScanOptions, plan_scan
-from tests.conftest import BACKEND_DIR, TEST_SECRET_KEY, free_port
+from tests.conftest import BACKEND_DIR, TEST_SECRET_KEY, free_port, service_missing
 
 REDIS_URL = os.environ.get("SECUREAI_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 PASSWORD = "correct-horse-battery-staple-42"
@@ -145,7 +145,7 @@ class Cluster:
 def cluster(postgres_server: str, tmp_path: Path) -> Iterator[Cluster]:
     reason = _redis_unreachable_reason()
     if reason:
-        pytest.skip(reason)
+        service_missing(reason)
     queue = f"test.{uuid.uuid4().hex[:12]}"
     with temporary_database(postgres_server) as database_url:
         migrate.upgrade(database_url)

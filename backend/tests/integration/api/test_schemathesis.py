@@ -46,7 +46,7 @@ from app.db.session import get_engine
 from app.db.tempdb import temporary_database
 from app.demo.simulator import running_simulator
 from app.main import create_app
-from tests.conftest import _PG_REASON, POSTGRES_URL, TEST_SECRET_KEY, _clear_caches
+from tests.conftest import _PG_REASON, POSTGRES_URL, TEST_SECRET_KEY, _clear_caches, service_missing
 from tests.integration.api.conftest import Api
 from tests.platform import platform_app
 
@@ -94,7 +94,7 @@ def seeded_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A database with real rows, made once through the API (a scan of the simulator), copied per operation."""
     directory = tmp_path_factory.mktemp("fuzz-seed")
     if ON_POSTGRES and _PG_REASON:
-        pytest.skip(_PG_REASON)
+        service_missing(_PG_REASON)
     with (
         temporary_database(POSTGRES_URL if ON_POSTGRES else None, prefix="secureai_fuzz_seed") as url,
         pytest.MonkeyPatch.context() as monkeypatch,
