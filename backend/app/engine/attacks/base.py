@@ -139,6 +139,20 @@ class AttackRun:
             return None
         return prompt
 
+    async def refine(self, step_id: str, parent: Try, iteration: int, variant: int, variants: int) -> str | None:
+        """The attacker's improvement of `parent`'s prompt, given the reply it got and its score."""
+        return await self.attacker(
+            step_id,
+            "refine",
+            previous_prompt=parent.prompt,
+            target_reply=parent.response.text,
+            score=parent.score,
+            judge_reason=parent.judge_reason,
+            iteration=iteration,
+            variant=variant,
+            variants=variants,
+        )
+
     async def on_topic(self, step_id: str, prompt: str) -> bool:
         """Whether the judge finds `prompt` still pursues the goal (True without a judge or on a judge error)."""
         if self.roles.judge is None:

@@ -50,17 +50,7 @@ class Pair(AdaptiveStrategy):
                 break
             refined = await settle(
                 *(
-                    attack.attacker(
-                        f"s{stream}/i{iteration + 1}/attacker",
-                        "refine",
-                        previous_prompt=attempt.prompt,
-                        target_reply=attempt.response.text,
-                        score=attempt.score,
-                        judge_reason=attempt.judge_reason,
-                        iteration=iteration + 1,
-                        variant=stream,
-                        variants=streams,
-                    )
+                    attack.refine(f"s{stream}/i{iteration + 1}/attacker", attempt, iteration + 1, stream, streams)
                     for stream, attempt in zip(active, tries, strict=True)
                 )
             )

@@ -35,17 +35,7 @@ class Tap(AdaptiveStrategy):
             requests = [(f"{node.node}.{child}", node, child) for node in frontier for child in range(1, branching + 1)]
             proposals = await settle(
                 *(
-                    attack.attacker(
-                        f"{node_id}/attacker",
-                        "refine",
-                        previous_prompt=parent.prompt,
-                        target_reply=parent.response.text,
-                        score=parent.score,
-                        judge_reason=parent.judge_reason,
-                        iteration=level + 1,
-                        variant=child,
-                        variants=branching,
-                    )
+                    attack.refine(f"{node_id}/attacker", parent, level + 1, child, branching)
                     for node_id, parent, child in requests
                 )
             )
