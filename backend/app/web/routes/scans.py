@@ -23,9 +23,9 @@ from app.auth import service
 from app.auth.rbac import Permission
 from app.compliance.catalog import default_catalog
 from app.compliance.persist import ASSESSMENT_STATUS
-from app.config import get_settings
+from app.crud import scans as scans_crud
 from app.db.enums import ScanStatus
-from app.db.models import Scan, Target
+from app.db.models import Scan
 from app.engine.attacks import ADAPTIVE, adaptive_of, parse_attack_options
 from app.engine.attacks.session import ROLES
 from app.engine.probes.registry import ProbePackError, load_probes
@@ -77,14 +77,19 @@ def _categories() -> list[dict[str, Any]]:
     return [{"id": r.id, "title": r.title, "probes": counts.get(r.id, 0)} for r in owasp.requirements]
 
 
-def _role_defaults(session: SessionDep) -> dict[str, int | None]:
-    """The targets the settings name as default attacker and judge (None when unset or naming no target)."""
-    settings = get_settings()
-    names = {"attacker": settings.default_attacker_target, "judge": settings.default_judge_target}
-    return {
-        role: session.scalar(select(Target.id).where(Target.name == name)) if name else None
-        for role, name in names.items()
-    }
+def _role_defaults(session: SessionDep) -> tuple[dict[str, int | None], list[str]]:
+    """The targets the settings name as default attacker and judge (None when unset), and what is wrong with a
+    setting that names no stored target (the form then preselects none and says why)."""
+    defaults: dict[str, int | None] = {}
+    problems: list[str] = []
+    for role in ("attacker", "judge"):
+        try:
+            target = scans_crud.default_role_target(session, role)
+        except scans_crud.ScanRequestError as error:
+            target = None
+            problems.append(str(error))
+        defaults[role] = target.id if target else None
+    return defaults, problems
 
 
 def _form_context(session: SessionDep, principal: service.Principal, values: dict[str, Any]) -> dict[str, Any]:
@@ -100,6 +105,7 @@ def _form_context(session: SessionDep, principal: service.Principal, values: dic
             for param, spec in strategy.params.items()
         ],
         "values": values,
+        "default_problems": _role_defaults(session)[1],
         "error": None,
     }
 
@@ -123,7 +129,7 @@ def new_scan(request: Request, session: SessionDep, principal: Writer, target_id
     values: dict[str, Any] = {"target_id": target_id, "owasp": ["LLM01", "LLM07"], "strategies": ["none"]}
     values["repeat"] = 1
     values |= {"selection": "", "stacks": "", "name": "", "concurrency": ""}
-    defaults = _role_defaults(session)  # preselected; "none" unless the settings name a stored target
+    defaults, _ = _role_defaults(session)  # preselected; "none" unless the settings name a stored target
     values |= {"attacker_target_id": defaults["attacker"] or "", "judge_target_id": defaults["judge"] or ""}
     values |= {"attack_options": "", "max_requests": "", "max_tokens": ""}
     return page(request, "scans/new.html", _form_context(session, principal, values))

@@ -67,6 +67,13 @@ def test_the_form_offers_attacker_judge_and_the_adaptive_strategies_none_chosen_
     get_settings.cache_clear()
     form = soup(analyst.get("/scans/new"))
     assert _selected(form, "judge_target_id") == str(judge) and _selected(form, "attacker_target_id") == "none"
+    monkeypatch.setenv("SECUREAI_DEFAULT_ATTACKER_TARGET", "retired-attacker")
+    get_settings.cache_clear()
+    form = soup(analyst.get("/scans/new"))
+    assert _selected(form, "attacker_target_id") == "none"
+    assert (
+        "names the target 'retired-attacker', which does not exist" in form.select_one("fieldset .warning").get_text()
+    )
 
     preview = analyst.post("/scans/preview", {"selection": PROBE, "strategies": ["pair"], "attacker_target_id": "none"})
     assert "pair needs an attacker model" in soup(preview).select_one("[data-needs-attacker]").get_text()
