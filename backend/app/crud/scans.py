@@ -167,7 +167,7 @@ def start_scan(
 
     Checks, in order: the target exists; the selection plans 1 to MAX_ATTEMPTS attempts; the attack options
     are valid; the attacker and judge (given, or the settings' defaults) exist; a strategy that needs an
-    attacker has one. The stored options record the resolved attacker and judge, so a resumed scan uses the
+    attacker has one. The default attacker applies only when a strategy needs one. The stored options record the resolved attacker and judge, so a resumed scan uses the
     same models whatever the settings say by then.
     """
     target = usable_target(session, target_id)
@@ -179,8 +179,6 @@ def start_scan(
     planned = len(plan.attempts)
     if planned == 0 or planned > MAX_ATTEMPTS:
         raise ScanRequestError(422, f"the selection plans {planned} attempts; it must plan 1 to {MAX_ATTEMPTS}")
-    attacker_target = _role_target(session, "attacker", attacker)
-    judge_target = _role_target(session, "judge", judge)
     needing = sorted(
         {
             strategy.name
@@ -188,6 +186,9 @@ def start_scan(
             if (strategy := adaptive_of(stack)) is not None and strategy.needs_attacker
         }
     )
+    # the default attacker only joins scans that have a use for it: no connector, no secret opened otherwise
+    attacker_target = _role_target(session, "attacker", attacker if needing or attacker is not DEFAULT else None)
+    judge_target = _role_target(session, "judge", judge)
     if needing and attacker_target is None:
         raise ScanRequestError(
             422,

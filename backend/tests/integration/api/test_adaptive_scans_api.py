@@ -183,9 +183,16 @@ def test_defaults_come_from_the_settings_and_an_explicit_null_means_none(
     assert options()["judge_target_id"] == judge
     assert options(judge_target_id=None)["judge_target_id"] is None
     assert options(judge_target_id=target)["judge_target_id"] == target
+    # the default attacker joins only scans with a strategy that needs one (no connector, no secret opened else)
+    monkeypatch.setenv("SECUREAI_DEFAULT_ATTACKER_TARGET", "house-judge")
+    _clear_settings()
+    assert options()["attacker_target_id"] is None
+    assert options(strategies="none,pair")["attacker_target_id"] == judge
     monkeypatch.setenv("SECUREAI_DEFAULT_ATTACKER_TARGET", "retired-attacker")
     _clear_settings()
-    stale = _problem(api.client.post("/api/v1/scans", json={"target_id": target}, headers=analyst), 422)
+    stale = _problem(
+        api.client.post("/api/v1/scans", json={"target_id": target, "strategies": "pair"}, headers=analyst), 422
+    )
     assert "SECUREAI_DEFAULT_ATTACKER_TARGET names the target 'retired-attacker'" in stale["detail"]
     assert options(attacker_target_id=None)["attacker_target_id"] is None  # an explicit choice needs no default
 
