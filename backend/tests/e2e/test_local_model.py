@@ -265,6 +265,7 @@ def _role_file(tmp_path: Path, url: str, name: str, max_tokens: int) -> Path:
     return path
 
 
+@pytest.mark.timeout(1200)  # about 20 model calls; minutes on a loaded 2-core machine
 def test_an_adaptive_scan_with_gemma_as_target_attacker_and_judge_records_every_step(
     gemma_url: str, tmp_path: Path
 ) -> None:
@@ -280,8 +281,8 @@ def test_an_adaptive_scan_with_gemma_as_target_attacker_and_judge_records_every_
         "secureai", "scan", "-t", str(target), "--attacker", str(attacker), "--judge", str(judge),
         "-p", "id:spl.repeat_verbatim", "--strategies", "none,pair,crescendo", "-o", str(out), "--format", "json",
         "--attack-option", "pair.streams=1", "--attack-option", "pair.iterations=2",
-        "--attack-option", "crescendo.turns=2", "--attack-option", "crescendo.backtracks=1",
-        timeout=1500,
+        "--attack-option", "crescendo.turns=2", "--attack-option", "crescendo.backtracks=0",
+        timeout=1100,
     )  # fmt: skip
     assert scan.returncode in (0, 1, 4), scan.stderr
     report = json.loads(scan.stdout)
@@ -305,17 +306,18 @@ def test_an_adaptive_scan_with_gemma_as_target_attacker_and_judge_records_every_
     assert report["roles"]["judge"] == "gemma-judge"
 
 
+@pytest.mark.timeout(900)
 def test_judge_calibration_runs_on_gemma(gemma_url: str, tmp_path: Path) -> None:
     judge = _role_file(tmp_path, gemma_url, "judge", 48)
     result = run_cli(
-        "secureai", "judge", "calibrate", "--judge", str(judge), "--limit", "8", "--json",
-        env={"SECUREAI_DATA_DIR": str(tmp_path / "data")}, timeout=900,
+        "secureai", "judge", "calibrate", "--judge", str(judge), "--limit", "6", "--json",
+        env={"SECUREAI_DATA_DIR": str(tmp_path / "data")}, timeout=800,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     calibration = json.loads(result.stdout)
-    assert calibration["judge"] == "gemma-judge" and calibration["graded"] + calibration["errors"] == 8
-    assert calibration["usage"]["requests"] >= 8
+    assert calibration["judge"] == "gemma-judge" and calibration["graded"] + calibration["errors"] == 6
+    assert calibration["usage"]["requests"] >= 6
     if calibration["graded"]:
         assert 0 <= calibration["accuracy"]["value"] <= 1
         stored = json.loads((tmp_path / "data" / "judge-calibrations.json").read_text())
-        assert stored["gemma-judge"]["set"]["cases"] == 8
+        assert stored["gemma-judge"]["set"]["cases"] == 6
