@@ -321,3 +321,61 @@ def test_judge_calibration_runs_on_gemma(gemma_url: str, tmp_path: Path) -> None
         assert 0 <= calibration["accuracy"]["value"] <= 1
         stored = json.loads((tmp_path / "data" / "judge-calibrations.json").read_text())
         assert stored["gemma-judge"]["set"]["cases"] == 6
+
+
+@pytest.mark.timeout(1200)
+def test_a_platform_scan_with_gemma_as_target_attacker_and_judge_records_every_step(
+    gemma_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same plumbing through the platform: stored targets as attacker and judge, the job's journal in
+    `attack_steps`, and the result's role usage agreeing with it."""
+    from fastapi.testclient import TestClient
+    from sqlalchemy import create_engine, func, select
+    from sqlalchemy.orm import Session
+
+    from app.db.enums import UserRole
+    from app.db.models import AttackStep
+    from tests.integration.api.conftest import Api
+    from tests.platform import platform_app
+
+    url = f"sqlite:///{tmp_path / 'platform.db'}"
+    with TestClient(platform_app(url, monkeypatch)) as client:
+        api = Api(client, url)
+        analyst = api.as_role(UserRole.ANALYST)
+        ids = {}
+        for role, tokens in (("target", 48), ("attacker", 96), ("judge", 48)):
+            settings = {"type": "openai", "model": MODEL_ALIAS, "base_url": gemma_url, "max_tokens": tokens}
+            created = client.post(
+                "/api/v1/targets", json={"name": f"gemma-{role}", "settings": settings}, headers=analyst
+            )
+            assert created.status_code == 201, created.text
+            ids[role] = created.json()["id"]
+        started = client.post(
+            "/api/v1/scans",
+            json={
+                "target_id": ids["target"],
+                "probes": "id:spl.repeat_verbatim",
+                "strategies": "pair",
+                "attacker_target_id": ids["attacker"],
+                "judge_target_id": ids["judge"],
+                "attack_options": {"pair": {"streams": 1, "iterations": 2}},
+                "concurrency": 1,
+            },
+            headers=analyst,
+        )
+        assert started.status_code == 202, started.text
+        scan = api.wait_for_scan(started.json()["id"], analyst, timeout=1100)
+    assert scan["status"] in ("completed", "failed"), scan
+    usage = scan["summary"]["roles"]["usage"]
+    engine = create_engine(url)
+    with Session(engine) as session:
+        steps = {
+            role: session.scalar(
+                select(func.count()).select_from(AttackStep).where(AttackStep.data["role"].as_string() == role)
+            )
+            for role in ("target", "attacker", "judge")
+        }
+    engine.dispose()
+    # every request of the adaptive attempt was journaled as it happened
+    assert steps == {role: usage[role]["requests"] for role in steps}, (steps, usage)
+    assert steps["target"] >= 1 and steps["judge"] >= 1
