@@ -62,7 +62,7 @@ lint: setup  ## ruff lint and format check
 typecheck: setup  ## mypy --strict over the package, scripts and benchmarks
 	cd $(BACKEND) && .venv/bin/mypy app scripts ../bench
 
-pytest: setup  ## the test suite (PostgreSQL tests need 127.0.0.1:5432, else they skip saying so)
+pytest: setup  ## the test suite (PostgreSQL and Redis tests need 127.0.0.1:5432 and :6379, else they skip saying so (fail under CI=true))
 	cd $(BACKEND) && .venv/bin/pytest -n 2 --dist loadfile --durations=20 $(PYTEST_ARGS)
 
 migration-selftest: setup  ## the guide's self-test on SQLite, with both legacy samples
