@@ -167,8 +167,8 @@ def start_scan(
 
     Checks, in order: the target exists; the selection plans 1 to MAX_ATTEMPTS attempts; the attack options
     are valid; the attacker and judge (given, or the settings' defaults) exist; a strategy that needs an
-    attacker has one. The default attacker applies only when a strategy needs one. The stored options record the resolved attacker and judge, so a resumed scan uses the
-    same models whatever the settings say by then.
+    attacker has one. The default attacker applies only when a strategy needs one. The stored options record
+    the resolved attacker and judge, so a resumed scan uses the same models whatever the settings say by then.
     """
     target = usable_target(session, target_id)
     try:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from app.engine.attacks.protocol import REPAIR_ATTEMPTS, repair_message
+from app.engine.attacks.protocol import REPAIR_ATTEMPTS, SCHEMAS, repair_message
 from app.engine.model import Message, TargetResponse, ToolCall
 from app.engine.targets.errors import TargetError
 from app.engine.targets.resilience import ResilientConnector, SendStats, estimate_tokens
@@ -183,6 +183,7 @@ class Roles:
         messages: list[Message],
         tools: list[dict[str, Any]] | None = None,
         stats: SendStats | None = None,
+        response_schema: dict[str, Any] | None = None,
     ) -> TargetResponse:
         """One request of `role`, answered from the journal when it was already made, else sent and journaled.
 
@@ -201,7 +202,7 @@ class Roles:
         connector = self.connector(role)
         self.budget.take(role)
         try:
-            response = await connector.send(messages, tools, stats)
+            response = await connector.send(messages, tools, stats, response_schema=response_schema)
         except TargetError as error:
             if role == "target":
                 raise
@@ -225,13 +226,14 @@ class Roles:
         parse: Callable[[str], T | None],
     ) -> T:
         """Ask `role` and parse its reply; one repair turn per REPAIR_ATTEMPTS, then RoleReplyError."""
-        reply = (await self.exchange(log, step_id, role, messages)).text
+        schema = SCHEMAS[kind]
+        reply = (await self.exchange(log, step_id, role, messages, response_schema=schema)).text
         parsed = parse(reply)
         for repair in range(1, REPAIR_ATTEMPTS + 1):
             if parsed is not None:
                 return parsed
             messages = repair_message(kind, messages, reply)
-            reply = (await self.exchange(log, f"{step_id}/repair{repair}", role, messages)).text
+            reply = (await self.exchange(log, f"{step_id}/repair{repair}", role, messages, response_schema=schema)).text
             parsed = parse(reply)
         if parsed is None:
             self.budget.usage[role].errors += 1

@@ -17,7 +17,13 @@ class AnthropicConnector(HttpConnector):
 
     api = "an Anthropic Messages API"
 
-    async def send(self, messages: list[Message], tools: list[dict[str, Any]] | None = None) -> TargetResponse:
+    async def send(
+        self,
+        messages: list[Message],
+        tools: list[dict[str, Any]] | None = None,
+        *,
+        response_schema: dict[str, Any] | None = None,  # no structured-output option in this API: not used
+    ) -> TargetResponse:
         base = self.config.effective_base_url().rstrip("/")
         headers = {
             "content-type": "application/json",

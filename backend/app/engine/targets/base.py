@@ -39,7 +39,13 @@ class Connector(Protocol):
 
     config: TargetConfig
 
-    async def send(self, messages: list[Message], tools: list[dict[str, Any]] | None = None) -> TargetResponse:
+    async def send(
+        self,
+        messages: list[Message],
+        tools: list[dict[str, Any]] | None = None,
+        *,
+        response_schema: dict[str, Any] | None = None,
+    ) -> TargetResponse:
         """One request; no retries here (the resilience layer does those)."""
         ...
 
@@ -259,7 +265,13 @@ class HttpConnector:
             ]
         self._in_flight = [0] * pools
 
-    async def send(self, messages: list[Message], tools: list[dict[str, Any]] | None = None) -> TargetResponse:
+    async def send(
+        self,
+        messages: list[Message],
+        tools: list[dict[str, Any]] | None = None,
+        *,
+        response_schema: dict[str, Any] | None = None,
+    ) -> TargetResponse:
         """One request in the connector's API (each subclass speaks its own)."""
         raise NotImplementedError
 

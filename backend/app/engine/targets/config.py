@@ -64,6 +64,12 @@ class TargetConfig(BaseModel):
     backoff_max_s: float = Field(default=30.0, ge=0)
     max_tokens: int | None = Field(default=512, ge=1, description="Completion length cap sent to the target.")
     temperature: float | None = Field(default=0.0, ge=0)
+    response_format: Literal["json_schema", "json_object"] | None = Field(
+        default=None,
+        description="When this target plays the attacker or the judge: ask for JSON in the reply's schema. "
+        "json_schema: OpenAI's structured outputs (also vLLM); json_object: JSON mode with the schema attached "
+        "(llama.cpp's server constrains generation to it). Ollama targets send the schema as `format` either way.",
+    )
     # openai-compatible
     api_version: str | None = Field(default=None, description="Azure OpenAI api-version query parameter.")
     # generic http

@@ -29,7 +29,13 @@ class HttpTemplateConnector(HttpConnector):
         except (JsonPathParserError, Exception) as error:  # jsonpath-ng raises plain Exceptions for some inputs
             raise TargetConfigError(f"response_path {config.response_path!r} is not valid JSONPath: {error}") from None
 
-    async def send(self, messages: list[Message], tools: list[dict[str, Any]] | None = None) -> TargetResponse:
+    async def send(
+        self,
+        messages: list[Message],
+        tools: list[dict[str, Any]] | None = None,
+        *,
+        response_schema: dict[str, Any] | None = None,  # no structured-output option in this API: not used
+    ) -> TargetResponse:
         body = fill_template(self.config.request_template, messages)
         data = await self.post_json(self.config.base_url or "", body, bearer_headers(self.config), self.config.method)
         found = [match.value for match in self._path.find(data)]

@@ -15,7 +15,13 @@ class OllamaConnector(HttpConnector):
 
     api = "an Ollama chat API"
 
-    async def send(self, messages: list[Message], tools: list[dict[str, Any]] | None = None) -> TargetResponse:
+    async def send(
+        self,
+        messages: list[Message],
+        tools: list[dict[str, Any]] | None = None,
+        *,
+        response_schema: dict[str, Any] | None = None,
+    ) -> TargetResponse:
         base = self.config.effective_base_url().rstrip("/")
         options: dict[str, Any] = {}
         if self.config.temperature is not None:
@@ -28,6 +34,8 @@ class OllamaConnector(HttpConnector):
             "messages": [{"role": m.role, "content": m.content} for m in messages],
             "options": options,
         }
+        if response_schema is not None and self.config.response_format is not None:
+            body["format"] = response_schema
         if tools:
             body["tools"] = [{"type": "function", "function": tool} for tool in tools]
         data = await self.post_json(f"{base}/api/chat", body, bearer_headers(self.config))

@@ -30,7 +30,13 @@ class OpenAIConnector(HttpConnector):
                 headers["api-key"] = key.get_secret_value()
         return headers
 
-    async def send(self, messages: list[Message], tools: list[dict[str, Any]] | None = None) -> TargetResponse:
+    async def send(
+        self,
+        messages: list[Message],
+        tools: list[dict[str, Any]] | None = None,
+        *,
+        response_schema: dict[str, Any] | None = None,
+    ) -> TargetResponse:
         body: dict[str, Any] = {
             "model": self.config.model,
             "messages": [{"role": m.role, "content": m.content} for m in messages],
@@ -41,6 +47,13 @@ class OpenAIConnector(HttpConnector):
             body["temperature"] = self.config.temperature
         if tools:
             body["tools"] = [{"type": "function", "function": tool} for tool in tools]
+        if response_schema is not None and self.config.response_format == "json_schema":
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "secureai_reply", "schema": response_schema},
+            }
+        elif response_schema is not None and self.config.response_format == "json_object":
+            body["response_format"] = {"type": "json_object", "schema": response_schema}
         data = await self.post_json(self._url(), body, self._headers())
         return parse_chat_completion(data, self.last_latency_ms)
 

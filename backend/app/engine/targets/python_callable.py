@@ -36,7 +36,13 @@ class PythonConnector:
         self.config = config
         self._function = function or resolve_callable(config.callable or "")
 
-    async def send(self, messages: list[Message], tools: list[dict[str, Any]] | None = None) -> TargetResponse:
+    async def send(
+        self,
+        messages: list[Message],
+        tools: list[dict[str, Any]] | None = None,
+        *,
+        response_schema: dict[str, Any] | None = None,  # no structured-output option in this API: not used
+    ) -> TargetResponse:
         try:
             if inspect.iscoroutinefunction(self._function):
                 result = await self._function(messages)

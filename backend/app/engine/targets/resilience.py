@@ -69,9 +69,18 @@ class ResilientConnector:
         self.rate_limited = 0  # 429 answers seen, reported by `target test` and the scan summary
 
     async def send(
-        self, messages: list[Message], tools: list[dict[str, Any]] | None = None, stats: SendStats | None = None
+        self,
+        messages: list[Message],
+        tools: list[dict[str, Any]] | None = None,
+        stats: SendStats | None = None,
+        *,
+        response_schema: dict[str, Any] | None = None,
     ) -> TargetResponse:
-        """Send with retries; raises the last TargetRetryableError when the retries run out."""
+        """Send with retries; raises the last TargetRetryableError when the retries run out.
+
+        `response_schema` (the JSON an attacker or judge must answer) is passed on only when the target's
+        `response_format` asks for structured output."""
+        structured = {"response_schema": response_schema} if response_schema and self.config.response_format else {}
         stats = stats or SendStats()
         attempt = 0
         while True:
@@ -81,7 +90,7 @@ class ResilientConnector:
                 await self._tokens.take(estimate_tokens(messages) + (self.config.max_tokens or 0))
             stats.tries += 1
             try:
-                return await self.inner.send(messages, tools)
+                return await self.inner.send(messages, tools, **structured)
             except TargetRetryableError as error:
                 if error.status == 429:
                     self.rate_limited += 1

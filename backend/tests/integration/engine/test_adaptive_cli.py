@@ -331,3 +331,32 @@ def test_calibrating_with_a_broken_cases_file_is_a_one_line_error(tmp_path: Path
     bad.write_text('{"id": "x", "label": true}\n')
     result = run_cli("secureai", "judge", "calibrate", "--judge", "openai:j@http://127.0.0.1:1/v1", "--cases", str(bad))
     assert result.returncode == 2 and "missing field(s)" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_judge_with_response_format_is_asked_for_json_in_the_reply_schema(tmp_path: Path) -> None:
+    """Small local models answer JSON only when the server constrains them to a schema: `response_format`."""
+    bodies: list[dict[str, Any]] = []
+    app = FastAPI()
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> dict[str, Any]:
+        bodies.append(await request.json())
+        text = '{"condition_met": false, "score": 2, "reason": "refused"}'
+        return {"choices": [{"message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]}
+
+    out = tmp_path / "scan.jsonl"
+    for mode in ("json_schema", "json_object"):
+        bodies.clear()
+        with running_simulator("refusing") as (target, _), serving(app) as judge:
+            spec = tmp_path / f"judge-{mode}.yaml"
+            spec.write_text(f"type: openai\nbase_url: {judge}\nmodel: j\nresponse_format: {mode}\n")
+            result = run_cli(
+                "secureai", "scan", "-t", f"openai:t@{target}", "-p", PROBE, "-o", str(out), "--judge", str(spec),
+            )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert len(bodies) == 2
+        for body in bodies:
+            requested = body["response_format"]
+            schema = requested["json_schema"]["schema"] if mode == "json_schema" else requested["schema"]
+            assert requested["type"] == mode
+            assert schema["required"] == ["condition_met", "score", "reason"]
