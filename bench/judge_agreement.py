@@ -235,10 +235,11 @@ def main() -> None:
                 temperature=0,
                 max_concurrency=1,  # llama.cpp's server answers one request at a time
                 timeout_s=600,
+                response_format="json_object",  # llama.cpp's grammar holds the reply to the grade's schema
             )
             judges["gemma"] = {
                 **grade(config, cases, "gemma"),
-                "served_by": "secureai demo-model (llama.cpp, chat format dialogue)",
+                "served_by": "secureai demo-model (llama.cpp, chat format dialogue, response_format json_object)",
                 "max_tokens": args.model_max_tokens,
                 "threads": args.threads,
                 "model_start_s": round(start_s, 1),

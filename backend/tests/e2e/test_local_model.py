@@ -261,6 +261,7 @@ def _role_file(tmp_path: Path, url: str, name: str, max_tokens: int) -> Path:
     path.write_text(
         f"type: openai\nname: gemma-{name}\nbase_url: {url}\nmodel: {MODEL_ALIAS}\n"
         f"max_tokens: {max_tokens}\ntemperature: 0\nmax_concurrency: 1\ntimeout_s: 120\n"
+        + ("response_format: json_object\n" if name != "target" else "")  # the grammar keeps replies JSON
     )
     return path
 
@@ -308,7 +309,7 @@ def test_an_adaptive_scan_with_gemma_as_target_attacker_and_judge_records_every_
 
 @pytest.mark.timeout(900)
 def test_judge_calibration_runs_on_gemma(gemma_url: str, tmp_path: Path) -> None:
-    judge = _role_file(tmp_path, gemma_url, "judge", 48)
+    judge = _role_file(tmp_path, gemma_url, "judge", 96)
     result = run_cli(
         "secureai", "judge", "calibrate", "--judge", str(judge), "--limit", "6", "--json",
         env={"SECUREAI_DATA_DIR": str(tmp_path / "data")}, timeout=800,
@@ -317,6 +318,8 @@ def test_judge_calibration_runs_on_gemma(gemma_url: str, tmp_path: Path) -> None
     calibration = json.loads(result.stdout)
     assert calibration["judge"] == "gemma-judge" and calibration["graded"] + calibration["errors"] == 6
     assert calibration["usage"]["requests"] >= 6
+    # held to the grade's schema by llama.cpp's grammar, the model answers in JSON (before it, none of 80 did)
+    assert calibration["graded"] >= 5, calibration["error_examples"]
     if calibration["graded"]:
         assert 0 <= calibration["accuracy"]["value"] <= 1
         stored = json.loads((tmp_path / "data" / "judge-calibrations.json").read_text())
@@ -345,6 +348,8 @@ def test_a_platform_scan_with_gemma_as_target_attacker_and_judge_records_every_s
         ids = {}
         for role, tokens in (("target", 48), ("attacker", 96), ("judge", 48)):
             settings = {"type": "openai", "model": MODEL_ALIAS, "base_url": gemma_url, "max_tokens": tokens}
+            if role != "target":
+                settings["response_format"] = "json_object"
             created = client.post(
                 "/api/v1/targets", json={"name": f"gemma-{role}", "settings": settings}, headers=analyst
             )
