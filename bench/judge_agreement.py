@@ -76,9 +76,14 @@ class SamplingConnector(ResilientConnector):
         self.replies: list[str] = []
 
     async def send(
-        self, messages: list[Message], tools: list[dict[str, Any]] | None = None, stats: SendStats | None = None
+        self,
+        messages: list[Message],
+        tools: list[dict[str, Any]] | None = None,
+        stats: SendStats | None = None,
+        *,
+        response_schema: dict[str, Any] | None = None,
     ) -> TargetResponse:
-        response = await super().send(messages, tools, stats)
+        response = await super().send(messages, tools, stats, response_schema=response_schema)
         if len(self.replies) < SAMPLE_REPLIES:
             self.replies.append(response.text[:200])
         return response
