@@ -280,15 +280,14 @@ def test_an_adaptive_scan_with_gemma_as_target_attacker_and_judge_records_every_
     out = tmp_path / "adaptive.jsonl"
     scan = run_cli(
         "secureai", "scan", "-t", str(target), "--attacker", str(attacker), "--judge", str(judge),
-        "-p", "id:spl.repeat_verbatim", "--strategies", "none,pair,crescendo", "-o", str(out), "--format", "json",
-        "--attack-option", "pair.streams=1", "--attack-option", "pair.iterations=2",
-        "--attack-option", "crescendo.turns=2", "--attack-option", "crescendo.backtracks=0",
+        "-p", "id:spl.repeat_verbatim", "--strategies", "none,pair", "-o", str(out), "--format", "json",
+        "--attack-option", "pair.streams=2", "--attack-option", "pair.iterations=2",
         timeout=1100,
     )  # fmt: skip
     assert scan.returncode in (0, 1, 4), scan.stderr
     report = json.loads(scan.stdout)
     _, records = read_jsonl(out)
-    assert {"+".join(r.strategies) or "none" for r in records} == {"none", "pair", "crescendo"}
+    assert {"+".join(r.strategies) or "none" for r in records} == {"none", "pair"}
     assert all(r.outcome.value in {"vulnerable", "safe", "refused", "error", "unscored"} for r in records)
     steps = [json.loads(line) for line in out.read_text().splitlines() if line.startswith('{"type": "step"')]
     usage = report["roles"]["usage"]
