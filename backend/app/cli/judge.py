@@ -16,8 +16,9 @@ app = typer.Typer(help="The LLM judge: calibrate it against labelled cases.", no
 def calibration_file() -> Path:
     """Where the CLI keeps the last calibration of each judge (in the data directory)."""
     from app.config import get_settings
+    from app.engine.calibration import STORE_NAME
 
-    return get_settings().data_dir / "judge-calibrations.json"
+    return get_settings().data_dir / STORE_NAME
 
 
 def latest_calibration(label: str) -> dict[str, Any] | None:

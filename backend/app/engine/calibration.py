@@ -31,6 +31,7 @@ from app.engine.targets.resilience import ResilientConnector
 
 __all__ = [
     "DEFAULT_SET",
+    "STORE_NAME",
     "CalibrationCase",
     "CalibrationError",
     "CalibrationStore",
@@ -40,6 +41,8 @@ __all__ = [
 ]
 
 DEFAULT_SET = Path(__file__).parent / "data" / "judge_calibration.jsonl"
+#: The store's file name in the data directory (the CLI and the platform's jobs read and write the same one).
+STORE_NAME = "judge-calibrations.json"
 BOOTSTRAP_SAMPLES = 1000
 _FIELDS = ("id", "owasp", "kind", "rubric", "prompt", "response", "label")
 

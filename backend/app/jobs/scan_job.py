@@ -28,7 +28,7 @@ from app.db.enums import ScanStatus, Severity
 from app.db.models import Attempt, Scan, Target, Vulnerability, utcnow
 from app.engine.attacks import ADAPTIVE, adaptive_of, resolved_params
 from app.engine.attacks.session import Budget, Roles
-from app.engine.calibration import CalibrationStore
+from app.engine.calibration import STORE_NAME, CalibrationStore
 from app.engine.plan import PlannedAttempt, build_plan, plan_fingerprint
 from app.engine.probes.registry import ProbePackError
 from app.engine.probes.registry import select as select_probes
@@ -48,8 +48,6 @@ log = logging.getLogger("secureai.jobs")
 CANCEL_POLL_S = 0.5
 #: How often a running scan's worker writes `heartbeat_at` (app.jobs.ownership reads it).
 HEARTBEAT_S = 5.0
-#: The judges' last calibrations, in the data directory (`secureai judge calibrate` writes it).
-CALIBRATION_FILE = "judge-calibrations.json"
 
 
 @dataclass(frozen=True)
@@ -216,7 +214,7 @@ def run_record(roles: Roles, configs: RoleConfigs, plan: ScanPlan, options: Scan
     last calibration and the adaptive settings; the same fields `secureai scan` records."""
     settings = adaptive_settings(plan, options)
     judge = configs.judge.label if configs.judge else None
-    calibration = CalibrationStore(get_settings().data_dir / CALIBRATION_FILE).latest(judge) if judge else None
+    calibration = CalibrationStore(get_settings().data_dir / STORE_NAME).latest(judge) if judge else None
     return {
         "roles": {"attacker": configs.attacker.label if configs.attacker else None, "judge": judge}
         | roles.budget.as_dict(),
