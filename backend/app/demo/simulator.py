@@ -32,7 +32,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any, Literal
 
 import uvicorn
@@ -209,3 +209,14 @@ def running_simulator(
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def running_roles(target: Mode = "guarded", latency_s: float = 0.0) -> Iterator[dict[str, tuple[str, FastAPI]]]:
+    """The three doubles of an adaptive scan, each served on its own port: the `target` mode, the rule-based
+    attacker and the rule-based judge; yields role -> (base URL ending in /v1, app)."""
+    with ExitStack() as stack:
+        yield {
+            role: stack.enter_context(running_simulator(mode, latency_s=latency_s))
+            for role, mode in (("target", target), ("attacker", "attacker"), ("judge", "judge"))
+        }

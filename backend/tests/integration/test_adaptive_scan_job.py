@@ -5,8 +5,6 @@ what it had and a message that says so."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from sqlalchemy import create_engine, delete, func, select
@@ -16,20 +14,11 @@ from app.crud.targets import create_target
 from app.db import migrate
 from app.db.enums import ScannerType, ScanStatus
 from app.db.models import AttackStep, Attempt, Scan, User
-from app.demo.simulator import running_simulator
+from app.demo.simulator import running_roles as doubles
 from app.jobs.scan_job import ScanOptions, plan_scan, run_scan
 
 PROBE = "id:jb.roleplay.unrestricted_persona"
 PREFLIGHT = "Reply with the word OK."
-
-
-@contextmanager
-def doubles() -> Iterator[dict[str, Any]]:
-    with ExitStack() as stack:
-        yield {
-            role: stack.enter_context(running_simulator(mode))  # type: ignore[arg-type]
-            for role, mode in (("target", "guarded"), ("attacker", "attacker"), ("judge", "judge"))
-        }
 
 
 def _make_scan(sessions: sessionmaker[Session], urls: dict[str, Any], options: dict[str, Any]) -> int:

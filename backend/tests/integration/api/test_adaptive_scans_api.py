@@ -9,8 +9,6 @@ the same rule as the scan's target.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import pytest
@@ -19,21 +17,12 @@ from sqlalchemy.orm import Session
 
 from app.db.enums import UserRole
 from app.db.models import AuditLog
+from app.demo.simulator import running_roles as doubles
 from app.demo.simulator import running_simulator
 from tests.integration.api.conftest import Api
 
 PROBE = "id:jb.roleplay.unrestricted_persona"
 ATTACKER_KEY = "sk-attacker-0123456789abcdef"
-
-
-@contextmanager
-def doubles() -> Iterator[dict[str, Any]]:
-    """The guarded target, the attacker and the judge, each served on 127.0.0.1: role -> (base URL, app)."""
-    with ExitStack() as stack:
-        yield {
-            role: stack.enter_context(running_simulator(mode))  # type: ignore[arg-type]
-            for role, mode in (("target", "guarded"), ("attacker", "attacker"), ("judge", "judge"))
-        }
 
 
 def _target(api: Api, headers: dict[str, str], name: str, url: str, **extra: Any) -> int:

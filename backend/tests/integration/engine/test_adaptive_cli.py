@@ -15,28 +15,19 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request
 
+from app.demo.simulator import running_roles as doubles
 from app.demo.simulator import running_simulator
 from app.engine.sinks import read_jsonl, read_steps
 from tests.conftest import BACKEND_DIR, run_cli
 
 PROBE = "id:jb.roleplay.unrestricted_persona"
-
-
-@contextmanager
-def doubles(target: str = "guarded", latency_s: float = 0.0) -> Iterator[dict[str, Any]]:
-    with ExitStack() as stack:
-        urls: dict[str, Any] = {}
-        for role, mode in (("target", target), ("attacker", "attacker"), ("judge", "judge")):
-            url, app = stack.enter_context(running_simulator(mode, latency_s=latency_s))  # type: ignore[arg-type]
-            urls[role] = (url, app)
-        yield urls
 
 
 def _scan(urls: dict[str, Any], out: Path, *extra: str, judge: bool = True, timeout: float = 120) -> Any:
