@@ -14,8 +14,9 @@ from rich.table import Table
 
 from app.cli.judge import latest_calibration
 from app.cli.output import ExitCode, console, err_console, fail
-from app.engine.attacks import ADAPTIVE, adaptive_of, parse_attack_options, resolved_params
+from app.engine.attacks import ADAPTIVE, adaptive_of, needing_attacker, parse_attack_options, resolved_params
 from app.engine.attacks.session import ROLES, Budget, Roles
+from app.engine.attacks.session import parse_role_caps as role_caps
 from app.engine.model import AttemptRecord, Outcome
 from app.engine.plan import PlannedAttempt, build_plan, plan_fingerprint
 from app.engine.probes.registry import ProbePackError, select
@@ -47,17 +48,11 @@ def parse_rate(value: str | None) -> float | None:
 
 
 def parse_role_caps(values: list[str] | None, option: str) -> dict[str, int]:
-    """`["target=500", "judge=200"]` -> {"target": 500, "judge": 200}; BadParameter naming the roles otherwise."""
-    caps: dict[str, int] = {}
-    for value in values or []:
-        role, equals, number = value.partition("=")
-        if role.strip() not in ROLES or not equals or not number.strip().isdigit() or int(number) < 1:
-            raise typer.BadParameter(
-                f"{value!r} is not ROLE=N with ROLE one of {', '.join(ROLES)} and N a positive whole number",
-                param_hint=option,
-            )
-        caps[role.strip()] = int(number)
-    return caps
+    """`--max-requests`/`--max-tokens` values as caps per role (BadParameter naming the roles otherwise)."""
+    try:
+        return role_caps(values or [])
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint=option) from None
 
 
 def worst_case_requests(plan: list[PlannedAttempt], options: dict[str, dict[str, int]], judged: bool) -> dict[str, int]:
@@ -224,8 +219,7 @@ def scan(
     except (TargetConfigError, ProbePackError, ValueError, KeyError) as error:
         fail(str(error).strip("'\""), ExitCode.USAGE)
     budget = Budget(parse_role_caps(max_requests, "--max-requests"), parse_role_caps(max_tokens, "--max-tokens"))
-    leading = [strategy for stack in stacks if (strategy := adaptive_of(stack)) is not None]
-    needing = sorted({strategy.name for strategy in leading if strategy.needs_attacker})
+    needing = needing_attacker(stacks)
     if needing and attacker_config is None:
         fail(
             f"strategy {', '.join(needing)} needs --attacker SPEC: the model that writes the attacks "
@@ -240,9 +234,8 @@ def scan(
     if dry_run:
         _print_plan(plan, cost, config.label, output_format)
         return
-    adaptive_settings = {
-        name: resolved_params(ADAPTIVE[name], options) for name in sorted({strategy.name for strategy in leading})
-    }
+    leading = {strategy.name for stack in stacks if (strategy := adaptive_of(stack)) is not None}
+    adaptive_settings = {name: resolved_params(ADAPTIVE[name], options) for name in sorted(leading)}
     calibration = latest_calibration(judge_config.label) if judge_config else None
     if resume:
         if not out.exists():

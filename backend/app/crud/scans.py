@@ -26,7 +26,7 @@ from app.config import get_settings
 from app.crud import targets as targets_crud
 from app.db.enums import ScannerType, ScanStatus
 from app.db.models import Scan, Target, utcnow
-from app.engine.attacks import adaptive_of, parse_attack_options
+from app.engine.attacks import needing_attacker, parse_attack_options
 from app.engine.probes.registry import ProbePackError
 from app.engine.strategies import parse_stacks
 from app.jobs.scan_job import ScanOptions, plan_scan
@@ -179,13 +179,7 @@ def start_scan(
     planned = len(plan.attempts)
     if planned == 0 or planned > MAX_ATTEMPTS:
         raise ScanRequestError(422, f"the selection plans {planned} attempts; it must plan 1 to {MAX_ATTEMPTS}")
-    needing = sorted(
-        {
-            strategy.name
-            for stack in parse_stacks(options.strategies)
-            if (strategy := adaptive_of(stack)) is not None and strategy.needs_attacker
-        }
-    )
+    needing = needing_attacker(parse_stacks(options.strategies))
     # the default attacker only joins scans that have a use for it: no connector, no secret opened otherwise
     attacker_target = _role_target(session, "attacker", attacker if needing or attacker is not DEFAULT else None)
     judge_target = _role_target(session, "judge", judge)

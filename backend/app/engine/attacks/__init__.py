@@ -25,6 +25,7 @@ __all__ = [
     "AttackRun",
     "Try",
     "adaptive_of",
+    "needing_attacker",
     "parse_attack_options",
     "resolved_params",
 ]
@@ -37,6 +38,11 @@ ADAPTIVE: dict[str, AdaptiveStrategy] = {
 def adaptive_of(stack: Sequence[Strategy]) -> AdaptiveStrategy | None:
     """The adaptive strategy leading `stack`, if any."""
     return stack[0] if stack and isinstance(stack[0], AdaptiveStrategy) else None
+
+
+def needing_attacker(stacks: Iterable[Sequence[Strategy]]) -> list[str]:
+    """The adaptive strategies leading `stacks` that need an attacker model, by name, sorted."""
+    return sorted({strategy.name for stack in stacks if (strategy := adaptive_of(stack)) and strategy.needs_attacker})
 
 
 def parse_attack_options(values: Iterable[str]) -> dict[str, dict[str, int]]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -35,11 +35,26 @@ __all__ = [
     "RoleUsage",
     "Roles",
     "StepLog",
+    "parse_role_caps",
 ]
 
 Role = Literal["target", "attacker", "judge"]
 ROLES: tuple[Role, ...] = ("target", "attacker", "judge")
 T = TypeVar("T")
+
+
+def parse_role_caps(values: Iterable[str]) -> dict[str, int]:
+    """`["target=500", "judge=200"]` -> {"target": 500, "judge": 200}: the caps of `--max-requests`,
+    `--max-tokens` and the dashboard's cap fields. ValueError naming the roles for anything else."""
+    caps: dict[str, int] = {}
+    for value in values:
+        role, equals, number = (part.strip() for part in value.partition("="))
+        if role not in ROLES or not equals or not number.isdigit() or int(number) < 1:
+            raise ValueError(
+                f"{value!r} is not ROLE=N with ROLE one of {', '.join(ROLES)} and N a positive whole number"
+            )
+        caps[role] = int(number)
+    return caps
 
 
 class BudgetExhaustedError(Exception):

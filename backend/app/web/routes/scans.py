@@ -26,8 +26,8 @@ from app.compliance.persist import ASSESSMENT_STATUS
 from app.crud import scans as scans_crud
 from app.db.enums import ScanStatus
 from app.db.models import Scan
-from app.engine.attacks import ADAPTIVE, adaptive_of, parse_attack_options
-from app.engine.attacks.session import ROLES
+from app.engine.attacks import ADAPTIVE, needing_attacker, parse_attack_options
+from app.engine.attacks.session import ROLES, parse_role_caps
 from app.engine.probes.registry import ProbePackError, load_probes
 from app.engine.scoring import SEVERITY_ORDER
 from app.engine.strategies import available_strategies, parse_stacks
@@ -145,12 +145,9 @@ def _words(line: str) -> list[str]:
 def _needing_attacker(stacks: str) -> list[str]:
     """Adaptive strategies of `stacks` that need an attacker model (none when the stacks do not parse)."""
     try:
-        parsed = parse_stacks(stacks)
+        return needing_attacker(parse_stacks(stacks))
     except ValueError:
         return []
-    return sorted(
-        {strategy.name for stack in parsed if (strategy := adaptive_of(stack)) is not None and strategy.needs_attacker}
-    )
 
 
 def _role_choice(value: str | None, label: str) -> int | Literal["default"] | None:
@@ -167,15 +164,10 @@ def _role_choice(value: str | None, label: str) -> int | Literal["default"] | No
 
 def _caps(line: str, label: str) -> dict[str, int]:
     """`target=2000, attacker=500` -> {"target": 2000, "attacker": 500}."""
-    caps: dict[str, int] = {}
-    for word in _words(line):
-        role, equals, number = word.partition("=")
-        if role not in ROLES or not equals or not number.isdigit() or int(number) < 1:
-            raise ValueError(
-                f"{label}: {word!r} is not ROLE=N with ROLE one of {', '.join(ROLES)} and N a positive whole number"
-            )
-        caps[role] = int(number)
-    return caps
+    try:
+        return parse_role_caps(_words(line))
+    except ValueError as error:
+        raise ValueError(f"{label}: {error}") from None
 
 
 Repeat = Annotated[int, Form(ge=1, le=100)]
