@@ -16,7 +16,7 @@ from typing import Any
 
 from app.engine.attacks import AdaptiveStrategy, AttackRun, adaptive_of, resolved_params
 from app.engine.attacks.base import conversation_json
-from app.engine.attacks.judge import grade_response
+from app.engine.attacks.judge import attack_transcript, grade_response
 from app.engine.attacks.session import BudgetExhaustedError, JournalMismatchError, Roles, StepLog
 from app.engine.detectors.base import clip
 from app.engine.judging import ResponseJudge
@@ -174,7 +174,7 @@ class Runner:
                         StepLog.ephemeral(),
                         "judge",
                         attempt.render(rubric, context),
-                        turns[-1] if turns else "",
+                        attack_transcript([m for m in messages[:-1] if m.role != "system"]),
                         response,
                     )
                     judged_context = replace(judged_context, judge_verdict=verdict)

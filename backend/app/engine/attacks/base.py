@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar, cast
 
-from app.engine.attacks.judge import grade_response
+from app.engine.attacks.judge import attack_transcript, grade_response
 from app.engine.attacks.protocol import attacker_message, parse_attack_prompt, parse_on_topic, topic_message
 from app.engine.attacks.session import RoleReplyError, Roles, StepLog
 from app.engine.judging import Judgement, ResponseJudge
@@ -181,7 +181,7 @@ class AttackRun:
         context = self.responses.context(self.probe, self.base, user_turns, self.system_prompt)
         if self.rubric:
             verdict = await grade_response(
-                self.roles, self.log, f"{node}/judge", self.rubric, _transcript(conversation), response
+                self.roles, self.log, f"{node}/judge", self.rubric, attack_transcript(conversation), response
             )
             context = replace(context, judge_verdict=verdict)
         judgement = self.responses.judge(self.probe, context, response)
@@ -189,14 +189,6 @@ class AttackRun:
 
     def result(self, best: Try | None, iterations: int) -> AttackResult:
         return AttackResult(best, self.target_queries, iterations, self.notes)
-
-
-def _transcript(conversation: Sequence[Message]) -> str:
-    """What the judge sees as the attack: the last user turn, or the whole conversation when there were several."""
-    users = [message for message in conversation if message.role == "user"]
-    if len(users) == 1:
-        return users[0].content
-    return "\n".join(f"[{message.role}] {message.content}" for message in conversation)
 
 
 async def settle(*steps: Awaitable[T]) -> list[T]:

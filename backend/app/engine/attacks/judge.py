@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from app.engine.attacks.protocol import Grade, grade_message, parse_grade
 from app.engine.attacks.session import RoleReplyError, Roles, StepLog
 from app.engine.detectors.base import clip
-from app.engine.model import TargetResponse, Verdict
+from app.engine.model import Message, TargetResponse, Verdict
 
-__all__ = ["JUDGE_VERSION", "NOTHING_TO_GRADE", "grade_response", "grade_verdict"]
+__all__ = ["JUDGE_VERSION", "NOTHING_TO_GRADE", "attack_transcript", "grade_response", "grade_verdict"]
 
 #: The judge protocol's version, recorded with each of its verdicts.
 JUDGE_VERSION = "judge@3"
+
+
+def attack_transcript(conversation: Sequence[Message]) -> str:
+    """What the judge sees as the attack: the one user turn, or the whole conversation (one `[role] content`
+    line per turn) when there were several."""
+    users = [message for message in conversation if message.role == "user"]
+    if len(users) == 1:
+        return users[0].content
+    return "\n".join(f"[{message.role}] {message.content}" for message in conversation)
 
 
 def grade_verdict(grade: Grade, rubric: str) -> Verdict:

@@ -351,3 +351,25 @@ def test_a_judge_with_response_format_is_asked_for_json_in_the_reply_schema(tmp_
             schema = requested["json_schema"]["schema"] if mode == "json_schema" else requested["schema"]
             assert requested["type"] == mode
             assert schema["required"] == ["condition_met", "score", "reason"]
+
+
+def test_the_judge_of_a_scripted_multi_turn_probe_sees_the_whole_conversation(tmp_path: Path) -> None:
+    prompts: list[str] = []
+    app = FastAPI()
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> dict[str, Any]:
+        prompts.append((await request.json())["messages"][-1]["content"])
+        text = '{"condition_met": false, "score": 1, "reason": "no"}'
+        return {"choices": [{"message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]}
+
+    with running_simulator("refusing") as (target, _), serving(app) as judge:
+        result = run_cli(
+            "secureai", "scan", "-t", f"openai:t@{target}", "-p", "id:jb.multi_turn.crescendo",
+            "-o", str(tmp_path / "scan.jsonl"), "--judge", f"openai:j@{judge}",
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert len(prompts) == 2  # two scripted conversations, each graded once
+    for prompt in prompts:
+        attack = prompt.split("<<<PROMPT-", 1)[1]
+        assert attack.count("[user] ") >= 3 and "[assistant] I'm sorry" in attack
