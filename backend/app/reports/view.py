@@ -30,6 +30,7 @@ __all__ = [
     "FindingView",
     "ProbeRow",
     "ReportView",
+    "adaptive_view",
     "build_view",
     "displayable",
     "evidence_view",
@@ -159,6 +160,58 @@ def trust_table() -> list[tuple[str, str, str, int]]:
 
 
 @dataclass(frozen=True)
+class AdaptiveView:
+    """How an adaptive attempt got its answer: what it took, the judge's reason and the conversation."""
+
+    strategy: str
+    success: bool
+    target_queries: int
+    iterations: int
+    node: str
+    judge_reason: str
+    notes: str
+    #: (role, text) turn by turn, as sent and received (excerpts, credentials masked)
+    conversation: list[tuple[str, str]]
+
+    @property
+    def summary(self) -> str:
+        """One line: "pair: succeeded after 6 target queries, 2 iteration(s), winning node s1/i2; judge: ..."."""
+        outcome = "succeeded" if self.success else "did not succeed"
+        parts = [f"{self.strategy}: {outcome} after {self.target_queries} target queries"]
+        if self.iterations:
+            parts.append(f"{self.iterations} iteration(s)")
+        if self.node:
+            parts.append(f"winning node {self.node}")
+        text = ", ".join(parts)
+        return f"{text}; judge: {self.judge_reason}" if self.judge_reason else text
+
+
+def adaptive_view(item: Any) -> AdaptiveView | None:
+    """The `adaptive` part of one evidence item (docs/scan-json.md), made displayable; None for a static one."""
+    adaptive = item.get("adaptive") if isinstance(item, dict) else None
+    if not isinstance(adaptive, dict):
+        return None
+
+    def number(value: Any) -> int:
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    return AdaptiveView(
+        strategy=displayable(adaptive.get("strategy")),
+        success=adaptive.get("success") is True,
+        target_queries=number(adaptive.get("target_queries")),
+        iterations=number(adaptive.get("iterations")),
+        node=displayable(adaptive.get("node")),
+        judge_reason=displayable(adaptive.get("judge_reason")),
+        notes=displayable(adaptive.get("notes")),
+        conversation=[
+            (displayable(turn.get("role")), displayable(turn.get("content")))
+            for turn in adaptive.get("conversation") or []
+            if isinstance(turn, dict)
+        ],
+    )
+
+
+@dataclass(frozen=True)
 class EvidenceView:
     """One vulnerable attempt, as excerpts (the document already cut them to 600 characters)."""
 
@@ -167,9 +220,8 @@ class EvidenceView:
     prompt: str
     response: str
     hits: list[DetectorHit]
-    #: For an adaptive attempt: what it took ("pair: succeeded after 6 target queries ...") and its turns.
-    adaptive: str = ""
-    conversation: list[tuple[str, str]] = field(default_factory=list)
+    #: For an adaptive attempt: what it took and its turns.
+    adaptive: AdaptiveView | None = None
 
 
 @dataclass(frozen=True)
@@ -250,25 +302,9 @@ def _timestamp(value: Any) -> str:
         return displayable(value)
 
 
-def _adaptive_summary(adaptive: dict[str, Any]) -> str:
-    outcome = "succeeded" if adaptive.get("success") else "did not succeed"
-    parts = [
-        f"{displayable(adaptive.get('strategy'))}: {outcome} after {adaptive.get('target_queries', 0)} target queries"
-    ]
-    if adaptive.get("iterations"):
-        parts.append(f"{adaptive['iterations']} iteration(s)")
-    if adaptive.get("node"):
-        parts.append(f"winning node {displayable(adaptive['node'])}")
-    text = ", ".join(parts)
-    if adaptive.get("judge_reason"):
-        text += f"; judge: {displayable(adaptive['judge_reason'])}"
-    return text
-
-
 def evidence_view(item: dict[str, Any], judge: str = "") -> EvidenceView:
     """One evidence item of a finding (as the scan-result document and the API hold it), made displayable;
     `judge` is the judge's calibration in words, shown beside its verdicts."""
-    adaptive = item.get("adaptive") if isinstance(item.get("adaptive"), dict) else None
     return EvidenceView(
         attempt=displayable(item.get("attempt")),
         strategies=" + ".join(displayable(s) for s in item.get("strategies") or ["none"]),
@@ -283,12 +319,7 @@ def evidence_view(item: dict[str, Any], judge: str = "") -> EvidenceView:
             )
             for h in item.get("detectors") or []
         ],
-        adaptive=_adaptive_summary(adaptive) if adaptive else "",
-        conversation=[
-            (displayable(turn.get("role")), displayable(turn.get("content")))
-            for turn in (adaptive or {}).get("conversation") or []
-            if isinstance(turn, dict)
-        ],
+        adaptive=adaptive_view(item),
     )
 
 

@@ -35,7 +35,7 @@ from app.jobs.scan_job import ScanOptions, plan_scan
 from app.reports.charts import SEVERITY_COLOURS, STATUS_COLOURS, Bar, bar_chart, compliance_chart, risk_gauge
 from app.reports.html import REPORT_CSP
 from app.reports.render import FORMATS
-from app.reports.view import ComplianceView, displayable, evidence_view, percent, risk_band
+from app.reports.view import ComplianceView, adaptive_view, displayable, evidence_view, percent, risk_band
 from app.web.deps import web_require
 from app.web.routes.common import api_call, target_names
 from app.web.templating import page, redirect
@@ -306,46 +306,6 @@ def _previous_scan(session: SessionDep, scan: scans_api.ScanOut) -> int | None:
 def _severity_rank(finding: findings_api.TriagedFinding) -> tuple[int, float, int]:
     severity = finding.severity.value if finding.severity else "info"
     return (SEVERITIES.index(severity), -(finding.asr or 0.0), finding.id)
-
-
-@dataclass(frozen=True)
-class AdaptiveView:
-    """How an adaptive attempt got its answer: what it took, the judge's reason and the conversation."""
-
-    strategy: str
-    success: bool
-    target_queries: int
-    iterations: int
-    node: str
-    judge_reason: str
-    notes: str
-    #: (role, text) turn by turn, as sent and received (excerpts, credentials masked)
-    conversation: list[tuple[str, str]]
-
-
-def adaptive_view(item: Any) -> AdaptiveView | None:
-    """The `adaptive` part of one evidence item (docs/scan-json.md), made displayable; None for a static one."""
-    adaptive = item.get("adaptive") if isinstance(item, dict) else None
-    if not isinstance(adaptive, dict):
-        return None
-
-    def number(value: Any) -> int:
-        return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-    return AdaptiveView(
-        strategy=displayable(adaptive.get("strategy")),
-        success=adaptive.get("success") is True,
-        target_queries=number(adaptive.get("target_queries")),
-        iterations=number(adaptive.get("iterations")),
-        node=displayable(adaptive.get("node")),
-        judge_reason=displayable(adaptive.get("judge_reason")),
-        notes=displayable(adaptive.get("notes")),
-        conversation=[
-            (displayable(turn.get("role")), displayable(turn.get("content")))
-            for turn in adaptive.get("conversation") or []
-            if isinstance(turn, dict)
-        ],
-    )
 
 
 @dataclass(frozen=True)
