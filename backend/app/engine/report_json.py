@@ -120,9 +120,14 @@ def scan_result_json(score: ScanScore, meta: dict[str, Any]) -> dict[str, Any]:
         "findings": findings,
         "probes": [probe_json(probe) for probe in sorted(score.probes.values(), key=lambda p: p.probe_id)],
         "by_strategy": [probe_json(sub, strategy=stack) for (probe, stack), sub in sorted(score.by_strategy.items())],
-        "strategies": [_stack_json(stack, sub) for stack, sub in sorted(score.stacks.items())],
+        "strategies": strategies_json(score),
         "needs_judge": sorted(score.needs_judge),
     }
+
+
+def strategies_json(score: ScanScore) -> list[dict[str, Any]]:
+    """The result's `strategies`: each strategy stack over all probes."""
+    return [_stack_json(stack, sub) for stack, sub in sorted(score.stacks.items())]
 
 
 def _stack_json(stack: str, score: ProbeScore) -> dict[str, Any]:

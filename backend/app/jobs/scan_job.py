@@ -32,7 +32,7 @@ from app.engine.calibration import STORE_NAME, CalibrationStore
 from app.engine.plan import PlannedAttempt, build_plan, plan_fingerprint
 from app.engine.probes.registry import ProbePackError
 from app.engine.probes.registry import select as select_probes
-from app.engine.report_json import evidence_json, scan_result_json
+from app.engine.report_json import evidence_json, strategies_json
 from app.engine.runner import Runner, RunStats, ScanAbortedError, preflight
 from app.engine.scoring import DEFAULT_ERROR_THRESHOLD, ProbeInfo, ScanScore, score_records
 from app.engine.strategies import parse_stacks
@@ -172,7 +172,7 @@ def write_findings(session: Session, scan: Scan, probes: dict[str, Any], error_t
         "risk_score": score.risk_score,
         "findings": len(score.findings),
         # per strategy stack over all probes (ASR, interval, median queries to success), as the result document
-        "strategies": scan_result_json(score, {}).get("strategies", []),
+        "strategies": strategies_json(score),
     }
     return score
 
