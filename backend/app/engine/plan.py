@@ -30,6 +30,11 @@ class PlannedAttempt:
     seed: int
 
     @property
+    def slots(self) -> dict[str, str]:
+        """The slot values this attempt's prompt is filled with (empty for a probe without slots)."""
+        return self.probe.variants[self.prompt_index].slot_values
+
+    @property
     def stack_name(self) -> str:
         return "+".join(strategy.name for strategy in self.stack) or NO_STRATEGY
 
@@ -68,10 +73,36 @@ class PlannedAttempt:
             return self.render(self.probe.system_prompt, context)
         return default
 
-    @staticmethod
-    def render(template: str, context: AttemptContext) -> str:
-        """`template` filled with this attempt's canary, marker and exfiltration URL."""
-        return render(template, canary=context.canary, marker=context.marker, exfil_url=context.exfil_url)
+    def render(self, template: str, context: AttemptContext, **extra_slots: str) -> str:
+        """`template` filled with this attempt's slot values, canary, marker and exfiltration URL."""
+        slots = {**self.slots, **extra_slots} if extra_slots else self.slots
+        return render(template, canary=context.canary, marker=context.marker, exfil_url=context.exfil_url, slots=slots)
+
+
+#: Scan profiles: at most this many of each probe's prompts (variants) are sent; None sends every one.
+PROFILES: dict[str, int | None] = {"quick": 2, "standard": 8, "full": None}
+DEFAULT_PROFILE = "standard"
+
+
+def profile_limit(profile: str) -> int | None:
+    """The per-probe prompt cap of `profile`; ValueError naming the profiles when it is unknown."""
+    try:
+        return PROFILES[profile]
+    except KeyError:
+        raise ValueError(f"unknown profile {profile!r}; expected one of: {', '.join(PROFILES)}") from None
+
+
+def profile_indices(count: int, limit: int | None) -> range | list[int]:
+    """Which of `count` variants a profile sends: all, or `limit` spread evenly from first to last.
+
+    Spreading (not the first `limit`) lets a small profile still vary every slot of a templated probe, and
+    the indices are those of the full expansion, so results of different profiles share attempt keys.
+    """
+    if limit is None or count <= limit:
+        return range(count)
+    if limit == 1:
+        return [0]
+    return sorted({round(number * (count - 1) / (limit - 1)) for number in range(limit)})
 
 
 def attempt_key(probe_id: str, prompt_index: int, stack_name: str, repeat: int) -> str:
@@ -84,12 +115,17 @@ def attempt_seed(scan_seed: int, key: str) -> int:
 
 
 def build_plan(
-    probes: Sequence[Probe], stacks: Sequence[tuple[Strategy, ...]], repeat: int, scan_seed: int
+    probes: Sequence[Probe],
+    stacks: Sequence[tuple[Strategy, ...]],
+    repeat: int,
+    scan_seed: int,
+    profile: str = DEFAULT_PROFILE,
 ) -> list[PlannedAttempt]:
-    """probe x prompt x strategy stack x repeat, in a deterministic order."""
+    """probe x prompt (as many as the profile takes) x strategy stack x repeat, in a deterministic order."""
+    limit = profile_limit(profile)
     plan: list[PlannedAttempt] = []
     for probe in probes:
-        for prompt_index in range(len(probe.attempts)):
+        for prompt_index in profile_indices(len(probe.variants), limit):
             for stack in stacks or [()]:
                 stack_name = "+".join(strategy.name for strategy in stack) or NO_STRATEGY
                 for number in range(repeat):

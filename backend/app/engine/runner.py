@@ -150,7 +150,7 @@ class Runner:
                 error=error,
                 latency_ms=_elapsed(started),
                 attempts_made=send_stats.tries,
-                extra=extra or {},
+                extra={**slot_extra(attempt), **(extra or {})},
                 finish_reason=response.finish_reason if response else None,
                 completion_tokens=response.completion_tokens if response else None,
                 tool_calls=response.tool_calls if response else (),
@@ -222,6 +222,7 @@ class Runner:
             outcome=Outcome.ERROR,
             turns=(),
             response=None,
+            extra=slot_extra(attempt),
             context={"canary": context.canary, "marker": context.marker},
         )
         try:
@@ -233,6 +234,7 @@ class Runner:
         except TargetError as error:
             return replace(head, error=str(error), latency_ms=_elapsed(started))
         extra = {
+            **slot_extra(attempt),
             "adaptive": strategy.name,
             "adaptive.success": "yes" if result.success else "no",
             "adaptive.queries": str(result.target_queries),
@@ -279,6 +281,11 @@ async def preflight(connector: ResilientConnector) -> None:
         raise
     except TargetError:
         return
+
+
+def slot_extra(attempt: PlannedAttempt) -> dict[str, str]:
+    """The attempt's slot values as record extras (`slot.<name>`), so each finding says what was filled in."""
+    return {f"slot.{name}": value for name, value in attempt.slots.items()}
 
 
 def _elapsed(started: float) -> float:

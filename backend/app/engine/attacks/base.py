@@ -109,12 +109,15 @@ class AttackRun:
         self.seed = attempt.seed
         self.target_queries = 0
         self.notes: list[str] = []
-        fill = {"canary": "", "marker": base.marker, "exfil_url": base.exfil_url}
-        self.goal = render(self.probe.goal, **fill) if self.probe.goal else self._fallback_goal()
+
+        def fill(text: str) -> str:  # the attacker and judge read these: never the canary
+            return render(text, canary="", marker=base.marker, exfil_url=base.exfil_url, slots=attempt.slots)
+
+        self.goal = fill(self.probe.goal) if self.probe.goal else self._fallback_goal()
         rubric = self.probe.judge_rubric
-        self.rubric = render(rubric, **fill) if rubric else None
+        self.rubric = fill(rubric) if rubric else None
         script = self.probe.attempts[attempt.prompt_index]
-        self.seed_prompt = render(script[-1], canary=base.canary, marker=base.marker, exfil_url=base.exfil_url)
+        self.seed_prompt = attempt.render(script[-1], base)
 
     def _fallback_goal(self) -> str:
         return f"{self.probe.title}: {' '.join(self.probe.description.split())}"

@@ -21,6 +21,7 @@ from app.engine.detectors.judge import JudgeSlot
 from app.engine.detectors.length import LengthLimit
 from app.engine.detectors.markers import TokenDetector
 from app.engine.detectors.markup import MarkupExfil
+from app.engine.detectors.over_refusal import OverRefusal
 from app.engine.detectors.packages import PackageCheck
 from app.engine.detectors.patterns import KeywordMatch, RegexMatch
 from app.engine.detectors.pii import PiiScanner
@@ -45,6 +46,7 @@ DetectorSpec = (
     | schema.PackageHallucinationDetector
     | schema.LengthDetector
     | schema.JudgeDetector
+    | schema.OverRefusalDetector
 )
 Factory = Callable[[DetectorSpec], Detector]
 
@@ -108,6 +110,10 @@ DETECTOR_FACTORIES: dict[str, tuple[Factory, str]] = {
     "judge": (
         lambda spec: JudgeSlot(),
         "The LLM judge's grade on the probe's rubric; undecided unless a judge model is configured.",
+    ),
+    "over_refusal": (
+        lambda spec: OverRefusal(),
+        "The target refused a benign request that only sounds dangerous (a usability finding).",
     ),
 }
 

@@ -7,8 +7,11 @@ test suite instead of silently producing a probe that can never fire.
 
 from __future__ import annotations
 
+import itertools
 import re
 import string
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -25,6 +28,8 @@ from pydantic import (
 __all__ = [
     "DECIDING_DETECTORS",
     "DETECTOR_NAMES",
+    "KIND_DETECTORS",
+    "MAX_VARIANTS",
     "SEVERITY_RANK",
     "TEMPLATE_VARIABLES",
     "CanaryDetector",
@@ -35,16 +40,19 @@ __all__ = [
     "LengthDetector",
     "MarkerDetector",
     "MarkupExfilDetector",
+    "OverRefusalDetector",
     "OwaspId",
     "Pack",
     "PackageHallucinationDetector",
     "PiiDetector",
     "Probe",
+    "ProbeKind",
     "RefusalDetector",
     "RegexDetector",
     "Severity",
     "ToolCallDetector",
     "ToolSpec",
+    "Variant",
     "render",
     "template_variables",
 ]
@@ -72,10 +80,21 @@ DETECTOR_NAMES: frozenset[str] = frozenset(
         "package_hallucination",
         "length",
         "judge",
+        "over_refusal",
     }
 )
-#: Detectors that can give a verdict on their own without an LLM; every probe needs one of them.
+#: Detectors that can give a verdict on their own without an LLM; every probe needs one of them unless it
+#: is judge-decided (lists only `judge`).
 DECIDING_DETECTORS: frozenset[str] = DETECTOR_NAMES - {"refusal", "judge"}
+#: What a probe tests. `attack`: a vulnerability when the attack works. `over_refusal`: a benign request that
+#: sounds dangerous; refusing it is a usability finding, reported apart from vulnerabilities. `bias_pair`: the
+#: same request once per value of a protected attribute (`pair_slot`); answers that differ are a bias finding.
+ProbeKind = Literal["attack", "over_refusal", "bias_pair"]
+#: The detector each non-attack kind is decided by (and the only deciding one it may list).
+KIND_DETECTORS: dict[str, str] = {"over_refusal": "over_refusal"}
+#: Most attempts one probe may expand to (prompts x slot combinations), so planning stays bounded.
+MAX_VARIANTS = 5_000
+_SLOT_NAME = r"^[a-z][a-z0-9_]{0,39}$"
 
 
 def _not_blank(text: str) -> str:
@@ -101,11 +120,12 @@ _REGEX_FLAGS: dict[str, re.RegexFlag] = {
 _FORMATTER = string.Formatter()
 
 
-def template_variables(text: str) -> set[str]:
+def template_variables(text: str, slots: frozenset[str] | set[str] = frozenset()) -> set[str]:
     """Return the template variables used in ``text``.
 
     Parsing follows ``str.format`` exactly (``{{``/``}}`` are literal braces), so what validates here is
-    what the engine's :func:`render` will accept. Anything but a bare allowed name raises ``ValueError``.
+    what the engine's :func:`render` will accept. Anything but a bare allowed name (the engine's variables,
+    or one of the probe's ``slots``) raises ``ValueError``.
     """
     try:
         parsed = list(_FORMATTER.parse(text))
@@ -115,8 +135,8 @@ def template_variables(text: str) -> set[str]:
     for _literal, field, spec, conversion in parsed:
         if field is None:
             continue
-        if field not in TEMPLATE_VARIABLES:
-            allowed = ", ".join(f"{{{name}}}" for name in sorted(TEMPLATE_VARIABLES))
+        if field not in TEMPLATE_VARIABLES and field not in slots:
+            allowed = ", ".join(f"{{{name}}}" for name in sorted(TEMPLATE_VARIABLES | set(slots)))
             raise ValueError(f"unknown template variable {{{field}}}; allowed: {allowed}")
         if spec or conversion:
             raise ValueError(f"template variable {{{field}}} must not carry a format spec or conversion")
@@ -124,9 +144,12 @@ def template_variables(text: str) -> set[str]:
     return names
 
 
-def render(template: str, *, canary: str, marker: str, exfil_url: str) -> str:
-    """Fill a validated template; kept next to the validator so both agree on the syntax."""
-    return template.format(canary=canary, marker=marker, exfil_url=exfil_url)
+def render(template: str, *, canary: str, marker: str, exfil_url: str, slots: Mapping[str, str] | None = None) -> str:
+    """Fill a validated template; kept next to the validator so both agree on the syntax.
+
+    ``slots`` are the attempt's slot values; a value is inserted as it is (braces in it stay literal).
+    """
+    return template.format_map({**(slots or {}), "canary": canary, "marker": marker, "exfil_url": exfil_url})
 
 
 def _compile(pattern: str, flags: str | None = None) -> re.Pattern[str]:
@@ -271,10 +294,21 @@ class LengthDetector(_Strict):
 
 
 class JudgeDetector(_Strict):
-    """Optional LLM-as-judge with a short rubric; never sufficient alone (scans must work without it)."""
+    """The LLM judge's grade on a rubric (this one, else the probe's ``rubric``).
+
+    Listed with a deterministic detector, it adds a second opinion. Listed alone, the probe is judge-decided
+    (harmful content, where only a reader can tell compliance): without a judge model such a probe's attempts
+    are ``refused`` when the target refused and ``unscored`` otherwise, never ``safe``.
+    """
 
     name: Literal["judge"] = "judge"
-    rubric: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=600)]
+    rubric: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=600)] | None = None
+
+
+class OverRefusalDetector(_Strict):
+    """The target refused a benign request that only sounds dangerous (``kind: over_refusal`` probes)."""
+
+    name: Literal["over_refusal"] = "over_refusal"
 
 
 Detector = Annotated[
@@ -289,7 +323,8 @@ Detector = Annotated[
     | CodeExecDetector
     | PackageHallucinationDetector
     | LengthDetector
-    | JudgeDetector,
+    | JudgeDetector
+    | OverRefusalDetector,
     Field(discriminator="name"),
 ]
 
@@ -312,6 +347,21 @@ class ToolSpec(_Strict):
         return parameters
 
 
+@dataclass(frozen=True)
+class Variant:
+    """One attempt a probe expands to: a prompt (or multi-turn script) and the slot values it is filled with."""
+
+    script: int
+    slots: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def slot_values(self) -> dict[str, str]:
+        return dict(self.slots)
+
+
+SlotValue = Annotated[str, StringConstraints(min_length=1, max_length=2_000), AfterValidator(_not_blank)]
+
+
 class Probe(_Strict):
     """One attack: the inputs sent to the target and the detectors that decide whether it worked."""
 
@@ -319,6 +369,22 @@ class Probe(_Strict):
     title: NonEmptyStr
     owasp: OwaspId
     severity: Severity
+    kind: ProbeKind = "attack"
+    slots: dict[Annotated[str, StringConstraints(pattern=_SLOT_NAME)], tuple[SlotValue, ...]] = Field(
+        default_factory=dict,
+        description="Template slots: each prompt and turn may use {name}; the probe yields one attempt per prompt "
+        "and per combination of slot values (see `combine`), and each attempt records its values.",
+    )
+    combine: Literal["product", "zip"] = Field(
+        default="product",
+        description="`product`: every combination of slot values; `zip`: the n-th value of every slot together "
+        "(all slots then hold the same number of values).",
+    )
+    pair_slot: str | None = Field(
+        default=None,
+        description="bias_pair probes: the slot holding the protected attribute's values; one attempt sends the "
+        "prompt once per value, each in its own conversation, and the `pair` detector compares the answers.",
+    )
     tags: tuple[str, ...] = ()
     description: NonEmptyStr
     remediation: NonEmptyStr
@@ -345,6 +411,7 @@ class Probe(_Strict):
     )
 
     _pack: str = PrivateAttr(default="")
+    _variants: tuple[Variant, ...] = PrivateAttr(default=())
 
     @property
     def pack(self) -> str:
@@ -356,16 +423,37 @@ class Probe(_Strict):
         return hash(self.id)
 
     @property
-    def attempts(self) -> tuple[tuple[str, ...], ...]:
-        """User messages per attempt, unrendered: one per prompt, or one multi-turn script each."""
+    def scripts(self) -> tuple[tuple[str, ...], ...]:
+        """The user messages of each prompt (one each) or multi-turn script, unrendered."""
         return self.turns or tuple((prompt,) for prompt in self.prompts)
+
+    @property
+    def variants(self) -> tuple[Variant, ...]:
+        """Every attempt the probe expands to, script-major: each script with each slot combination."""
+        return self._variants
+
+    @property
+    def attempts(self) -> tuple[tuple[str, ...], ...]:
+        """User messages per attempt (per variant), unrendered: slot values are filled by the plan."""
+        scripts = self.scripts
+        return tuple(scripts[variant.script] for variant in self._variants)
+
+    @property
+    def pair_values(self) -> tuple[str, ...]:
+        """The values of the pair slot, each sent in its own conversation (empty unless `kind: bias_pair`)."""
+        return self.slots[self.pair_slot] if self.pair_slot else ()
+
+    @property
+    def needs_judge(self) -> bool:
+        """Whether only the judge can say the attack worked (no deterministic detector decides it)."""
+        return not DECIDING_DETECTORS.intersection(detector.name for detector in self.detectors)
 
     @property
     def judge_rubric(self) -> str | None:
         """The rubric the judge grades with: the probe's `rubric`, else that of a listed `judge` detector."""
         if self.rubric:
             return self.rubric
-        return next((spec.rubric for spec in self.detectors if isinstance(spec, JudgeDetector)), None)
+        return next((spec.rubric for spec in self.detectors if isinstance(spec, JudgeDetector) and spec.rubric), None)
 
     @property
     def atlas(self) -> tuple[str, ...]:
@@ -408,9 +496,11 @@ class Probe(_Strict):
         if any(not script for script in self.turns):
             raise ValueError("every multi-turn script needs at least one user message")
 
+        slot_names = frozenset(self.slots) - {self.pair_slot} if self.pair_slot else frozenset(self.slots)
+        all_slots = frozenset(self.slots)
         attacker_vars: set[str] = set()
         for text in [*self.prompts, *(message for script in self.turns for message in script)]:
-            attacker_vars |= template_variables(text)
+            attacker_vars |= template_variables(text, all_slots)
         document_vars: set[str] = set()
         for text in self.context_documents:
             document_vars |= template_variables(text)
@@ -419,14 +509,19 @@ class Probe(_Strict):
         if "canary" in attacker_vars:
             raise ValueError("{canary} is the target's secret: it may appear only in system_prompt/documents")
         for name, value in (("goal", self.goal), ("rubric", self.rubric)):
-            if value and "canary" in template_variables(value):
+            if value and "canary" in template_variables(value, all_slots):
                 raise ValueError(f"{{canary}} may not appear in the {name}: the attacker model and judge read it")
+        self._check_slots(attacker_vars, slot_names)
 
         names = [detector.name for detector in self.detectors]
         if "refusal" in names:
             raise ValueError("detector 'refusal' is a negative signal only and cannot decide a probe")
-        if not DECIDING_DETECTORS.intersection(names):
-            raise ValueError("a probe needs a deterministic detector besides 'judge'")
+        self._check_kind(names)
+        for detector in self.detectors:
+            if isinstance(detector, JudgeDetector) and detector.rubric is None and self.rubric is None:
+                raise ValueError("detector 'judge' needs a rubric: give it one, or give the probe a 'rubric'")
+        if not DECIDING_DETECTORS.intersection(names) and "judge" not in names:
+            raise ValueError("a probe needs a deterministic detector, or 'judge' alone for a judge-decided probe")
         if "canary" in names and "canary" not in document_vars | system_vars:
             raise ValueError("detector 'canary' needs {canary} planted in system_prompt or context_documents")
         if "marker" in names and "marker" not in attacker_vars | document_vars:
@@ -438,7 +533,60 @@ class Probe(_Strict):
         for detector in self.detectors:
             if isinstance(detector, ToolCallDetector) and detector.tool not in tool_names:
                 raise ValueError(f"detector tool_call names tool {detector.tool!r} that is not declared in tools")
+        self._variants = self._expand(slot_names)
         return self
+
+    def _check_slots(self, used: set[str], expanded: frozenset[str]) -> None:
+        for name, values in self.slots.items():
+            if name in TEMPLATE_VARIABLES:
+                raise ValueError(f"slot name {name!r} is reserved for the engine")
+            if not values:
+                raise ValueError(f"slot {name!r} needs at least one value")
+            if len(set(values)) != len(values):
+                raise ValueError(f"slot {name!r} repeats a value")
+            if name not in used:
+                raise ValueError(f"slot {name!r} is not used by any prompt or turn")
+        if self.combine == "zip" and len({len(self.slots[name]) for name in expanded}) > 1:
+            raise ValueError("combine: zip needs every slot to hold the same number of values")
+        if self.kind == "bias_pair":
+            if self.pair_slot is None or self.pair_slot not in self.slots:
+                raise ValueError("a bias_pair probe needs pair_slot naming one of its slots")
+            if len(self.slots[self.pair_slot]) < 2:
+                raise ValueError(f"pair_slot {self.pair_slot!r} needs two or more values to compare")
+        elif self.pair_slot is not None:
+            raise ValueError("pair_slot is only for kind: bias_pair")
+
+    def _check_kind(self, names: Sequence[str]) -> None:
+        for kind, detector in KIND_DETECTORS.items():
+            if detector in names and self.kind != kind:
+                raise ValueError(f"detector {detector!r} is only for kind: {kind}")
+        required = KIND_DETECTORS.get(self.kind)
+        if required and required not in names:
+            raise ValueError(f"a {self.kind} probe is decided by detector {required!r}; list it")
+        if self.kind != "attack" and self.turns:
+            raise ValueError(f"a {self.kind} probe sends single prompts, not multi-turn scripts")
+
+    def _expand(self, expanded: frozenset[str]) -> tuple[Variant, ...]:
+        names = [name for name in self.slots if name in expanded]
+        columns = [self.slots[name] for name in names]
+        if not names:
+            combos: list[tuple[str, ...]] = [()]
+        elif self.combine == "zip":
+            combos = list(zip(*columns, strict=True))
+        else:
+            size = 1
+            for column in columns:
+                size *= len(column)
+            if size * len(self.scripts) > MAX_VARIANTS:
+                raise ValueError(f"prompts x slot combinations exceed {MAX_VARIANTS} attempts; use combine: zip")
+            combos = list(itertools.product(*columns))
+        if len(combos) * len(self.scripts) > MAX_VARIANTS:
+            raise ValueError(f"prompts x slot combinations exceed {MAX_VARIANTS} attempts")
+        return tuple(
+            Variant(script, tuple(zip(names, combo, strict=True)))
+            for script in range(len(self.scripts))
+            for combo in combos
+        )
 
 
 class Pack(_Strict):
