@@ -10,8 +10,8 @@ from typing import Any, NoReturn
 from rich.console import Console
 from rich.markup import escape
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(emoji=False)  # target labels such as "openai:x@..." are data, not emoji codes
+err_console = Console(stderr=True, emoji=False)
 
 
 class ExitCode(IntEnum):

@@ -18,7 +18,7 @@ from app.engine.attacks import ADAPTIVE, adaptive_of, needing_attacker, parse_at
 from app.engine.attacks.session import ROLES, Budget, Roles
 from app.engine.attacks.session import parse_role_caps as role_caps
 from app.engine.model import AttemptRecord, Outcome
-from app.engine.plan import PlannedAttempt, build_plan, plan_fingerprint
+from app.engine.plan import DEFAULT_PROFILE, PlannedAttempt, Profile, build_plan, plan_fingerprint, profile_counts
 from app.engine.probes.registry import ProbePackError, select
 from app.engine.report_json import scan_result_json
 from app.engine.runner import Runner, RunStats, ScanAbortedError, preflight
@@ -122,6 +122,13 @@ def scan(
             "unmodified, `a+b` composes. See `secureai strategies list`."
         ),
     ] = "none",
+    profile: Annotated[
+        Profile,
+        typer.Option(
+            help="How many prompts of each probe: quick (2, spread over its templates; for CI), standard (8), "
+            "full (every prompt and slot combination). --dry-run shows the count of each."
+        ),
+    ] = DEFAULT_PROFILE,
     repeat: Annotated[int, typer.Option(min=1, help="Times each prompt is sent (for ASR confidence).")] = 1,
     concurrency: Annotated[int | None, typer.Option(min=1, help="Attempts in flight at once.")] = None,
     rate: Annotated[str | None, typer.Option(help="Request budget, e.g. 60/min or 2/s.")] = None,
@@ -226,12 +233,14 @@ def scan(
             "(best_of_n needs none; see docs/adaptive.md)",
             ExitCode.USAGE,
         )
-    plan = build_plan(selected, stacks, repeat, seed)
+    plan = build_plan(selected, stacks, repeat, seed, profile)
     fingerprint = plan_fingerprint(plan)
     cost = estimate(
         plan, config.max_tokens or 0, config.max_concurrency, config.requests_per_minute, options, judge is not None
     )
     if dry_run:
+        cost["profile"] = profile
+        cost["attempts_by_profile"] = profile_counts(selected, len(stacks or [()]) * repeat)
         _print_plan(plan, cost, config.label, output_format)
         return
     leading = {strategy.name for stack in stacks if (strategy := adaptive_of(stack)) is not None}
@@ -243,7 +252,7 @@ def scan(
         header, _ = read_jsonl(out)
         if header and header.get("plan") != fingerprint:
             fail(
-                f"--resume: {out} was written by a different plan (other probes, strategies, repeat or seed)",
+                f"--resume: {out} was written by a different plan (other probes, profile, strategies, repeat or seed)",
                 ExitCode.USAGE,
             )
         if header and (header.get("adaptive") or {}) != adaptive_settings:
@@ -261,6 +270,7 @@ def scan(
             "strategies": strategies,
             "repeat": repeat,
             "seed": seed,
+            "profile": profile,
             "attempts": len(plan),
             **({"adaptive": adaptive_settings} if adaptive_settings else {}),
             **({"attacker": attacker_config.label} if attacker_config else {}),
@@ -423,7 +433,10 @@ def _print_plan(plan: list[PlannedAttempt], cost: dict[str, Any], label: str, ou
         return
     console.print(
         f"plan for {label}: [bold]{cost['attempts']}[/] attempts ({cost['requests']} requests) over "
-        f"{len(by_probe)} probes"
+        f"{len(by_probe)} probes, profile {cost['profile']}"
+    )
+    console.print(
+        "attempts by profile: " + ", ".join(f"{name} {count:,}" for name, count in cost["attempts_by_profile"].items())
     )
     roles = cost["requests_by_role"]
     if roles["attacker"] or roles["judge"]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from app.engine.model import AttemptContext, Strategy
 from app.engine.probes.schema import Probe, render
@@ -79,9 +80,10 @@ class PlannedAttempt:
         return render(template, canary=context.canary, marker=context.marker, exfil_url=context.exfil_url, slots=slots)
 
 
+Profile = Literal["quick", "standard", "full"]
 #: Scan profiles: at most this many of each probe's prompts (variants) are sent; None sends every one.
 PROFILES: dict[str, int | None] = {"quick": 2, "standard": 8, "full": None}
-DEFAULT_PROFILE = "standard"
+DEFAULT_PROFILE: Profile = "standard"
 
 
 def profile_limit(profile: str) -> int | None:
@@ -103,6 +105,14 @@ def profile_indices(count: int, limit: int | None) -> range | list[int]:
     if limit == 1:
         return [0]
     return sorted({round(number * (count - 1) / (limit - 1)) for number in range(limit)})
+
+
+def profile_counts(probes: Sequence[Probe], per_prompt: int = 1) -> dict[str, int]:
+    """Attempts each profile would plan for `probes` (times `per_prompt`: strategy stacks x repeat)."""
+    return {
+        name: per_prompt * sum(len(profile_indices(len(probe.variants), limit)) for probe in probes)
+        for name, limit in PROFILES.items()
+    }
 
 
 def attempt_key(probe_id: str, prompt_index: int, stack_name: str, repeat: int) -> str:
