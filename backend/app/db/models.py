@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Enum,
     Float,
     ForeignKey,
@@ -370,3 +371,30 @@ class LoginThrottle(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ProbePack(Base):
+    """One uploaded version of a user's probe pack (docs/probe-packs.md), kept as the YAML text it was.
+
+    Uploading a pack under a name that exists adds the next `version` and makes it the name's only `active`
+    one; older versions stay, so a scan that ran one can be read (and resumed) with exactly the probes it sent.
+    Scans plan over the shipped packs and the active versions and record which versions they ran.
+    """
+
+    __tablename__ = "probe_packs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), doc="The pack's `pack:` name; `pack:NAME` selects its probes.")
+    version: Mapped[int] = mapped_column(Integer, doc="1 for the first upload of the name, then 2, 3...")
+    declared_version: Mapped[int] = mapped_column(Integer, doc="The `version:` the YAML itself declares.")
+    title: Mapped[str] = mapped_column(String(200))
+    probe_count: Mapped[int] = mapped_column(Integer)
+    content: Mapped[str] = mapped_column(Text, doc="The YAML as uploaded.")
+    digest: Mapped[str] = mapped_column(String(64), doc="SHA-256 of the YAML text (hex).")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deactivated_at: Mapped[datetime | None]
+    deactivated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_probe_packs_name_version"),)

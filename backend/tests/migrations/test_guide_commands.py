@@ -16,7 +16,15 @@ from sqlalchemy import create_engine, text
 
 from tests.conftest import BACKEND_DIR, LEGACY_UNVERSIONED, run_cli
 
-REVISIONS = ("6f650d08cf3d", "a1c3e5f7b9d2", "64971bd2b79a", "c4e8f1a2b3d5", "db56de41ac40", "7b2e9c4d1f60")
+REVISIONS = (
+    "6f650d08cf3d",
+    "a1c3e5f7b9d2",
+    "64971bd2b79a",
+    "c4e8f1a2b3d5",
+    "db56de41ac40",
+    "7b2e9c4d1f60",
+    "d86294de60a6",
+)
 HEAD = REVISIONS[-1]
 
 
