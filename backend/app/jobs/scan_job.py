@@ -29,7 +29,7 @@ from app.db.models import Attempt, Scan, Target, Vulnerability, utcnow
 from app.engine.attacks import ADAPTIVE, adaptive_of, resolved_params
 from app.engine.attacks.session import Budget, Roles
 from app.engine.calibration import STORE_NAME, CalibrationStore
-from app.engine.plan import PlannedAttempt, build_plan, plan_fingerprint
+from app.engine.plan import DEFAULT_PROFILE, PlannedAttempt, Profile, build_plan, plan_fingerprint
 from app.engine.probes.registry import ProbePackError
 from app.engine.probes.registry import select as select_probes
 from app.engine.report_json import evidence_json, strategies_json
@@ -68,6 +68,8 @@ class ScanOptions:
     #: Per-role caps for the run, {"target": 2000, "attacker": 500}; absent roles have none.
     max_requests: dict[str, int] = field(default_factory=dict)
     max_tokens: dict[str, int] = field(default_factory=dict)
+    #: How many prompts of each probe (`secureai scan --profile`); scans stored before profiles read "standard".
+    profile: Profile = DEFAULT_PROFILE
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> ScanOptions:
@@ -91,7 +93,7 @@ class ScanPlan:
 def plan_scan(options: ScanOptions) -> ScanPlan:
     """The deterministic attempt plan for `options` (ValueError/ProbePackError with a one-line reason)."""
     probes = select_probes(options.probes)
-    attempts = build_plan(probes, parse_stacks(options.strategies), options.repeat, options.seed)
+    attempts = build_plan(probes, parse_stacks(options.strategies), options.repeat, options.seed, options.profile)
     return ScanPlan({probe.id: probe for probe in probes}, attempts, plan_fingerprint(attempts))
 
 

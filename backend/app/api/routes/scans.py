@@ -23,6 +23,7 @@ from app.crud.rescore import rescore_scan as rescore_use_case
 from app.db.enums import ScanStatus, Severity
 from app.db.models import Scan, Vulnerability, utcnow
 from app.db.session import get_sessionmaker
+from app.engine.plan import DEFAULT_PROFILE, Profile
 from app.jobs.scan_job import ScanOptions
 from app.reports.redaction import redact_result
 from app.reports.render import FORMATS, render
@@ -49,6 +50,10 @@ class ScanIn(BaseModel):
         default="all", description="Probe selection, e.g. owasp:LLM01,tag:jailbreak (docs/scanning.md)."
     )
     strategies: Annotated[str, StringConstraints(min_length=1, max_length=500)] = "none"
+    profile: Profile = Field(
+        default=DEFAULT_PROFILE,
+        description="Prompts per probe: quick (2), standard (8) or full (every prompt and slot combination).",
+    )
     repeat: int = Field(default=1, ge=1, le=100)
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     concurrency: int | None = Field(default=None, ge=1, le=256)
@@ -99,6 +104,7 @@ class ScanIn(BaseModel):
             attack_options=dict(self.attack_options),
             max_requests={str(role): cap for role, cap in self.max_requests.items()},
             max_tokens={str(role): cap for role, cap in self.max_tokens.items()},
+            profile=self.profile,
         )
 
 

@@ -28,6 +28,7 @@ from app.db.enums import ScanStatus
 from app.db.models import Scan
 from app.engine.attacks import ADAPTIVE, needing_attacker, parse_attack_options
 from app.engine.attacks.session import ROLES, parse_role_caps
+from app.engine.plan import DEFAULT_PROFILE, PROFILES, Profile
 from app.engine.probes.registry import ProbePackError, load_probes
 from app.engine.scoring import SEVERITY_ORDER
 from app.engine.strategies import available_strategies, parse_stacks
@@ -104,6 +105,10 @@ def _form_context(session: SessionDep, principal: service.Principal, values: dic
             for name, strategy in ADAPTIVE.items()
             for param, spec in strategy.params.items()
         ],
+        "profiles": [
+            (name, f"{name} ({'every prompt' if limit is None else f'up to {limit} prompts per probe'})")
+            for name, limit in PROFILES.items()
+        ],
         "values": values,
         "default_problems": _role_defaults(session)[1],
         "error": None,
@@ -127,7 +132,7 @@ def _stacks(strategies: list[str], stacks: str) -> str:
 @router.get("/scans/new", summary="The new-scan form")
 def new_scan(request: Request, session: SessionDep, principal: Writer, target_id: QueryId = None) -> Response:
     values: dict[str, Any] = {"target_id": target_id, "owasp": ["LLM01", "LLM07"], "strategies": ["none"]}
-    values["repeat"] = 1
+    values |= {"repeat": 1, "profile": DEFAULT_PROFILE}
     values |= {"selection": "", "stacks": "", "name": "", "concurrency": ""}
     defaults, _ = _role_defaults(session)  # preselected; "none" unless the settings name a stored target
     values |= {"attacker_target_id": defaults["attacker"] or "", "judge_target_id": defaults["judge"] or ""}
@@ -171,6 +176,7 @@ def _caps(line: str, label: str) -> dict[str, int]:
 
 
 Repeat = Annotated[int, Form(ge=1, le=100)]
+ProfileChoice = Annotated[Profile, Form()]
 Choices = Annotated[list[str], Form(max_length=50)]
 Line = Annotated[str, Form(max_length=500)]
 
@@ -184,11 +190,12 @@ def preview_scan(
     strategies: Choices = [],  # noqa: B006
     stacks: Line = "",
     repeat: Repeat = 1,
+    profile: ProfileChoice = DEFAULT_PROFILE,
     attacker_target_id: Annotated[str | None, Form(max_length=12)] = None,
 ) -> Response:
     probes, chosen = _selection(owasp, selection), _stacks(strategies, stacks)
     try:
-        plan = plan_scan(ScanOptions(probes, chosen, repeat))
+        plan = plan_scan(ScanOptions(probes, chosen, repeat, profile=profile))
         context: dict[str, Any] = {"attempts": len(plan.attempts), "probes": len(plan.probes), "error": None}
     except (ProbePackError, ValueError, KeyError) as error:
         context = {"attempts": 0, "probes": 0, "error": str(error).strip("'\"") if probes else "Choose some probes."}
@@ -212,6 +219,7 @@ def start_scan(
     strategies: Choices = [],  # noqa: B006
     stacks: Line = "",
     repeat: Repeat = 1,
+    profile: ProfileChoice = DEFAULT_PROFILE,
     name: Annotated[str, Form(max_length=200)] = "",
     concurrency: Annotated[str, Form(max_length=4)] = "",
     attacker_target_id: RoleChoice = None,
@@ -221,7 +229,7 @@ def start_scan(
     max_tokens: Line = "",
 ) -> Response:
     values: dict[str, Any] = {"target_id": target_id, "owasp": owasp, "strategies": strategies, "repeat": repeat}
-    values |= {"selection": selection, "stacks": stacks, "name": name, "concurrency": concurrency}
+    values |= {"profile": profile, "selection": selection, "stacks": stacks, "name": name, "concurrency": concurrency}
     values |= {"attacker_target_id": _selected(attacker_target_id), "judge_target_id": _selected(judge_target_id)}
     values |= {"attack_options": attack_options, "max_requests": max_requests, "max_tokens": max_tokens}
 
@@ -250,6 +258,7 @@ def start_scan(
             probes=probes,
             strategies=_stacks(strategies, stacks),
             repeat=repeat,
+            profile=profile,
             concurrency=int(wanted) if wanted else None,
             attack_options=options,
             **caps,
