@@ -1,8 +1,10 @@
 """Load, validate and select the shipped probe packs.
 
 Packs are read once per process and cached; every loaded object is immutable, so sharing the cache
-between scans is safe. Selection specs come from users (CLI, API), so every mistake in one is a
-``ValueError`` with a one-line message that says what was wrong.
+between scans is safe. A user's own packs (``user_packs.using_packs``) join the catalogue for one thread or
+asyncio task only, through a context variable, so one scan's packs never show in another's. Selection specs
+come from users (CLI, API), so every mistake in one is a ``ValueError`` with a one-line message that says what
+was wrong.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 import fnmatch
 import functools
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,10 +28,12 @@ __all__ = [
     "PACKS_DIR",
     "SELECTOR_KINDS",
     "ProbePackError",
+    "extra_probes",
     "get_probe",
     "load_packs",
     "load_probes",
     "select",
+    "shipped_packs",
 ]
 
 PACKS_DIR: Path = Path(__file__).with_name("packs")
@@ -83,6 +89,12 @@ def load_packs(directory: Path | None = None) -> list[Pack]:
     return packs
 
 
+@functools.cache
+def shipped_packs() -> tuple[Pack, ...]:
+    """The shipped packs, loaded once per process."""
+    return tuple(load_packs())
+
+
 @dataclass(frozen=True)
 class _Catalogue:
     probes: tuple[Probe, ...]
@@ -91,21 +103,42 @@ class _Catalogue:
 
 @functools.cache
 def _catalogue() -> _Catalogue:
-    probes = tuple(probe for pack in load_packs() for probe in pack.probes)
+    probes = tuple(probe for pack in shipped_packs() for probe in pack.probes)
     return _Catalogue(probes=probes, by_id={probe.id: probe for probe in probes})
 
 
+#: Probes of user packs active in this context (see :func:`extra_probes`); checked for clashes by the caller.
+_EXTRA: ContextVar[_Catalogue | None] = ContextVar("secureai_user_probes", default=None)
+
+
+@contextmanager
+def extra_probes(probes: Sequence[Probe]) -> Iterator[None]:
+    """Within the block (this thread or asyncio task and the tasks it starts), ``load_probes``, ``get_probe``
+    and ``select`` also see ``probes``, after the shipped ones. Use ``user_packs.using_packs``, which checks
+    names and ids for clashes first."""
+    token = _EXTRA.set(_Catalogue(tuple(probes), {probe.id: probe for probe in probes}))
+    try:
+        yield
+    finally:
+        _EXTRA.reset(token)
+
+
 def load_probes() -> list[Probe]:
-    """All shipped probes, in pack-file order then file order (stable for reports and diffs)."""
-    return list(_catalogue().probes)
+    """All probes: the shipped ones in pack-file order then file order (stable for reports and diffs), then
+    those of the user packs active in this context."""
+    extra = _EXTRA.get()
+    return [*_catalogue().probes, *(extra.probes if extra else ())]
 
 
 def get_probe(probe_id: str) -> Probe:
-    """The shipped probe with this id; ``KeyError`` if there is none."""
-    try:
-        return _catalogue().by_id[probe_id]
-    except KeyError:
-        raise KeyError(f"unknown probe id {probe_id!r}") from None
+    """The probe with this id, shipped or from an active user pack; ``KeyError`` if there is none."""
+    probe = _catalogue().by_id.get(probe_id)
+    extra = _EXTRA.get()
+    if probe is None and extra is not None:
+        probe = extra.by_id.get(probe_id)
+    if probe is None:
+        raise KeyError(f"unknown probe id {probe_id!r}")
+    return probe
 
 
 def _tag_matches(wanted: str, tag: str) -> bool:
