@@ -14,6 +14,7 @@ from rich.table import Table
 
 from app.cli.judge import latest_calibration
 from app.cli.output import ExitCode, console, err_console, fail
+from app.cli.probes import PacksOption, activate_packs
 from app.engine.attacks import ADAPTIVE, adaptive_of, needing_attacker, parse_attack_options, resolved_params
 from app.engine.attacks.session import ROLES, Budget, Roles
 from app.engine.attacks.session import parse_role_caps as role_caps
@@ -53,6 +54,13 @@ def parse_role_caps(values: list[str] | None, option: str) -> dict[str, int]:
         return role_caps(values or [])
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint=option) from None
+
+
+def _pack_versions(records: object) -> set[tuple[object, ...]]:
+    """The user packs a scan ran, as (name, version, digest): where they were read from does not matter."""
+    if not isinstance(records, list):
+        return set()
+    return {(r.get("name"), r.get("version"), r.get("sha256")) for r in records if isinstance(r, dict)}
 
 
 def worst_case_requests(plan: list[PlannedAttempt], options: dict[str, dict[str, int]], judged: bool) -> dict[str, int]:
@@ -115,6 +123,7 @@ def scan(
             "severity:high, pack:NAME, id:PATTERN; comma = or, + = and.",
         ),
     ] = "all",
+    packs: PacksOption = None,
     strategies: Annotated[
         str,
         typer.Option(
@@ -218,6 +227,7 @@ def scan(
                 "timeout_s": timeout,
             },
         )
+        user_packs = [pack.record() for pack in activate_packs(packs)]
         selected = select(probes)
         stacks = parse_stacks(strategies)
         options = parse_attack_options(attack_option or [])
@@ -261,6 +271,8 @@ def scan(
                 "resume with the same --attack-option values",
                 ExitCode.USAGE,
             )
+        if header and _pack_versions(header.get("user_packs")) != _pack_versions(user_packs):
+            fail(f"--resume: {out} was written with other --packs (or other versions of them)", ExitCode.USAGE)
     sink = JsonlSink(out, resume=resume)
     sink.write_header(
         {
@@ -273,6 +285,7 @@ def scan(
             "profile": profile,
             "attempts": len(plan),
             **({"adaptive": adaptive_settings} if adaptive_settings else {}),
+            **({"user_packs": user_packs} if user_packs else {}),
             **({"attacker": attacker_config.label} if attacker_config else {}),
             **({"judge": judge_config.label} if judge_config else {}),
         }
@@ -320,6 +333,7 @@ def scan(
             **budget.as_dict(),
         },
         "judge_calibration": calibration,
+        **({"user_packs": user_packs} if user_packs else {}),
         **({"adaptive": adaptive_settings} if adaptive_settings else {}),
         **({"budget_exhausted": stats.budget_exhausted} if stats.budget_exhausted else {}),
     }

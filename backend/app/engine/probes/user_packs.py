@@ -35,6 +35,7 @@ __all__ = [
     "merge_catalogue",
     "pack_digest",
     "pack_files",
+    "pack_json_schema",
     "parse_pack_bytes",
     "parse_pack_file",
     "parse_pack_text",
@@ -106,6 +107,26 @@ class UserPack(Pack):
 def pack_digest(pack_text: str) -> str:
     """sha256 (hex) of a pack's text, as UTF-8."""
     return hashlib.sha256(pack_text.encode("utf-8")).hexdigest()
+
+
+def pack_json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of one pack file, with the models' descriptions.
+
+    Pydantic's schema of :class:`Pack`, plus what the loader also accepts: a detector that takes no settings
+    may be written as its bare name (``- marker`` for ``- name: marker``).
+    """
+    schema = Pack.model_json_schema()
+    defs = schema["$defs"]
+    detectors = defs["Probe"]["properties"]["detectors"]
+    mapping: dict[str, str] = detectors["items"]["discriminator"]["mapping"]
+    bare = sorted(name for name, ref in mapping.items() if not defs[ref.rsplit("/", 1)[-1]].get("required"))
+    detectors["items"] = {
+        "anyOf": [
+            {"type": "string", "enum": bare, "description": "A detector without settings, by name."},
+            detectors["items"],
+        ]
+    }
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
 
 
 # --- locating a pydantic error in the YAML --------------------------------------------------------------
