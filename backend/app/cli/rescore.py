@@ -10,6 +10,10 @@ from typing import Annotated, Any
 import typer
 
 from app.cli.output import ExitCode, console, err_console, fail, print_json
+from app.cli.probes import PacksOption, activate_packs
+from app.engine.model import AttemptRecord
+from app.engine.probes.registry import get_probe
+from app.engine.probes.user_packs import UserPack
 from app.engine.rescore import RescoreError, RescoreStats, rescore
 from app.engine.sinks import FORMAT, read_jsonl, record_to_json
 from app.reports.render import render
@@ -21,6 +25,49 @@ def _seed(header: dict[str, Any]) -> int | None:
     return seed if isinstance(seed, int) else None
 
 
+def _user_packs(header: dict[str, Any], records: list[AttemptRecord], loaded: list[UserPack]) -> list[dict[str, Any]]:
+    """Check the scan's user packs against --packs; the records of the packs that will judge its attempts.
+
+    A recorded probe that is in no catalogue is kept as it was; when the scan recorded user packs that --packs
+    does not give, that is a usage error naming them, since the user surely meant to re-judge those attempts.
+    """
+    recorded = [pack for pack in header.get("user_packs") or [] if isinstance(pack, dict)]
+    unknown: dict[str, int] = {}
+    for record in records:
+        try:
+            get_probe(record.probe_id)
+        except KeyError:
+            unknown[record.probe_id] = unknown.get(record.probe_id, 0) + 1
+    by_name = {pack.pack: pack for pack in loaded}
+    missing = [pack for pack in recorded if pack.get("name") not in by_name]
+    if unknown and missing:
+        names = ", ".join(
+            f"{pack.get('name')} (version {pack.get('version')}, sha256 {str(pack.get('sha256'))[:12]})"
+            for pack in missing
+        )
+        fail(
+            f"the scan ran user pack(s) {names}, whose probes are not in the catalogue: pass --packs DIR "
+            f"holding them to re-judge their {sum(unknown.values())} attempt(s)",
+            ExitCode.USAGE,
+        )
+    if unknown:
+        err_console.print(
+            f"{sum(unknown.values())} attempt(s) of probe(s) not in the catalogue (neither shipped nor in --packs) "
+            f"are kept as recorded: {', '.join(sorted(unknown))}",
+            highlight=False,
+        )
+    for pack in recorded:
+        now = by_name.get(str(pack.get("name")))
+        if now is not None and now.digest != pack.get("sha256"):
+            err_console.print(
+                f"user pack {now.pack!r} changed since the scan (sha256 {str(pack.get('sha256'))[:12]} then, "
+                f"{now.digest[:12]} now): its attempts are judged with today's version",
+                highlight=False,
+            )
+    used = {record.probe_id for record in records}
+    return [pack.record() for pack in loaded if any(probe.id in used for probe in pack.probes)]
+
+
 def rescore_command(
     attempt_log: Annotated[Path, typer.Argument(help="An attempt log written by `secureai scan -o` (.jsonl).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the re-judged attempt log (.jsonl).")],
@@ -28,10 +75,12 @@ def rescore_command(
         Path | None, typer.Option("--report", help="Also write the re-judged scan result (JSON, docs/scan-json.md).")
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print what changed as JSON.")] = False,
+    packs: PacksOption = None,
 ) -> None:
     """Re-apply the current detectors to every recorded answer of ATTEMPT_LOG and write the result to --out in
     the same format. Nothing is sent to any target. Each verdict records the detector version that gave it;
-    errors and blocked attempts keep their outcome. Exit codes: 0 done, 2 usage error."""
+    errors and blocked attempts keep their outcome. A scan that ran your own probe packs needs them again
+    (--packs). Exit codes: 0 done, 2 usage error."""
     if not attempt_log.is_file():
         fail(f"{attempt_log} does not exist", ExitCode.USAGE)
     if out.resolve() == attempt_log.resolve():
@@ -45,6 +94,7 @@ def rescore_command(
     if not records:
         fail(f"{attempt_log} holds no attempts (it is not a SecureAI attempt log, or the scan sent nothing)")
     header = header or {}
+    user_packs = _user_packs(header, records, activate_packs(packs))
     stats = RescoreStats()
     new_header = {
         **{key: value for key, value in header.items() if key != "type"},
@@ -52,6 +102,7 @@ def rescore_command(
         "format": FORMAT,
         "rescored_from": str(attempt_log),
         "rescored_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **({"user_packs": user_packs} if user_packs else {}),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
@@ -72,6 +123,8 @@ def rescore_command(
             result = result_from_file(out)
         except ReportSourceError as error:
             fail(str(error))
+        if user_packs:
+            result["user_packs"] = user_packs
         report_file.parent.mkdir(parents=True, exist_ok=True)
         report_file.write_bytes(render(result, "json"))
         summary["report"] = str(report_file)
