@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, NoReturn
 
-import click
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -46,8 +45,8 @@ def fail_packs(error: ProbePackError, code: ExitCode = ExitCode.USAGE) -> NoRetu
     raise SystemExit(int(code))
 
 
-def activate_packs(dirs: Sequence[Path] | None) -> list[UserPack]:
-    """Load ``--packs`` directories and add their probes to the catalogue until the command ends.
+def activate_packs(ctx: typer.Context, dirs: Sequence[Path] | None) -> list[UserPack]:
+    """Load ``--packs`` directories and add their probes to the catalogue until the command (``ctx``) ends.
 
     Any problem in them (or a clash with a shipped pack) is a usage error listing every problem.
     """
@@ -55,7 +54,7 @@ def activate_packs(dirs: Sequence[Path] | None) -> list[UserPack]:
         return []
     try:
         packs = load_pack_dirs(dirs)
-        click.get_current_context().with_resource(using_packs(packs))
+        ctx.with_resource(using_packs(packs))
     except ProbePackError as error:
         fail_packs(error)
     return packs
@@ -63,12 +62,13 @@ def activate_packs(dirs: Sequence[Path] | None) -> list[UserPack]:
 
 @app.command("list")
 def probes_list(
+    ctx: typer.Context,
     selection: Annotated[str, typer.Option("--select", "-s", help="Selector, as for scan --probes.")] = "all",
     packs: PacksOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List the probes, filtered by OWASP category, tag, severity, pack or id; --packs adds your own."""
-    activate_packs(packs)
+    activate_packs(ctx, packs)
     try:
         chosen = select(selection)
     except (ProbePackError, ValueError) as error:
@@ -94,7 +94,10 @@ def probes_list(
             )
         )
         return
-    table = Table("id", "OWASP", "severity", "pack", "title", "prompts", title=f"{len(chosen)} probes")
+    table = Table(title=f"{len(chosen)} probes")
+    table.add_column("id", overflow="fold")  # ids are what --probes takes: never cut
+    for column in ("OWASP", "severity", "pack", "title", "prompts"):
+        table.add_column(column)
     for probe in sorted(chosen, key=lambda p: (p.owasp, -SEVERITY_ORDER.index(p.severity), p.id)):
         table.add_row(probe.id, probe.owasp, probe.severity, probe.pack, probe.title, str(len(probe.attempts)))
     console.print(table)

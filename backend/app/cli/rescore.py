@@ -69,6 +69,7 @@ def _user_packs(header: dict[str, Any], records: list[AttemptRecord], loaded: li
 
 
 def rescore_command(
+    ctx: typer.Context,
     attempt_log: Annotated[Path, typer.Argument(help="An attempt log written by `secureai scan -o` (.jsonl).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the re-judged attempt log (.jsonl).")],
     report_file: Annotated[
@@ -94,7 +95,7 @@ def rescore_command(
     if not records:
         fail(f"{attempt_log} holds no attempts (it is not a SecureAI attempt log, or the scan sent nothing)")
     header = header or {}
-    user_packs = _user_packs(header, records, activate_packs(packs))
+    user_packs = _user_packs(header, records, activate_packs(ctx, packs))
     stats = RescoreStats()
     new_header = {
         **{key: value for key, value in header.items() if key != "type"},

@@ -112,6 +112,7 @@ def scan(
             help="Target file (.yaml/.json) or TYPE:MODEL\\[@BASE_URL], e.g. openai:gpt-4o-mini@http://localhost:8080/v1",
         ),
     ],
+    ctx: typer.Context,
     model: Annotated[str | None, typer.Option(help="Model name (overrides the target's).")] = None,
     api_key_env: Annotated[str | None, typer.Option(help="Environment variable holding the API key.")] = None,
     probes: Annotated[
@@ -227,7 +228,7 @@ def scan(
                 "timeout_s": timeout,
             },
         )
-        user_packs = [pack.record() for pack in activate_packs(packs)]
+        user_packs = [pack.record() for pack in activate_packs(ctx, packs)]
         selected = select(probes)
         stacks = parse_stacks(strategies)
         options = parse_attack_options(attack_option or [])
