@@ -185,11 +185,17 @@ def _locate(root: yaml.Node, loc: Sequence[str | int]) -> tuple[int, str]:
     return line, path
 
 
+_Refine = tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], tuple[str | int, ...]]], ...]
 #: Cross-field rules report at the model that holds the fields; these send the reader to the field itself.
-_REFINE: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], tuple[str | int, ...]]], ...] = (
+#: Rules of one detector (its location is probes[i].detectors[j]):
+_DETECTOR_FIELDS: _Refine = (
     (re.compile(r"^regex pattern "), lambda m: ("pattern",)),
     (re.compile(r"^arguments_pattern "), lambda m: ("arguments_pattern",)),
     (re.compile(r"^min_matches="), lambda m: ("min_matches",)),
+    (re.compile(r"^detector '[a-z_]+' (max_score_gap|score_range|decisions)\b"), lambda m: (m.group(1),)),
+)
+#: Rules of one probe (its location is probes[i]):
+_PROBE_FIELDS: _Refine = (
     (re.compile(r"^slot name '([^']+)'"), lambda m: ("slots", m.group(1), "[key]")),
     (re.compile(r"^slot '([^']+)'"), lambda m: ("slots", m.group(1))),
     (re.compile(r"^combine: zip"), lambda m: ("combine",)),
@@ -226,6 +232,17 @@ def _duplicate_location(root: yaml.Node, probe_id: str) -> tuple[str | int, ...]
     return ()
 
 
+def _refine(loc: tuple[str | int, ...], message: str) -> tuple[str | int, ...]:
+    """The field inside the model at ``loc`` that a cross-field ``message`` is about, if it names one."""
+    if len(loc) == 2 and loc[0] == "probes":
+        rules = _PROBE_FIELDS
+    elif len(loc) in (4, 5) and loc[0] == "probes" and loc[2] == "detectors":
+        rules = _DETECTOR_FIELDS
+    else:
+        return ()
+    return next((refine(match) for pattern, refine in rules if (match := pattern.search(message))), ())
+
+
 def _problems(error: ValidationError, root: yaml.Node, source: str) -> list[PackProblem]:
     problems: list[PackProblem] = []
     items = error.errors()
@@ -243,7 +260,7 @@ def _problems(error: ValidationError, root: yaml.Node, source: str) -> list[Pack
             if duplicate and not loc:
                 loc = _duplicate_location(root, duplicate.group(1))
             else:
-                loc += next((refine(match) for pattern, refine in _REFINE if (match := pattern.search(message))), ())
+                loc += _refine(loc, message)
         line, path = _locate(root, loc)
         problems.append(PackProblem(source, line, path or "(top level)", message))
     return problems
