@@ -119,7 +119,7 @@ def probes_schema(
         output.write_text(text, encoding="utf-8")
     except OSError as error:
         fail(f"cannot write {output}: {error.strerror or error}", ExitCode.USAGE)
-    err_console.print(f"wrote {output}")
+    err_console.print(f"wrote {escape(str(output))}", highlight=False, soft_wrap=True)
 
 
 def _files(path: Path) -> tuple[list[Path], list[PackProblem]]:
@@ -175,6 +175,7 @@ def probes_validate(
                 f"{escape(pack.source)}: pack {pack.pack!r} version {pack.version}: {summary['probes']} probes, "
                 f"{summary['attempts']} attempts{judged}",
                 highlight=False,
+                soft_wrap=True,
             )
         verdict = f"{len(problems)} problem(s)" if problems else "valid"
         err_console.print(f"{verdict} in {len(paths)} path(s)", highlight=False)

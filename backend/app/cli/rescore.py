@@ -55,6 +55,7 @@ def _user_packs(header: dict[str, Any], records: list[AttemptRecord], loaded: li
             f"{sum(unknown.values())} attempt(s) of probe(s) not in the catalogue (neither shipped nor in --packs) "
             f"are kept as recorded: {', '.join(sorted(unknown))}",
             highlight=False,
+            soft_wrap=True,
         )
     for pack in recorded:
         now = by_name.get(str(pack.get("name")))
@@ -63,6 +64,7 @@ def _user_packs(header: dict[str, Any], records: list[AttemptRecord], loaded: li
                 f"user pack {now.pack!r} changed since the scan (sha256 {str(pack.get('sha256'))[:12]} then, "
                 f"{now.digest[:12]} now): its attempts are judged with today's version",
                 highlight=False,
+                soft_wrap=True,
             )
     used = {record.probe_id for record in records}
     return [pack.record() for pack in loaded if any(probe.id in used for probe in pack.probes)]
