@@ -28,7 +28,8 @@ def test_gaps_are_exactly_the_requirements_no_probe_reaches() -> None:
 def test_assessment_statuses_and_coverage() -> None:
     catalog = default_catalog()
     selected = select("owasp:LLM01,owasp:LLM07")
-    leak = next(p for p in selected if p.owasp == "LLM07")
+    # a plain system-prompt leak: its tags evidence no other OWASP LLM category than LLM07 (and LLM02, below)
+    leak = next(p for p in selected if p.owasp == "LLM07" and p.pack == "system_prompt_leak")
     injections = [p for p in selected if p.owasp == "LLM01"]
     outcomes = [ProbeOutcome(leak.id, vulnerable=2, scored=3)]
     outcomes += [ProbeOutcome(p.id, vulnerable=0, scored=2) for p in injections[1:]]
