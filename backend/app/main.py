@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app import __version__
 from app.api.errors import install_problem_handlers
 from app.api.middleware import install_hardening, reject_unstorable_text
-from app.api.routes import audit, auth, compliance, findings, health, overview, scans, targets, users
+from app.api.routes import audit, auth, compliance, findings, health, overview, packs, scans, targets, users
 from app.db.session import get_sessionmaker
 from app.jobs.dispatch import make_dispatcher
 from app.web.app import install_web
@@ -24,6 +24,7 @@ API_ROUTERS = (
     users.router,
     targets.router,
     scans.router,
+    packs.router,
     findings.router,
     compliance.router,
     audit.router,

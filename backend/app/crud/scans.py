@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from app.audit.log import record as audit_record
 from app.config import get_settings
+from app.crud import packs as packs_crud
 from app.crud import targets as targets_crud
 from app.db.enums import ScannerType, ScanStatus
 from app.db.models import Scan, Target, utcnow
@@ -169,13 +170,16 @@ def start_scan(
     are valid; the attacker and judge (given, or the settings' defaults) exist; a strategy that needs an
     attacker has one. The default attacker applies only when a strategy needs one. The stored options record
     the resolved attacker and judge, so a resumed scan uses the same models whatever the settings say by then.
+    The probes are chosen among the shipped ones and those of the active user packs (app.crud.packs); the
+    options record the version of each user pack the selection runs, and the scan runs exactly those.
     """
     target = usable_target(session, target_id)
     try:
-        plan = plan_scan(options)
+        packs = packs_crud.active_packs(session)
+        plan = plan_scan(options, [stored.pack for stored in packs])
         attack_options = attack_options_of(options.attack_options)
     except (ProbePackError, ValueError, KeyError) as error:
-        raise ScanRequestError(422, str(error).strip("'\"")) from None
+        raise ScanRequestError(422, "; ".join(str(error).strip("'\"").splitlines())) from None
     planned = len(plan.attempts)
     if planned == 0 or planned > MAX_ATTEMPTS:
         raise ScanRequestError(422, f"the selection plans {planned} attempts; it must plan 1 to {MAX_ATTEMPTS}")
@@ -194,6 +198,7 @@ def start_scan(
         attacker_target_id=attacker_target.id if attacker_target else None,
         judge_target_id=judge_target.id if judge_target else None,
         attack_options=attack_options,
+        packs=packs_crud.pins_of(packs, list(plan.probes.values())),
     )
     scan = Scan(
         name=name or f"{target.name} {utcnow():%Y-%m-%d %H:%M}",
@@ -215,6 +220,8 @@ def start_scan(
         details["attacker_target_id"] = attacker_target.id
     if judge_target is not None:
         details["judge_target_id"] = judge_target.id
+    if options.packs:
+        details["packs"] = [f"{pin['name']} v{pin['version']}" for pin in options.packs]
     who.record(session, "scan_start", "scan", scan.id, details)
     _audit_secret_use(session, target, f"scan {scan.id}", who)
     if attacker_target is not None:

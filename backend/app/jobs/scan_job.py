@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.compliance.persist import write_compliance
 from app.config import get_settings
 from app.core.crypto import SecretDecryptError
+from app.crud.packs import pinned_packs
 from app.crud.targets import egress_policy, engine_config
 from app.db.enums import ScanStatus, Severity
 from app.db.models import Attempt, Scan, Target, Vulnerability, utcnow
@@ -32,6 +34,8 @@ from app.engine.calibration import STORE_NAME, CalibrationStore
 from app.engine.plan import DEFAULT_PROFILE, PlannedAttempt, Profile, build_plan, plan_fingerprint
 from app.engine.probes.registry import ProbePackError
 from app.engine.probes.registry import select as select_probes
+from app.engine.probes.schema import Pack
+from app.engine.probes.user_packs import merge_catalogue, using_packs
 from app.engine.report_json import evidence_json, strategies_json
 from app.engine.runner import Runner, RunStats, ScanAbortedError, preflight
 from app.engine.scoring import DEFAULT_ERROR_THRESHOLD, ProbeInfo, ScanScore, score_records
@@ -70,6 +74,9 @@ class ScanOptions:
     max_tokens: dict[str, int] = field(default_factory=dict)
     #: How many prompts of each probe (`secureai scan --profile`); scans stored before profiles read "standard".
     profile: Profile = DEFAULT_PROFILE
+    #: The user probe packs the scan runs, fixed when it starts (app.crud.packs.pins_of): name, the platform's
+    #: version, the version the YAML declares, sha256. A resumed scan reads exactly these versions back.
+    packs: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> ScanOptions:
@@ -90,9 +97,10 @@ class ScanPlan:
     fingerprint: str = ""
 
 
-def plan_scan(options: ScanOptions) -> ScanPlan:
-    """The deterministic attempt plan for `options` (ValueError/ProbePackError with a one-line reason)."""
-    probes = select_probes(options.probes)
+def plan_scan(options: ScanOptions, packs: Sequence[Pack] = ()) -> ScanPlan:
+    """The deterministic attempt plan for `options`, selecting among the shipped probes and those of the user
+    `packs` (ValueError/ProbePackError with a one-line reason; a pack clash is a ProbePackError naming both)."""
+    probes = select_probes(options.probes, merge_catalogue(packs) if packs else None)
     attempts = build_plan(probes, parse_stacks(options.strategies), options.repeat, options.seed, options.profile)
     return ScanPlan({probe.id: probe for probe in probes}, attempts, plan_fingerprint(attempts))
 
@@ -241,7 +249,8 @@ async def run_scan(sessions: sessionmaker[Session], scan_id: int, stop: asyncio.
         if target is None:
             return _fail(sessions, scan_id, "the scan has no target")
         try:
-            plan = plan_scan(options)
+            packs = [stored.pack for stored in pinned_packs(session, options.packs)]
+            plan = plan_scan(options, packs)
             config = engine_config(target)
             configs = role_configs(session, options)
         except (ProbePackError, ValueError, KeyError, TargetConfigError, SecretDecryptError) as error:
@@ -283,7 +292,9 @@ async def run_scan(sessions: sessionmaker[Session], scan_id: int, stop: asyncio.
     status = ScanStatus.COMPLETED if isinstance(outcome, RunStats) and not exhausted else ScanStatus.CANCELLED
     with sessions() as session, session.begin():
         scan = session.get_one(Scan, scan_id)
-        score = write_findings(session, scan, plan.probes, options.max_error_share)
+        # the compliance mapping reads probes from the registry: the user packs' tags count as the shipped ones do
+        with using_packs(packs) if packs else nullcontext():
+            score = write_findings(session, scan, plan.probes, options.max_error_share)
         ran = run_record(roles, configs, plan, options)
         message = None
         if exhausted:
