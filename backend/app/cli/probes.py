@@ -186,3 +186,9 @@ def probes_validate(
 def problems_json(problems: Sequence[PackProblem]) -> list[dict[str, object]]:
     """Problems as ``{file, line, field, message}`` objects, for ``--json`` output."""
     return [problem.as_dict() for problem in problems]
+
+
+# `secureai probes import` and `secureai probes generate` live in their own module (docs/probe-datasets.md).
+from app.cli import probes_authoring  # noqa: E402 - registers its commands on `app`, defined above
+
+probes_authoring.register(app)
