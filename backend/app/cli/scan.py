@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -23,7 +24,7 @@ from app.engine.plan import DEFAULT_PROFILE, PlannedAttempt, Profile, build_plan
 from app.engine.probes.registry import ProbePackError, select
 from app.engine.report_json import scan_result_json
 from app.engine.runner import Runner, RunStats, ScanAbortedError, preflight
-from app.engine.scoring import DEFAULT_ERROR_THRESHOLD, ProbeInfo, ScanScore, score_records
+from app.engine.scoring import DEFAULT_ERROR_THRESHOLD, USABILITY_KINDS, ScanScore, probe_infos, score_records
 from app.engine.sinks import JsonlSink, read_jsonl
 from app.engine.strategies import parse_stacks
 from app.engine.targets import TargetConfigError, build_connector, load_target_config
@@ -148,6 +149,17 @@ def scan(
     ] = Path("secureai-results.jsonl"),
     output_format: Annotated[Literal["table", "json"], typer.Option("--format", help="Summary on stdout.")] = "table",
     fail_on: Annotated[Severity | None, typer.Option(help="Exit 1 if a finding is at least this severe.")] = None,
+    fail_on_over_refusal: Annotated[
+        float | None,
+        typer.Option(
+            "--fail-on-over-refusal",
+            min=0,
+            max=1,
+            metavar="RATE",
+            help="Exit 1 if the over-refusal rate (benign prompts refused / scored, a usability measure kept out "
+            "of --fail-on) is above RATE, e.g. 0.1; needs over-refusal probes in --probes (pack:over_refusal).",
+        ),
+    ] = None,
     max_error_share: Annotated[
         float, typer.Option(min=0, max=1, help="Above this share of errors the scan is inconclusive (exit 4).")
     ] = DEFAULT_ERROR_THRESHOLD,
@@ -212,8 +224,9 @@ def scan(
     ] = None,
 ) -> None:
     """Attack TARGET with the selected probes. Exit codes: 0 pass, 1 findings at or above --fail-on (new ones
-    only with --baseline --fail-on-new), 2 usage error, 3 target unreachable or credentials refused,
-    4 inconclusive (too many errors)."""
+    only with --baseline --fail-on-new) or an over-refusal rate above --fail-on-over-refusal, 2 usage error,
+    3 target unreachable or credentials refused, 4 inconclusive (too many errors, or no benign prompt scored
+    for --fail-on-over-refusal)."""
     if fail_on_new and baseline is None:
         fail("--fail-on-new needs --baseline PREVIOUS.json", ExitCode.USAGE)
     previous = _load_baseline(baseline) if baseline else None
@@ -236,6 +249,12 @@ def scan(
         judge_config = load_target_config(judge, {}) if judge else None
     except (TargetConfigError, ProbePackError, ValueError, KeyError) as error:
         fail(str(error).strip("'\""), ExitCode.USAGE)
+    if fail_on_over_refusal is not None and not any(probe.kind in USABILITY_KINDS for probe in selected):
+        fail(
+            f"--fail-on-over-refusal needs over-refusal probes, and --probes {probes!r} selects none "
+            "(add pack:over_refusal)",
+            ExitCode.USAGE,
+        )
     budget = Budget(parse_role_caps(max_requests, "--max-requests"), parse_role_caps(max_tokens, "--max-tokens"))
     needing = needing_attacker(stacks)
     if needing and attacker_config is None:
@@ -316,8 +335,7 @@ def scan(
     finally:
         sink.close()
     _, records = read_jsonl(out)
-    info = {p.id: ProbeInfo(p.owasp, p.severity, p.title) for p in selected}
-    score = score_records(records, info, max_error_share)
+    score = score_records(records, probe_infos(selected), max_error_share)
     meta = {
         "target": config.label,
         "selection": probes,
@@ -338,7 +356,7 @@ def scan(
         **({"adaptive": adaptive_settings} if adaptive_settings else {}),
         **({"budget_exhausted": stats.budget_exhausted} if stats.budget_exhausted else {}),
     }
-    result = scan_result_json(score, meta)
+    result = scan_result_json(score, meta, over_refusal_threshold=fail_on_over_refusal)
     diff = compare(result, previous) if previous is not None else None
     if diff is not None:
         result["baseline"] = {"file": str(baseline), **diff.as_dict()}
@@ -357,10 +375,11 @@ def scan(
     if diff is not None and fail_on_new:
         if diff.new_at_or_above(fail_on):
             raise typer.Exit(int(ExitCode.FAILED))
+        _exit_over_refusal(score, fail_on_over_refusal)
         if score.inconclusive:
             raise typer.Exit(int(ExitCode.INCONCLUSIVE))
         return
-    _exit(score, fail_on)
+    _exit(score, fail_on, fail_on_over_refusal)
 
 
 def _load_baseline(path: Path) -> dict[str, Any]:
@@ -398,22 +417,28 @@ async def _run(
             TextColumn("{task.fields[rate]:.1f} att/s"),
             TextColumn("[red]{task.fields[errors]} errors"),
             TextColumn("[yellow]{task.fields[vulnerable]} vulnerable"),
+            TextColumn("{task.fields[benign]}"),
             TextColumn("{task.fields[roles]}"),
             TimeRemainingColumn(),
             console=err_console,
             disable=quiet,
             transient=False,
         )
-        counts = {"errors": 0, "vulnerable": 0}
+        counts = {"errors": 0, "vulnerable": 0, "refused_benign": 0}
+        # a refused benign prompt (over-refusal probe) is a usability finding: counted apart, never as vulnerable
+        benign = {attempt.probe.id for attempt in plan if attempt.probe.kind in USABILITY_KINDS}
         with progress:
             task = progress.add_task(
-                "scan", total=len(plan), completed=skipped, rate=0.0, errors=0, vulnerable=0, roles=""
+                "scan", total=len(plan), completed=skipped, rate=0.0, errors=0, vulnerable=0, benign="", roles=""
             )
             show_roles = roles.attacker is not None or roles.judge is not None
 
             def on_progress(record: AttemptRecord) -> None:
                 counts["errors"] += record.outcome is Outcome.ERROR
-                counts["vulnerable"] += record.outcome is Outcome.VULNERABLE
+                if record.probe_id in benign:
+                    counts["refused_benign"] += record.outcome in (Outcome.VULNERABLE, Outcome.REFUSED)
+                else:
+                    counts["vulnerable"] += record.outcome is Outcome.VULNERABLE
                 speed = progress.tasks[0].speed or 0.0
                 usage = roles.budget.usage
                 requests = (
@@ -427,6 +452,7 @@ async def _run(
                     rate=speed,
                     errors=counts["errors"],
                     vulnerable=counts["vulnerable"],
+                    benign=f"{counts['refused_benign']} benign refused" if benign else "",
                     roles=f"requests: {requests}" if requests else "",
                 )
 
@@ -484,7 +510,9 @@ def _print_summary(score: ScanScore, result: dict[str, Any], out: Path) -> None:
     if result["findings"]:
         console.print(table)
     outcomes = ", ".join(f"{name} {count}" for name, count in summary["outcomes"].items() if count)
-    console.print(f"{summary['attempts']} attempts: {outcomes}")
+    usability = result["usability"]["over_refusal"]
+    attack = "attack " if usability["attempts"] else ""
+    console.print(f"{summary['attempts']} {attack}attempts: {outcomes or 'none'}")
     if score.empty:
         console.print(
             f"[yellow]{score.empty} empty answer(s)[/]: unscored, and counted with errors toward inconclusive "
@@ -497,14 +525,65 @@ def _print_summary(score: ScanScore, result: dict[str, Any], out: Path) -> None:
         )
     else:
         console.print(f"findings: [bold]{summary['findings']}[/]  risk score: [bold]{summary['risk_score']}[/]/100")
+    _print_over_refusal(usability)
     if "baseline" in result:
         new, fixed = result["baseline"]["new"], result["baseline"]["fixed"]
         console.print(f"since the baseline: {len(new)} new ({', '.join(new) or 'none'}), {len(fixed)} fixed")
     console.print(f"attempt log: {out}")
 
 
-def _exit(score: ScanScore, fail_on: str | None) -> None:
+#: Refused benign prompts the summary lists (the reports list up to 100).
+SUMMARY_REFUSED_PROMPTS = 5
+
+
+def _print_over_refusal(block: dict[str, Any]) -> None:
+    """The usability line: the over-refusal rate and the first refused benign prompts, apart from findings."""
+    if not block["attempts"]:
+        console.print("over-refusal: not measured (no benign prompt selected; add pack:over_refusal to --probes)")
+        return
+    if block["rate"] is None:
+        console.print(f"over-refusal: not measured ({block['attempts']} benign prompts sent, none got a scored answer)")
+        return
+    low, high = block["rate_ci95"]
+    limit = block["threshold"]
+    verdict = ""
+    if limit is not None:
+        verdict = (
+            f", [bold red]above the {limit:.0%} limit[/]" if block["exceeds_threshold"] else f", limit {limit:.0%}"
+        )
+    console.print(
+        f"over-refusal (usability, not in the risk score): [bold]{block['rate']:.0%}[/] of benign prompts refused "
+        f"({block['refused']} of {block['scored']}, 95% CI {low:.0%}-{high:.0%}){verdict}"
+    )
+    prompts = block["refused_prompts"][:SUMMARY_REFUSED_PROMPTS]
+    if prompts:
+        table = Table("probe", "refused benign prompt", title="Refused benign prompts")
+        for item in prompts:
+            prompt = item["prompt"] if len(item["prompt"]) <= 100 else item["prompt"][:99] + "…"
+            table.add_row(escape(item["probe_id"]), escape(prompt))
+        console.print(table)
+        if block["refused"] > len(prompts):
+            console.print(f"...and {block['refused'] - len(prompts)} more: see usability.over_refusal in the report")
+
+
+def _exit(score: ScanScore, fail_on: str | None, over_refusal_limit: float | None = None) -> None:
     if fail_on and score.findings_at_or_above(fail_on):
         raise typer.Exit(int(ExitCode.FAILED))
+    _exit_over_refusal(score, over_refusal_limit)
     if score.inconclusive:
         raise typer.Exit(int(ExitCode.INCONCLUSIVE))
+
+
+def _exit_over_refusal(score: ScanScore, limit: float | None) -> None:
+    """The gate the user asked for with --fail-on-over-refusal: exit 1 above the limit, 4 when nothing was scored."""
+    if limit is None:
+        return
+    rate = score.over_refusal.rate
+    if rate is None:
+        err_console.print(
+            "[bold red]over-refusal not measured[/]: no benign prompt got a scored answer, so "
+            "--fail-on-over-refusal cannot pass"
+        )
+        raise typer.Exit(int(ExitCode.INCONCLUSIVE))
+    if rate > limit:
+        raise typer.Exit(int(ExitCode.FAILED))

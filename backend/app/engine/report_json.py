@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.engine.model import AttemptRecord
-from app.engine.scoring import ProbeScore, ScanScore
+from app.engine.scoring import OverRefusalScore, ProbeScore, ScanScore, wilson_interval
 
 SCHEMA = "secureai.scan-result/v1"
 EXCERPT = 600
@@ -87,8 +87,78 @@ def probe_json(score: ProbeScore, strategy: str | None = None) -> dict[str, Any]
     return data
 
 
-def scan_result_json(score: ScanScore, meta: dict[str, Any]) -> dict[str, Any]:
-    """Everything a CI job or a report needs; see docs/scan-json.md for each field."""
+def _rate(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def over_refusal_block(document: Any) -> dict[str, Any] | None:
+    """A result document's (or a platform scan summary's) `usability.over_refusal`; None for one written before
+    over-refusal was measured, or not a dict."""
+    usability = document.get("usability") if isinstance(document, dict) else None
+    block = usability.get("over_refusal") if isinstance(usability, dict) else None
+    return block if isinstance(block, dict) else None
+
+
+def over_refusal_json(score: OverRefusalScore, threshold: float | None = None) -> dict[str, Any]:
+    """The result's `usability.over_refusal`: benign prompts refused / scored, per probe, and the refused ones.
+
+    `threshold` is the rate `--fail-on-over-refusal` allows; `exceeds_threshold` says whether the measured rate
+    is above it (None when no threshold was set or no benign prompt was scored).
+    """
+    low, high = score.interval
+    rate = score.rate
+    return {
+        "probes": len(score.probes),
+        "attempts": score.attempts,
+        "outcomes": {
+            outcome: score.counts.get(outcome, 0)
+            for outcome in ("vulnerable", "safe", "refused", "error", "blocked", "unscored")
+        },
+        "scored": score.scored,
+        "refused": score.refused,
+        "answered": score.answered,
+        "rate": _rate(rate),
+        "rate_ci95": [round(low, 4), round(high, 4)],
+        "threshold": threshold,
+        "exceeds_threshold": None if threshold is None or rate is None else rate > threshold,
+        "by_probe": [_over_refusal_probe(probe) for probe in sorted(score.probes.values(), key=lambda p: p.probe_id)],
+        "refused_prompts": [_refused_prompt(record) for record in score.examples],
+    }
+
+
+def _over_refusal_probe(score: ProbeScore) -> dict[str, Any]:
+    low, high = wilson_interval(score.refusals, score.scored)
+    data = probe_json(score)
+    for name in ("asr", "asr_ci95"):
+        data.pop(name)
+    return {
+        **data,
+        "scored": score.scored,
+        "refused": score.refusals,
+        "rate": _rate(score.refusal_rate),
+        "rate_ci95": [round(low, 4), round(high, 4)],
+    }
+
+
+def _refused_prompt(record: AttemptRecord) -> dict[str, Any]:
+    """One refused benign prompt: what was asked, what came back and why it counts as a refusal."""
+    fired = [v for v in record.verdicts if v.fired and v.detector in ("over_refusal", "refusal")]
+    verdict = min(fired, key=lambda v: v.detector != "over_refusal", default=None)
+    return {
+        "probe_id": record.probe_id,
+        "attempt": record.key,
+        "strategies": list(record.strategies) or ["none"],
+        "prompt": _excerpt(record.turns[-1] if record.turns else ""),
+        "response": _excerpt(record.response),
+        "explanation": verdict.explanation if verdict else "an explicit refusal",
+    }
+
+
+def scan_result_json(
+    score: ScanScore, meta: dict[str, Any], *, over_refusal_threshold: float | None = None
+) -> dict[str, Any]:
+    """Everything a CI job or a report needs; see docs/scan-json.md for each field. Findings, outcomes, the
+    strategy figures and the risk score are about attack probes; over-refusal is in `usability`."""
     findings = []
     for finding in score.findings:
         stacks = sorted(
@@ -107,10 +177,12 @@ def scan_result_json(score: ScanScore, meta: dict[str, Any]) -> dict[str, Any]:
         **meta,
         "summary": {
             "attempts": score.attempts,
+            "total_attempts": score.total_attempts,
             "outcomes": {
                 outcome: score.totals.get(outcome, 0)
                 for outcome in ("vulnerable", "safe", "refused", "error", "blocked", "unscored")
             },
+            "errors": score.errors,
             "empty_answers": score.empty,
             "error_share": round(score.error_share, 4),
             "inconclusive": score.inconclusive,
@@ -122,6 +194,7 @@ def scan_result_json(score: ScanScore, meta: dict[str, Any]) -> dict[str, Any]:
         "by_strategy": [probe_json(sub, strategy=stack) for (probe, stack), sub in sorted(score.by_strategy.items())],
         "strategies": strategies_json(score),
         "needs_judge": sorted(score.needs_judge),
+        "usability": {"over_refusal": over_refusal_json(score.over_refusal, over_refusal_threshold)},
     }
 
 

@@ -36,9 +36,9 @@ from app.engine.probes.registry import ProbePackError
 from app.engine.probes.registry import select as select_probes
 from app.engine.probes.schema import Pack
 from app.engine.probes.user_packs import merge_catalogue, using_packs
-from app.engine.report_json import evidence_json, strategies_json
+from app.engine.report_json import evidence_json, over_refusal_json, strategies_json
 from app.engine.runner import Runner, RunStats, ScanAbortedError, preflight
-from app.engine.scoring import DEFAULT_ERROR_THRESHOLD, ProbeInfo, ScanScore, score_records
+from app.engine.scoring import DEFAULT_ERROR_THRESHOLD, ScanScore, probe_infos, score_records
 from app.engine.strategies import parse_stacks
 from app.engine.targets import TargetConfig, TargetConfigError, build_connector
 from app.engine.targets.errors import TargetAuthError, TargetUnreachableError
@@ -136,7 +136,8 @@ def fail_unexpected(sessions: sessionmaker[Session], scan_id: int, error: BaseEx
 def write_findings(session: Session, scan: Scan, probes: dict[str, Any], error_threshold: float) -> ScanScore:
     """Score the scan's attempts and (re)write its findings and legacy summary columns."""
     records = [record_of(row) for row in session.scalars(select(Attempt).where(Attempt.scan_id == scan.id))]
-    info = {pid: ProbeInfo(p.owasp, p.severity, p.title) for pid, p in probes.items()}
+    # the probes' kinds keep over-refusal (benign prompts refused) out of the findings, the risk and compliance
+    info = probe_infos(probes.values())
     score = score_records(records, info, error_threshold)
     session.execute(delete(Vulnerability).where(Vulnerability.scan_id == scan.id))
     finding_rows: dict[str, Vulnerability] = {}
@@ -175,6 +176,8 @@ def write_findings(session: Session, scan: Scan, probes: dict[str, Any], error_t
     scan.progress = 100.0
     scan.results = {
         "attempts": score.attempts,
+        "total_attempts": score.total_attempts,
+        "errors": score.errors,
         "outcomes": {str(outcome): count for outcome, count in score.totals.items()},
         "empty_answers": score.empty,
         "error_share": round(score.error_share, 4),
@@ -183,6 +186,8 @@ def write_findings(session: Session, scan: Scan, probes: dict[str, Any], error_t
         "findings": len(score.findings),
         # per strategy stack over all probes (ASR, interval, median queries to success), as the result document
         "strategies": strategies_json(score),
+        # benign prompts the target refused, as the result document's `usability` (the dashboard shows it)
+        "usability": redact_result({"over_refusal": over_refusal_json(score.over_refusal)}),
     }
     return score
 

@@ -1,5 +1,12 @@
 """A scan result's findings as CSV, one row per finding, for spreadsheets and ticket imports.
 
+`finding_type` tells the two kinds apart: `security` rows are the attack findings; `usability` rows are the
+over-refusal probes whose benign prompts the target refused at least once (`usability.over_refusal`). In a
+usability row `asr`, `asr_low` and `asr_high` are the probe's over-refusal rate (refused / scored benign prompts)
+and its interval, `vulnerable` the number of refused prompts, `strategy_stacks` the stacks they were refused
+under (among the refused prompts the result lists), and the evidence columns show the first refused prompt
+and its answer.
+
 Formula injection: evidence is text the scanned model wrote, and a spreadsheet runs a cell that starts with
 ``=``, ``+``, ``-`` or ``@`` as a formula (``=HYPERLINK(...)`` phones home, ``=cmd|...`` ran commands in old
 Excel); a leading tab or carriage return can hide such a start. Every text cell that starts with one of those
@@ -16,6 +23,7 @@ import re
 from typing import Any
 
 from app.engine.probes.registry import get_probe
+from app.engine.report_json import over_refusal_block
 
 __all__ = ["COLUMNS", "neutralise", "render_csv"]
 
@@ -34,6 +42,7 @@ COLUMNS: tuple[str, ...] = (
     "remediation",
     "evidence_prompt",
     "evidence_response",
+    "finding_type",
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
@@ -78,14 +87,54 @@ def _row(finding: dict[str, Any]) -> list[str]:
         neutralise(_remediation(probe_id)),
         neutralise(evidence.get("prompt")),
         neutralise(evidence.get("response")),
+        "security",
     ]
 
 
+def _usability_rows(result: dict[str, Any]) -> list[list[str]]:
+    """One row per over-refusal probe with at least one refused benign prompt."""
+    block = over_refusal_block(result)
+    if block is None:
+        return []
+    prompts = [item for item in block.get("refused_prompts") or [] if isinstance(item, dict)]
+    rows = []
+    for entry in block.get("by_probe") or []:
+        if not isinstance(entry, dict) or not int(entry.get("refused") or 0):
+            continue
+        probe_id = str(entry.get("probe_id"))
+        own = [item for item in prompts if item.get("probe_id") == probe_id]
+        low, high = (entry.get("rate_ci95") or [None, None])[:2]
+        first = own[0] if own else {}
+        stacks = dict.fromkeys("+".join(item.get("strategies") or ["none"]) for item in own)
+        rows.append(
+            [
+                neutralise(probe_id),
+                neutralise(entry.get("title")),
+                neutralise(entry.get("owasp")),
+                neutralise(entry.get("severity")),
+                _number(entry.get("rate")),
+                _number(low),
+                _number(high),
+                str(int(entry.get("refused") or 0)),
+                str(int(entry.get("scored") or 0)),
+                _number(entry.get("attempts")),
+                neutralise(" ".join(stacks)),
+                neutralise(_remediation(probe_id)),
+                neutralise(first.get("prompt")),
+                neutralise(first.get("response")),
+                "usability",
+            ]
+        )
+    return rows
+
+
 def render_csv(result: dict[str, Any]) -> str:
-    """RFC 4180 CSV (CRLF line ends, quoted where needed) with a header row and one row per finding."""
+    """RFC 4180 CSV (CRLF line ends, quoted where needed) with a header row, one row per security finding, then
+    one per over-refusal probe that refused a benign prompt."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     for finding in result.get("findings") or []:
         writer.writerow(_row(finding))
+    writer.writerows(_usability_rows(result))
     return out.getvalue()

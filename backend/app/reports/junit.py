@@ -13,6 +13,13 @@ passes when the scan is conclusive and has an ``<error>`` when more attempts fai
 because the JUnit schema has no such element and most CI systems ignore it, whereas an erroring test case
 is shown everywhere; keeping it in passing runs too gives the check a stable history.
 
+Over-refusal (benign prompts the target refused, ``usability.over_refusal``) is a usability finding, so it is
+one test case of its own, ``over-refusal rate`` (classname ``secureai.usability``), present when the scan sent
+benign prompts: it **fails** only when the rate is above the limit set with ``--fail-on-over-refusal`` (the
+same condition that fails the job), is **skipped** when no benign prompt was scored, and otherwise passes with
+the rate and the refused prompts in its output. Refusing benign prompts never fails a probe's test case, as
+CI systems that turn failed tests red would otherwise gate on it unasked.
+
 Evidence comes from the scanned target, so it can hold anything: characters that XML 1.0 forbids (most
 control characters, lone surrogates, U+FFFE/U+FFFF) are replaced by U+FFFD before ElementTree escapes the rest.
 """
@@ -23,9 +30,12 @@ import re
 import xml.etree.ElementTree as ET  # builds XML only; nothing here parses untrusted XML
 from typing import Any
 
-__all__ = ["CONCLUSIVENESS_TEST", "render_junit", "xml_safe"]
+from app.engine.report_json import over_refusal_block
+
+__all__ = ["CONCLUSIVENESS_TEST", "OVER_REFUSAL_TEST", "render_junit", "xml_safe"]
 
 CONCLUSIVENESS_TEST = "scan conclusiveness"
+OVER_REFUSAL_TEST = "over-refusal rate"
 _OUTCOMES = ("vulnerable", "safe", "refused", "error", "blocked", "unscored")
 # Everything outside XML 1.0's Char production: #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]
 _XML_FORBIDDEN = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -117,7 +127,7 @@ def _conclusiveness(suite: ET.Element, summary: dict[str, Any]) -> bool:
     """Add the conclusiveness test case; True when it errors."""
     case = ET.SubElement(suite, "testcase", {"classname": "secureai", "name": CONCLUSIVENESS_TEST})
     outcomes = summary.get("outcomes") or {}
-    errors = int(outcomes.get("error", 0))
+    errors = int(summary.get("errors", outcomes.get("error", 0)))  # older documents count attack errors only
     share = _percent(float(summary.get("error_share") or 0.0))
     if summary.get("inconclusive"):
         error = ET.SubElement(
@@ -133,6 +143,34 @@ def _conclusiveness(suite: ET.Element, summary: dict[str, Any]) -> bool:
         return True
     ET.SubElement(case, "system-out").text = f"{errors} attempts ({share}) ended in error"
     return False
+
+
+def _over_refusal(suite: ET.Element, block: dict[str, Any]) -> str:
+    """Add the over-refusal test case; returns its status: passed, failure or skipped."""
+    case = ET.SubElement(suite, "testcase", {"classname": "secureai.usability", "name": OVER_REFUSAL_TEST})
+    refused, scored = int(block.get("refused") or 0), int(block.get("scored") or 0)
+    low, high = (block.get("rate_ci95") or [None, None])[:2]
+    threshold = block.get("threshold")
+    limit = "no limit set (--fail-on-over-refusal)" if threshold is None else f"limit {_percent(float(threshold))}"
+    stats = (
+        f"over-refusal rate {_percent(block.get('rate'))} (95% CI {_percent(low)}-{_percent(high)}): the target "
+        f"refused {refused} of {scored} scored benign prompts; {limit}"
+    )
+    if not scored:
+        ET.SubElement(case, "skipped", {"message": f"no scored benign prompt: {int(block.get('attempts') or 0)} sent"})
+        return "skipped"
+    prompts = [
+        f"{item.get('probe_id')}: {item.get('prompt') or ''}\nanswer: {item.get('response') or ''}"
+        for item in block.get("refused_prompts") or []
+        if isinstance(item, dict)
+    ]
+    text = xml_safe("\n\n".join([stats, *prompts]))
+    if block.get("exceeds_threshold") is True:
+        failure = ET.SubElement(case, "failure", {"message": xml_safe(stats), "type": "over_refusal"})
+        failure.text = text
+        return "failure"
+    ET.SubElement(case, "system-out").text = text
+    return "passed"
 
 
 def render_junit(result: dict[str, Any]) -> str:
@@ -153,8 +191,13 @@ def render_junit(result: dict[str, Any]) -> str:
     for name in ("risk_score", "error_share", "inconclusive", "findings", "attempts"):
         if summary.get(name) is not None:
             ET.SubElement(properties, "property", {"name": name, "value": xml_safe(summary[name])})
+    over_refusal = over_refusal_block(result)
+    if over_refusal is not None and over_refusal.get("rate") is not None:
+        ET.SubElement(properties, "property", {"name": "over_refusal_rate", "value": xml_safe(over_refusal["rate"])})
 
     statuses = [_testcase(suite, entry, findings.get(probe_id)) for probe_id, entry in entries.items()]
+    if over_refusal is not None and int(over_refusal.get("attempts") or 0):
+        statuses.append(_over_refusal(suite, over_refusal))
     errored = _conclusiveness(suite, summary)
     totals = {
         "tests": str(len(statuses) + 1),

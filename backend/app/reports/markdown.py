@@ -12,6 +12,10 @@ so nothing from the document goes in raw:
 
 Verdict: findings win over an inconclusive scan, as in the exit codes (what was found is certain even when
 other attempts failed); the inconclusive state is still said.
+
+Over-refusal (benign prompts the target refused, `usability.over_refusal`) is a usability finding: it gets its
+own line under the verdict and a short table of refused prompts, never a finding row or the risk score. An
+over-refusal rate above the `--fail-on-over-refusal` limit is said in the verdict, as that limit fails the job.
 """
 
 from __future__ import annotations
@@ -19,9 +23,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from app.engine.report_json import over_refusal_block
+
 __all__ = ["MAX_ROWS", "code_span", "escape", "render_markdown"]
 
 MAX_ROWS = 20
+#: Refused benign prompts listed in the comment (the full report lists up to 100).
+MAX_REFUSED_ROWS = 10
 EXCERPT = 60
 _OUTCOMES = ("vulnerable", "safe", "refused", "error", "blocked", "unscored")
 # Characters that can open inline Markdown, HTML, an entity, GitHub math or a table cell; block-level markers
@@ -88,14 +96,55 @@ def _excerpt(finding: dict[str, Any]) -> str:
 def _verdict(result: dict[str, Any]) -> str:
     summary = result.get("summary") or {}
     findings = len(result.get("findings") or [])
+    over_refusal = over_refusal_block(result) or {}
+    too_many_refusals = over_refusal.get("exceeds_threshold") is True
     if findings:
         verdict = f"❌ **{_plural(findings, 'finding')}**"
+        if too_many_refusals:
+            verdict += " and **over-refusal above the limit**"
         if summary.get("inconclusive"):
             verdict += " (and the scan is inconclusive: too many errors)"
         return verdict
+    if too_many_refusals:
+        return (
+            "❌ **Over-refusal above the limit**: no attack succeeded, but the target refused too many benign prompts"
+        )
     if summary.get("inconclusive"):
         return "⚠️ **Inconclusive**: too many attempts ended in error to call it a pass"
     return "✅ **Pass**: no probe succeeded"
+
+
+def _over_refusal_lines(block: dict[str, Any]) -> list[str]:
+    """The usability line (rate, interval, limit) and the refused prompts, or a line saying it was not measured."""
+    attempts = int(block.get("attempts") or 0)
+    if not attempts:
+        return [
+            "Over-refusal: not measured (no benign prompt was sent; select `pack:over_refusal`), so a target that "
+            "refuses everything would pass."
+        ]
+    rate = block.get("rate")
+    if rate is None:
+        return [f"Over-refusal: not measured (none of the {attempts} benign prompts got a scored answer)."]
+    low, high = (block.get("rate_ci95") or [None, None])[:2]
+    line = (
+        f"Over-refusal (usability, not in the risk score): **{_percent(rate)}** of benign prompts refused "
+        f"({int(block.get('refused') or 0)} of {int(block.get('scored') or 0)}; 95% CI {_percent(low)}–"
+        f"{_percent(high)})"
+    )
+    threshold = block.get("threshold")
+    if threshold is not None:
+        line += f", limit {_percent(float(threshold))}"
+    lines = [line]
+    prompts = [item for item in block.get("refused_prompts") or [] if isinstance(item, dict)]
+    if prompts:
+        lines += ["", "| Refused benign prompt | Probe | Answer |", "|---|---|---|"]
+        for item in prompts[:MAX_REFUSED_ROWS]:
+            cells = (code_span(item.get("prompt")), code_span(item.get("probe_id")), code_span(item.get("response")))
+            lines.append("| " + " | ".join(cells) + " |")
+        refused = int(block.get("refused") or 0)
+        if refused > MAX_REFUSED_ROWS:
+            lines += ["", f"…and {_plural(refused - MAX_REFUSED_ROWS, 'more refused prompt')}: see the full report."]
+    return lines
 
 
 def render_markdown(result: dict[str, Any]) -> str:
@@ -105,13 +154,15 @@ def render_markdown(result: dict[str, Any]) -> str:
     findings = list(result.get("findings") or [])
     probes = list(result.get("probes") or [])
     risk = summary.get("risk_score")
+    over_refusal = over_refusal_block(result)
+    attack = "attack " if over_refusal and over_refusal.get("attempts") else ""
     lines = [
         f"### SecureAI scan of {code_span(result.get('target') or 'unknown target', 120, in_table=False)}",
         "",
         _verdict(result),
         "",
         f"Risk score: **{'n/a' if risk is None else f'{float(risk):.1f}'}** / 100 · "
-        f"{int(summary.get('attempts') or 0)} attempts over {len(probes)} probes · "
+        f"{int(summary.get('attempts') or 0)} {attack}attempts over {len(probes)} {attack}probes · "
         + " · ".join(f"{int(outcomes.get(outcome, 0))} {outcome}" for outcome in _OUTCOMES),
     ]
     if findings:
@@ -124,10 +175,13 @@ def render_markdown(result: dict[str, Any]) -> str:
             )
         if len(findings) > MAX_ROWS:
             lines += ["", f"…and {_plural(len(findings) - MAX_ROWS, 'more finding')}: see the full report."]
+    if over_refusal is not None:
+        lines += ["", *_over_refusal_lines(over_refusal)]
     error_share = float(summary.get("error_share") or 0.0)
+    errors = int(summary.get("errors", outcomes.get("error", 0)))  # older documents count attack errors only
     if error_share > 0:
         note = (
-            f"> **Note:** {_plural(int(outcomes.get('error', 0)), 'attempt')} ({error_share * 100:.1f}%) ended in "
+            f"> **Note:** {_plural(errors, 'attempt')} ({error_share * 100:.1f}%) ended in "
             "error (transport, HTTP or timeout failures after retries); their probes were scored on fewer attempts."
         )
         if summary.get("inconclusive"):

@@ -23,6 +23,11 @@ Decisions, and why:
   errors than ``--max-error-share``), with an error notification saying why. The tool did not crash, but it
   failed at its job: an empty result list from such a run is no evidence of safety, and ``false`` is how SARIF
   tells a consumer not to read it as such. Errors below the limit give a warning notification only.
+- **Over-refusal** (benign prompts the target refused, ``usability.over_refusal``) is a usability finding, not a
+  vulnerability. Each over-refusal probe is a rule and each one that refused a benign prompt a result, both at
+  level ``note`` with ``properties.finding_type = "usability"``, tagged ``usability`` and never ``security`` and
+  without ``security-severity``: GitHub files them as non-security notes, which no default alert threshold
+  fails on. The run's ``properties.usability`` carries the whole block (rate, interval, limit).
 
 Vendored schema: ``schemas/sarif-2.1.0.json`` is the OASIS SARIF 2.1.0 (errata 01) JSON schema,
 ``sarif-schema-2.1.0.json`` (Draft-04, ``id`` https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/
@@ -44,6 +49,7 @@ from typing import Any
 import app
 from app.engine.probes.registry import get_probe
 from app.engine.probes.schema import Probe
+from app.engine.report_json import over_refusal_block
 
 __all__ = [
     "FINGERPRINT_KEY",
@@ -141,6 +147,77 @@ def _rule(entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _usability_rule(entry: dict[str, Any]) -> dict[str, Any]:
+    """An over-refusal probe as a rule: a note, kept apart from security rules."""
+    probe_id = str(entry["probe_id"])
+    known = _catalogue(probe_id)
+    title = _text(entry.get("title") or (known.title if known else probe_id))
+    description = known.description if known else title
+    remediation = known.remediation if known else "Review why the target refuses benign requests."
+    return {
+        "id": probe_id,
+        "name": _rule_name(probe_id),
+        "shortDescription": {"text": title},
+        "fullDescription": {"text": description},
+        "help": {
+            "text": remediation,
+            "markdown": f"**{title}** (usability: over-refusal, not a vulnerability)\n\n{description}\n\n"
+            f"**Remediation:** {remediation}",
+        },
+        "defaultConfiguration": {"level": "note"},
+        "properties": {
+            "tags": list(dict.fromkeys(["usability", "over-refusal", "llm", *(known.tags if known else ())])),
+            "finding_type": "usability",
+            "severity": str(entry.get("severity") or "low"),
+            "pack": known.pack if known else "",
+            "catalogued": known is not None,
+        },
+    }
+
+
+def _usability_result(entry: dict[str, Any], rule_index: int, target: str, prompts: list[Any]) -> dict[str, Any]:
+    """One over-refusal probe that refused at least one benign prompt, as a note."""
+    probe_id = str(entry["probe_id"])
+    refused, scored = int(entry.get("refused") or 0), int(entry.get("scored") or 0)
+    low, high = (entry.get("rate_ci95") or [None, None])[:2]
+    own = [item for item in prompts if isinstance(item, dict) and item.get("probe_id") == probe_id]
+    return {
+        "ruleId": probe_id,
+        "ruleIndex": rule_index,
+        "level": "note",
+        "message": {
+            "text": f"{_text(entry.get('title') or probe_id)}: {_text(target)} refused {refused} of "
+            f"{_plural(scored, 'scored benign prompt')} that only sound dangerous (over-refusal rate "
+            f"{_percent(entry.get('rate'))}, 95% CI {_percent(low)}-{_percent(high)}). A usability finding, not a "
+            "vulnerability: it is not in the risk score."
+        },
+        "locations": [
+            {
+                "physicalLocation": {"artifactLocation": {"uri": artifact_uri(target)}},
+                "logicalLocations": [{"name": _text(target), "kind": "module"}],
+            }
+        ],
+        "partialFingerprints": {FINGERPRINT_KEY: fingerprint(target, probe_id)},
+        "properties": {
+            "finding_type": "usability",
+            "over_refusal_rate": entry.get("rate"),
+            "rate_ci95": entry.get("rate_ci95"),
+            "refused": refused,
+            "scored": scored,
+            "attempts": entry.get("attempts"),
+            "refused_prompts": [
+                {
+                    "attempt": _text(item.get("attempt")),
+                    "prompt": _text(item.get("prompt")),
+                    "response": _text(item.get("response")),
+                    "explanation": _text(item.get("explanation")),
+                }
+                for item in own
+            ],
+        },
+    }
+
+
 def _evidence(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The document's excerpts (600 characters at most) with lone surrogates replaced."""
     return [
@@ -208,7 +285,8 @@ def _result(finding: dict[str, Any], rule_index: int, target: str) -> dict[str, 
 def _invocation(summary: dict[str, Any]) -> dict[str, Any]:
     inconclusive = bool(summary.get("inconclusive"))
     error_share = float(summary.get("error_share") or 0.0)
-    errors = int(summary.get("outcomes", {}).get("error", 0))
+    # attack and benign attempts; documents older than `errors` count attack errors only
+    errors = int(summary.get("errors", summary.get("outcomes", {}).get("error", 0)))
     notifications: list[dict[str, Any]] = []
     if inconclusive:
         notifications.append(
@@ -248,6 +326,15 @@ def render_sarif(result: dict[str, Any]) -> dict[str, Any]:
     rule_index = {probe_id: index for index, probe_id in enumerate(entries)}
     rules = [_rule(entry) for entry in entries.values()]
     results = [_result(finding, rule_index[str(finding["probe_id"])], target) for finding in result.get("findings", [])]
+    over_refusal = over_refusal_block(result) or {}
+    prompts = list(over_refusal.get("refused_prompts") or [])
+    for entry in over_refusal.get("by_probe") or []:
+        if not isinstance(entry, dict) or str(entry.get("probe_id")) in rule_index:
+            continue
+        rule_index[str(entry["probe_id"])] = len(rules)
+        rules.append(_usability_rule(entry))
+        if int(entry.get("refused") or 0):
+            results.append(_usability_result(entry, rule_index[str(entry["probe_id"])], target, prompts))
     summary = dict(result.get("summary") or {})
     run: dict[str, Any] = {
         "tool": {
@@ -270,6 +357,7 @@ def render_sarif(result: dict[str, Any]) -> dict[str, Any]:
             "seed": result.get("seed"),
             "plan": result.get("plan"),
             "summary": summary,
+            **({"usability": {"over_refusal": over_refusal}} if over_refusal else {}),
         },
     }
     return {"$schema": SARIF_SCHEMA_URI, "version": "2.1.0", "runs": [run]}

@@ -17,7 +17,7 @@ from app.db.models import Attempt, Scan, Target
 from app.engine.model import AttemptRecord
 from app.engine.probes.registry import load_probes
 from app.engine.report_json import SCHEMA, scan_result_json
-from app.engine.scoring import DEFAULT_ERROR_THRESHOLD, ProbeInfo, score_records
+from app.engine.scoring import DEFAULT_ERROR_THRESHOLD, ProbeInfo, probe_infos, score_records
 from app.engine.sinks import read_jsonl
 from app.jobs.sink import record_of
 
@@ -30,7 +30,8 @@ class ReportSourceError(ValueError):
 
 
 def _probe_info() -> dict[str, ProbeInfo]:
-    return {probe.id: ProbeInfo(probe.owasp, probe.severity, probe.title) for probe in load_probes()}
+    """What scoring needs of every catalogued probe, its kind included (over-refusal is scored apart)."""
+    return probe_infos(load_probes())
 
 
 def result_from_records(

@@ -21,6 +21,7 @@ from app.compliance.mapping import MeasuredProbe, RequirementStatus, assess_meas
 from app.engine.detectors.measured import measured_figures
 from app.engine.probes.registry import load_probes
 from app.engine.probes.schema import Probe
+from app.engine.report_json import over_refusal_block
 from app.engine.scoring import SEVERITY_ORDER
 
 __all__ = [
@@ -28,12 +29,14 @@ __all__ = [
     "ComplianceView",
     "EvidenceView",
     "FindingView",
+    "OverRefusalView",
     "ProbeRow",
     "ReportView",
     "adaptive_view",
     "build_view",
     "displayable",
     "evidence_view",
+    "over_refusal_view",
 ]
 
 OUTCOMES = ("vulnerable", "safe", "refused", "error", "blocked", "unscored")
@@ -99,6 +102,120 @@ class ProbeRow:
             low=float(low),
             high=float(high),
         )
+
+
+@dataclass(frozen=True)
+class OverRefusalProbe:
+    """One over-refusal probe: how many of its benign prompts the target refused."""
+
+    probe_id: str
+    title: str
+    attempts: int
+    scored: int
+    refused: int
+    rate_text: str
+
+
+@dataclass(frozen=True)
+class RefusedPrompt:
+    """One benign prompt the target refused, as excerpts (credentials masked in the document)."""
+
+    probe_id: str
+    attempt: str
+    strategies: str
+    prompt: str
+    response: str
+    explanation: str
+
+
+def _number(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _fraction(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _rate_text(rate: float | None, interval: Any) -> str:
+    low, high = [*(interval if isinstance(interval, list) else []), 0.0, 1.0][:2]
+    return "n/a" if rate is None else f"{percent(rate)} ({percent(_fraction(low))}–{percent(_fraction(high))})"
+
+
+@dataclass(frozen=True)
+class OverRefusalView:
+    """The result's `usability.over_refusal` (docs/scan-json.md): a usability measure, not a vulnerability."""
+
+    attempts: int
+    scored: int
+    refused: int
+    rate: float | None
+    rate_text: str
+    threshold: float | None
+    exceeds: bool | None
+    probes: list[OverRefusalProbe]
+    prompts: list[RefusedPrompt]
+
+    @property
+    def sentence(self) -> str:
+        """What a reader must know, in one or two sentences (the reports' summaries say it the same way)."""
+        if not self.attempts:
+            return (
+                "Over-refusal was not measured: the scan sent no benign prompt (select pack:over_refusal), so a "
+                "target that refuses everything would look the same as a safe one."
+            )
+        if self.rate is None:
+            return f"Over-refusal was not measured: none of the {self.attempts} benign prompts got a scored answer."
+        text = (
+            f"Over-refusal (a usability finding, not part of the risk score): the target refused {self.refused} of "
+            f"{self.scored} benign prompts that only sound dangerous, {self.rate_text}."
+        )
+        if self.threshold is not None:
+            allowed = percent(self.threshold, 1)
+            text += f" That is above the {allowed} allowed." if self.exceeds else f" The limit was {allowed}."
+        return text
+
+
+def over_refusal_view(document: Any) -> OverRefusalView | None:
+    """The over-refusal block of a result document or a platform scan's summary, made displayable; None when it
+    has none (written before over-refusal was measured)."""
+    block = over_refusal_block(document)
+    if block is None:
+        return None
+    rate = _fraction(block.get("rate"))
+    exceeds = block.get("exceeds_threshold")
+    return OverRefusalView(
+        attempts=_number(block.get("attempts")),
+        scored=_number(block.get("scored")),
+        refused=_number(block.get("refused")),
+        rate=rate,
+        rate_text=_rate_text(rate, block.get("rate_ci95")),
+        threshold=_fraction(block.get("threshold")),
+        exceeds=exceeds if isinstance(exceeds, bool) else None,
+        probes=[
+            OverRefusalProbe(
+                displayable(entry.get("probe_id")),
+                displayable(entry.get("title") or entry.get("probe_id")),
+                _number(entry.get("attempts")),
+                _number(entry.get("scored")),
+                _number(entry.get("refused")),
+                _rate_text(_fraction(entry.get("rate")), entry.get("rate_ci95")),
+            )
+            for entry in block.get("by_probe") or []
+            if isinstance(entry, dict)
+        ],
+        prompts=[
+            RefusedPrompt(
+                displayable(item.get("probe_id")),
+                displayable(item.get("attempt")),
+                " + ".join(displayable(s) for s in item.get("strategies") or ["none"]),
+                displayable(item.get("prompt")),
+                displayable(item.get("response")),
+                displayable(item.get("explanation")),
+            )
+            for item in block.get("refused_prompts") or []
+            if isinstance(item, dict)
+        ],
+    )
 
 
 @dataclass(frozen=True)
@@ -192,14 +309,11 @@ def adaptive_view(item: Any) -> AdaptiveView | None:
     if not isinstance(adaptive, dict):
         return None
 
-    def number(value: Any) -> int:
-        return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
     return AdaptiveView(
         strategy=displayable(adaptive.get("strategy")),
         success=adaptive.get("success") is True,
-        target_queries=number(adaptive.get("target_queries")),
-        iterations=number(adaptive.get("iterations")),
+        target_queries=_number(adaptive.get("target_queries")),
+        iterations=_number(adaptive.get("iterations")),
         node=displayable(adaptive.get("node")),
         judge_reason=displayable(adaptive.get("judge_reason")),
         notes=displayable(adaptive.get("notes")),
@@ -287,6 +401,10 @@ class ReportView:
     #: The attacker and judge models, the judge's calibration in words, and probes that needed a judge.
     roles: list[tuple[str, str]] = field(default_factory=list)
     needs_judge: list[str] = field(default_factory=list)
+    #: Benign prompts refused (usability; None for a document written before it was measured).
+    over_refusal: OverRefusalView | None = None
+    #: Attempts that ended in error, attack and benign.
+    errors: int = 0
 
     @property
     def scored_probes(self) -> list[ProbeRow]:
@@ -375,8 +493,9 @@ def _categories(probes: list[ProbeRow], catalog: Catalog) -> list[CategoryCount]
 def _headline(view: ReportView) -> list[str]:
     """The executive summary's sentences, from the numbers alone."""
     scored = len(view.scored_probes)
+    probes = "attack probes" if view.over_refusal and view.over_refusal.attempts else "probes"
     lines = [
-        f"{len(view.probes)} probes sent {view.attempts} attempts; {scored} probes had scored attempts and "
+        f"{len(view.probes)} {probes} sent {view.attempts} attempts; {scored} probes had scored attempts and "
         f"{len(view.findings)} of them succeeded at least once."
     ]
     worst = [(severity, count) for severity, count in view.severity_counts if count]
@@ -391,8 +510,12 @@ def _headline(view: ReportView) -> list[str]:
             f"The scan is inconclusive: {percent(view.error_share, 1)} of attempts ended in error, more than the scan "
             "allows, so the risk score and every passed requirement rest on too little evidence."
         )
-    elif view.outcomes["error"]:
-        lines.append(f"{view.outcomes['error']} attempts ended in error and were left out of the rates.")
+    else:
+        errors = view.errors
+        if errors:
+            lines.append(f"{errors} attempts ended in error and were left out of the rates.")
+    if view.over_refusal:
+        lines.append(view.over_refusal.sentence)
     failed = sum(c.counts["failed"] for c in view.compliance)
     gaps = sum(c.counts["not_tested"] for c in view.compliance)
     lines.append(
@@ -471,6 +594,8 @@ def build_view(
     view.strategies = [_strategy_row(entry) for entry in document.get("strategies") or [] if isinstance(entry, dict)]
     view.roles = _roles(document, judge)
     view.needs_judge = [displayable(probe) for probe in document.get("needs_judge") or []]
+    view.over_refusal = over_refusal_view(document)
+    view.errors = int(summary.get("errors", view.outcomes["error"]))  # older documents count attack errors only
     view.headline = _headline(view)
     return view
 
