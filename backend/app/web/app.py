@@ -21,7 +21,7 @@ from starlette.types import ExceptionHandler
 
 from app.api.errors import UNSTORABLE_VALUE_DETAIL
 from app.web.deps import PageError, SignInRequiredError, verify_csrf
-from app.web.routes import api_docs, audit, auth, compliance, findings, overview, scans, targets, users
+from app.web.routes import api_docs, audit, auth, compliance, findings, overview, packs, scans, targets, users
 from app.web.session import CsrfError
 from app.web.templating import page, redirect
 
@@ -35,6 +35,7 @@ WEB_ROUTERS = (
     overview.router,
     targets.router,
     scans.router,
+    packs.router,
     findings.router,
     compliance.router,
     audit.router,

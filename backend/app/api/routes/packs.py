@@ -130,7 +130,7 @@ def usernames(session: Session, rows: list[ProbePack]) -> dict[int, str]:
     return {user_id: name for user_id, name in session.execute(select(User.id, User.username).where(User.id.in_(ids)))}
 
 
-def _source_name(filename: str | None) -> str:
+def source_name(filename: str | None) -> str:
     """An upload's file name as problems name it: the last path part, no control or format characters."""
     base = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
     kept = "".join(char for char in base if unicodedata.category(char) not in UNSAFE_NAME_CATEGORIES).strip()
@@ -151,9 +151,9 @@ async def pack_upload(
         item = form.get("file")
         if not isinstance(item, UploadFile):
             raise HTTPException(422, "send the pack as the file field `file` of the form")
-        return await item.read(), _source_name(item.filename)
+        return await item.read(), source_name(item.filename)
     if content_type in YAML_TYPES:
-        return await request.body(), _source_name(filename)
+        return await request.body(), source_name(filename)
     raise HTTPException(
         415,
         "send the pack's YAML as the body (content-type: application/yaml) or as the file `file` of a "
@@ -164,9 +164,14 @@ async def pack_upload(
 Upload = Annotated[tuple[bytes, str], Depends(pack_upload)]
 
 
+def is_clash(error: PackValidationError) -> bool:
+    """A valid pack that clashes with the catalogue (409), rather than an invalid one (422)."""
+    return isinstance(error, crud.PackClashError)
+
+
 def problems_response(error: PackValidationError) -> JSONResponse:
     """422 (invalid) or 409 (a clash) problem+json listing each problem: file, line, field, message."""
-    clash = isinstance(error, crud.PackClashError)
+    clash = is_clash(error)
     problems = [item.as_dict() for item in error.problems]
     count = len(problems)
     if clash:
@@ -178,17 +183,18 @@ def problems_response(error: PackValidationError) -> JSONResponse:
     return problem(409 if clash else 422, detail, errors=problems)
 
 
-def upload(
+def upload_version(
     session: Session, data: bytes, source: str, principal: service.Principal, client: Client
-) -> crud.UploadResult | JSONResponse:
-    """The upload for the API and the dashboard, committed; or, with nothing stored, the problem+json to answer."""
+) -> crud.UploadResult:
+    """The upload for the API and the dashboard: committed; or PackValidationError (PackClashError for a clash)
+    with nothing stored."""
     try:
         result = crud.upload_pack(
             session, data, source, actor=principal.user.id, ip_address=client.ip, user_agent=client.user_agent
         )
-    except PackValidationError as error:
+    except PackValidationError:
         session.rollback()
-        return problems_response(error)
+        raise
     session.commit()
     return result
 
@@ -212,9 +218,10 @@ def upload_pack(  # `principal` first: the permission is checked before the body
     name and the name's active version (201); the previous version stays stored, inactive. A pack whose text is
     that of its active version is answered 200 with that version. Audited as `pack_upload`."""
     data, source = body
-    result = upload(session, data, source, principal, client)
-    if isinstance(result, JSONResponse):
-        return result
+    try:
+        result = upload_version(session, data, source, principal, client)
+    except PackValidationError as error:
+        return problems_response(error)
     if not result.created:
         response.status_code = 200
     return PackVersionOut.of(result.row, usernames(session, [result.row]))

@@ -23,6 +23,7 @@ from app.auth import service
 from app.auth.rbac import Permission
 from app.compliance.catalog import default_catalog
 from app.compliance.persist import ASSESSMENT_STATUS
+from app.crud import packs as packs_crud
 from app.crud import scans as scans_crud
 from app.db.enums import ScanStatus
 from app.db.models import Scan
@@ -184,6 +185,7 @@ Line = Annotated[str, Form(max_length=500)]
 @router.post("/scans/preview", summary="How many attempts a selection plans (htmx fragment)")
 def preview_scan(
     request: Request,
+    session: SessionDep,
     principal: Writer,
     owasp: Choices = [],  # noqa: B006 - FastAPI copies form defaults
     selection: Line = "",
@@ -195,7 +197,8 @@ def preview_scan(
 ) -> Response:
     probes, chosen = _selection(owasp, selection), _stacks(strategies, stacks)
     try:
-        plan = plan_scan(ScanOptions(probes, chosen, repeat, profile=profile))
+        packs = [stored.pack for stored in packs_crud.active_packs(session)]  # `pack:NAME` of a user pack too
+        plan = plan_scan(ScanOptions(probes, chosen, repeat, profile=profile), packs)
         context: dict[str, Any] = {"attempts": len(plan.attempts), "probes": len(plan.probes), "error": None}
     except (ProbePackError, ValueError, KeyError) as error:
         context = {"attempts": 0, "probes": 0, "error": str(error).strip("'\"") if probes else "Choose some probes."}
