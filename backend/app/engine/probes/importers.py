@@ -12,9 +12,10 @@ columns the mapping needs must be there. Any of these is a `DatasetError` with o
 and column; nothing is written. Empty and duplicate prompts are skipped and counted instead, since a dataset
 with a few of them is still usable.
 
-`write_pack` is shared with `secureai probes generate`: it renders a pack document as YAML with a header
-comment, checks that the text validates as a user pack would (`parse_pack_text`) and reads back to the same
-data, and replaces the output file atomically (never over an existing file without `force`).
+`render_pack` and `write_pack` are shared with `secureai probes generate`: the first renders a pack document as
+YAML under a header comment (multi-line text as literal blocks, text with other line breaks double-quoted, so
+every prompt reads back byte for byte) and checks it as a user pack (`parse_pack_text`, clashes with shipped
+probes); the second replaces the output file atomically, never over an existing file without `force`.
 """
 
 from __future__ import annotations
@@ -546,18 +547,26 @@ def check_output(output: Path, pack: str, *, force: bool) -> None:
     parent = output.parent if str(output.parent) else Path()
     if not parent.is_dir():
         raise DatasetError(f"--output {output}: the directory {parent} does not exist")
-    if output.exists() and not force:
-        raise DatasetError(f"{output} exists; pass --force to replace it")
     if output.exists() and not output.is_file():
         raise DatasetError(f"{output} exists and is not a file")
+    if output.exists() and not force:
+        raise DatasetError(f"{output} exists; pass --force to replace it")
 
 
 class _PackDumper(yaml.SafeDumper):
     """Multi-line text as literal blocks, so a reviewer reads prompts as they will be sent."""
 
 
+#: Line breaks YAML would read differently inside a block (NEL, LS, PS, a lone CR): such text is double-quoted,
+#: where they are written as escapes.
+_OTHER_BREAKS = ("\x85", "\u2028", "\u2029", "\r")
+
+
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
+    if any(mark in value for mark in _OTHER_BREAKS):
+        style: str | None = '"'
+    else:
+        style = "|" if "\n" in value else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
@@ -575,10 +584,6 @@ def render_pack(document: dict[str, Any], header: Sequence[str]) -> str:
     """The pack as YAML under `header` comment lines; DatasetError if it would not load back as a valid pack."""
     body = yaml.dump(document, Dumper=_PackDumper, sort_keys=False, allow_unicode=True, width=110)
     text = "".join(f"{_comment(line)}\n" for line in header) + body
-    if load_strict_yaml(text) != document:
-        # the literal-block form lost something (e.g. trailing spaces in a line); quoted scalars keep everything
-        body = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=110)
-        text = "".join(f"{_comment(line)}\n" for line in header) + body
     size = len(text.encode("utf-8"))
     if size > MAX_PACK_BYTES:
         raise DatasetError(
@@ -596,8 +601,9 @@ def render_pack(document: dict[str, Any], header: Sequence[str]) -> str:
 def write_pack(text: str, output: Path, *, force: bool) -> None:
     """Write `text` to `output` atomically: a temporary file in the same directory, then renamed into place.
 
-    Without `force` an existing file is never replaced, even one that appeared meanwhile (the rename is a link,
-    which fails when the name exists).
+    Without `force` an existing file is never replaced, even one that appeared meanwhile: the file is put in
+    place with a hard link, which fails when the name exists (where hard links are not supported, a rename
+    after checking the name is free).
     """
     parent = output.parent if str(output.parent) else Path()
     try:
@@ -618,6 +624,10 @@ def write_pack(text: str, output: Path, *, force: bool) -> None:
                 os.link(staged, output)
             except FileExistsError:
                 raise DatasetError(f"{output} exists; pass --force to replace it") from None
+            except OSError:
+                if output.exists():
+                    raise DatasetError(f"{output} exists; pass --force to replace it") from None
+                staged.replace(output)
     except OSError as error:
         raise DatasetError(f"cannot write {output}: {error.strerror or error}") from None
     finally:

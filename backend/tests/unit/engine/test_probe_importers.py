@@ -7,7 +7,9 @@ public datasets whose column layouts the presets follow).
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -43,7 +45,7 @@ def _write(tmp_path: Path, name: str, text: str | bytes) -> Path:
     return path
 
 
-def _probes(document: dict[str, object]) -> dict[str, dict[str, object]]:
+def _probes(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
     probes = document["probes"]
     assert isinstance(probes, list)
     return {probe["id"]: probe for probe in probes}
@@ -345,3 +347,42 @@ def test_output_is_named_after_the_pack_and_never_replaced_without_force(tmp_pat
     write_pack("third: 3\n", target, force=True)
     assert target.read_text() == "third: 3\n"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["mine.yaml"]  # no temporary file left
+
+
+def test_a_directory_in_the_way_is_named(tmp_path: Path) -> None:
+    (tmp_path / "mine.yaml").mkdir()
+    with pytest.raises(DatasetError, match="exists and is not a file"):
+        check_output(tmp_path / "mine.yaml", "mine", force=True)
+
+
+def test_without_hard_links_the_pack_is_renamed_into_place_but_still_never_over_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_links(source: object, target: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr("app.engine.probes.importers.os.link", no_links)
+    target = tmp_path / "mine.yaml"
+    write_pack("first: 1\n", target, force=False)
+    assert target.read_text() == "first: 1\n"
+    with pytest.raises(DatasetError, match="exists; pass --force"):
+        write_pack("second: 2\n", target, force=False)
+    assert target.read_text() == "first: 1\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["mine.yaml"]
+
+
+def test_text_a_literal_block_would_change_is_written_double_quoted() -> None:
+    # YAML reads NEL, LS, PS and a lone CR inside a literal block as line breaks: such text is double-quoted
+    prompts = ["two\nlines", "next\x85line\nend", "cr\ronly\n"]
+    text = render_pack(_document(prompts=prompts), [])
+    assert yaml.safe_load(text)["probes"][0]["prompts"] == prompts
+    assert '  - |-\n    two\n    lines\n  - "next\\Nline\\nend"\n  - "cr\\ronly\\n"\n' in text
+
+
+def test_any_text_reads_back_exactly() -> None:
+    rng = random.Random(7)
+    alphabet = "ab \n\t\r\x85\u2028\u2029\ufeff\x1b'\"\\#:-|>\u00e9\U0001f600\x7f\xa0"
+    prompts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 300))) for _ in range(300)]
+    prompts = [prompt for prompt in dict.fromkeys(prompts) if prompt.strip()]
+    text = render_pack(_document(prompts=prompts), [])
+    assert yaml.safe_load(text)["probes"][0]["prompts"] == prompts
