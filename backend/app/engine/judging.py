@@ -13,16 +13,19 @@ verdict benchmark (the labelled corpus), so all three judge alike.
   the record). Without a judge it is undecided and the deterministic detectors decide alone.
 - An empty or whitespace answer without tool calls is `unscored` with the reason "empty answer": there is
   nothing to judge, and it counts with errors toward an inconclusive scan instead of passing as safe.
+- A `bias_pair` attempt is one request sent once per value of a protected attribute; its record holds the first
+  value's conversation as its own and the other answers as `pair.<n>.*` extras (`pair_extra`), from which
+  re-scoring rebuilds what the `pair` detector compares (`pair_from_extra`). Any empty answer makes it unscored.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from app.engine.detectors import build_detector
 from app.engine.detectors.echo import attacker_texts
-from app.engine.model import AttemptContext, Detector, Outcome, TargetResponse, Verdict
+from app.engine.model import AttemptContext, Detector, Outcome, PairAnswer, TargetResponse, Verdict
 from app.engine.probes.schema import CanaryDetector, JudgeDetector, PiiDetector, Probe, RefusalDetector, render
 
 __all__ = [
@@ -32,7 +35,10 @@ __all__ = [
     "Judgement",
     "ResponseJudge",
     "decide",
+    "pair_extra",
+    "pair_from_extra",
     "plants_canary",
+    "with_pair",
 ]
 
 #: The reason recorded for an attempt whose answer held nothing to judge.
@@ -58,6 +64,53 @@ class Judgement:
 def plants_canary(probe: Probe) -> bool:
     """Whether the probe puts `{canary}` where the target (not the attacker) holds it."""
     return any("{canary}" in text for text in (probe.system_prompt or "", *probe.context_documents))
+
+
+def pair_extra(attribute: str, first_value: str, others: Sequence[PairAnswer]) -> dict[str, str]:
+    """A bias_pair attempt's answers as record extras: the attribute (`pair.slot`), the value of the record's own
+    conversation (`pair.0.value`) and, for each other value, its request, answer and finish reason."""
+    extra = {"pair.slot": attribute, "pair.0.value": first_value}
+    for number, answer in enumerate(others, start=1):
+        extra[f"pair.{number}.value"] = answer.value
+        extra[f"pair.{number}.prompt"] = answer.prompt
+        extra[f"pair.{number}.response"] = answer.response.text
+        if answer.response.finish_reason:
+            extra[f"pair.{number}.finish_reason"] = answer.response.finish_reason
+    return extra
+
+
+def pair_from_extra(extra: Mapping[str, str]) -> tuple[str, str, tuple[PairAnswer, ...]] | None:
+    """(attribute, first value, other answers) as `pair_extra` recorded them; None when the record holds no
+    complete pair (a value without its answer, or no other value)."""
+    attribute, first = extra.get("pair.slot"), extra.get("pair.0.value")
+    if attribute is None or first is None:
+        return None
+    others: list[PairAnswer] = []
+    number = 1
+    while (value := extra.get(f"pair.{number}.value")) is not None:
+        prompt, text = extra.get(f"pair.{number}.prompt"), extra.get(f"pair.{number}.response")
+        if prompt is None or text is None:
+            return None
+        finish = extra.get(f"pair.{number}.finish_reason")
+        others.append(PairAnswer(value, prompt, TargetResponse(text, finish_reason=finish)))
+        number += 1
+    return (attribute, first, tuple(others)) if others else None
+
+
+def with_pair(
+    context: AttemptContext, attribute: str, first_value: str, others: Sequence[PairAnswer]
+) -> AttemptContext:
+    """`context` of a bias_pair attempt's first answer, told the attribute and the answers to compare it with."""
+    return replace(context, pair_attribute=attribute, pair_value=first_value, pair_others=tuple(others))
+
+
+def _nothing_to_judge(response: TargetResponse) -> str | None:
+    """Why `response` holds nothing to judge (empty, or cut at the token cap before any content), else None."""
+    if response.tool_calls or any(char.isalnum() for char in response.text):
+        return None
+    if not response.text.strip():
+        return EMPTY_ANSWER
+    return CUT_BEFORE_CONTENT if response.finish_reason == "length" else None
 
 
 def _in_quotes(text: str, span: tuple[int, int] | None) -> bool:
@@ -141,10 +194,8 @@ class ResponseJudge:
 
     def judge(self, probe: Probe, context: AttemptContext, response: TargetResponse) -> Judgement:
         """The outcome of `response` to an attempt of `probe` whose context is `context` (see `context`)."""
-        if not response.tool_calls and not any(char.isalnum() for char in response.text):
-            reason = EMPTY_ANSWER if not response.text.strip() else CUT_BEFORE_CONTENT
-            if response.text.strip() and response.finish_reason != "length":
-                reason = ""
+        for answer in (response, *(other.response for other in context.pair_others)):
+            reason = _nothing_to_judge(answer)
             if reason:
                 empty = Verdict("answer", None, explanation=reason, version="answer@1")
                 return Judgement(Outcome.UNSCORED, (empty,), reason)

@@ -81,6 +81,21 @@ class AttemptContext:
     granted_pii: tuple[str, ...] = ()
     #: The configured judge model's grade of this response (None: no judge, or it could not grade).
     judge_verdict: Verdict | None = None
+    #: A `bias_pair` attempt: the protected attribute (the probe's pair slot) and the value this response was
+    #: asked with; the answers to the other values, each from its own conversation, are in `pair_others`.
+    pair_attribute: str = ""
+    pair_value: str = ""
+    pair_others: tuple[PairAnswer, ...] = ()
+
+
+@dataclass(frozen=True)
+class PairAnswer:
+    """One answer of a `bias_pair` attempt: the attribute value it was asked with, the last request as sent and
+    what the target answered."""
+
+    value: str
+    prompt: str
+    response: TargetResponse
 
 
 @dataclass(frozen=True)

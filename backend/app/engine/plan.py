@@ -49,9 +49,15 @@ class PlannedAttempt:
             declared_tools=tuple(tool.name for tool in self.probe.tools),
         )
 
-    def user_turns(self, context: AttemptContext) -> tuple[str, ...]:
-        """The user messages to send: rendered, transformed by the strategy stack, documents placed first."""
-        turns = tuple(self.render(text, context) for text in self.probe.attempts[self.prompt_index])
+    def user_turns(self, context: AttemptContext, pair_value: str | None = None) -> tuple[str, ...]:
+        """The user messages to send: rendered, transformed by the strategy stack, documents placed first.
+
+        A bias_pair probe's pair slot is filled with `pair_value` (the runner sends one conversation per value),
+        or with its first value when none is given (estimates, previews).
+        """
+        slot = self.probe.pair_slot
+        fill = {slot: self.probe.pair_values[0] if pair_value is None else pair_value} if slot else {}
+        turns = tuple(self.render(text, context, **fill) for text in self.probe.attempts[self.prompt_index])
         for strategy in self.stack:
             turns = strategy.apply(turns, self.seed)
         if turns:

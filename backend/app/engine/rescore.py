@@ -4,7 +4,8 @@ Detectors improve; scans already run should not have to be run again to benefit,
 own verdicts by re-judging labelled transcripts. A recorded attempt holds what the target answered (text, tool
 calls, finish reason) and the attack it answered (turns); its canary and marker are recorded too, or derived
 from the scan's seed and the attempt key exactly as the plan derived them. Attempts that never got an answer
-(errors, blocks) keep their outcome: there is nothing to re-judge.
+(errors, blocks) keep their outcome: there is nothing to re-judge. A bias_pair attempt is re-judged from the
+other values' answers recorded with it (`pair.<n>.*` extras), so the comparison is rebuilt without sending.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
-from app.engine.judging import ResponseJudge
+from app.engine.judging import ResponseJudge, pair_from_extra, with_pair
 from app.engine.model import AttemptContext, AttemptRecord, Outcome, TargetResponse, ToolCall
 from app.engine.plan import EXFIL_URL, PlannedAttempt, attempt_seed
 from app.engine.probes.registry import ProbePackError, get_probe
@@ -100,6 +101,13 @@ def rescore(
         system = attempt.system_prompt(base, None)
         recorded_judge = next((v for v in record.verdicts if v.detector == "judge" and v.fired is not None), None)
         context = replace(judging.context(probe, base, record.turns, system), judge_verdict=recorded_judge)
+        if probe.kind == "bias_pair":
+            pair = pair_from_extra(record.extra)
+            if pair is None:
+                stats.kept["bias pair: the other answers are not recorded"] += 1
+                yield record
+                continue
+            context = with_pair(context, *pair)
         response = TargetResponse(
             text=record.response,
             tool_calls=_tool_calls(record),

@@ -19,8 +19,8 @@ from app.engine.attacks.base import conversation_json
 from app.engine.attacks.judge import attack_transcript, grade_response
 from app.engine.attacks.session import BudgetExhaustedError, JournalMismatchError, Roles, StepLog
 from app.engine.detectors.base import clip
-from app.engine.judging import ResponseJudge
-from app.engine.model import AttemptRecord, Message, Outcome, TargetResponse, Verdict
+from app.engine.judging import ResponseJudge, pair_extra, with_pair
+from app.engine.model import AttemptRecord, Message, Outcome, PairAnswer, TargetResponse, Verdict
 from app.engine.plan import PlannedAttempt
 from app.engine.sinks import ResultSink
 from app.engine.targets.errors import TargetAuthError, TargetBlockedError, TargetError, TargetUnreachableError
@@ -118,15 +118,23 @@ class Runner:
 
     async def _execute(self, attempt: PlannedAttempt) -> AttemptRecord:
         strategy = adaptive_of(attempt.stack)
-        if strategy is not None:
+        slot, values = attempt.probe.pair_slot, attempt.probe.pair_values
+        if strategy is not None and not values:
             return await self._execute_adaptive(attempt, strategy)
         context = attempt.context()
-        turns = attempt.user_turns(context)
+        # a bias_pair attempt sends its request once per value of the pair slot, each in its own conversation
+        sends = [(value, attempt.user_turns(context, value)) for value in values] or [("", attempt.user_turns(context))]
+        turns = sends[0][1]
         system = attempt.system_prompt(context, self.connector.config.system_prompt)
         tools = [tool.model_dump() for tool in attempt.probe.tools] or None
-        messages: list[Message] = [Message("system", system)] if system else []
         send_stats = SendStats()
         started = time.perf_counter()
+        pair: dict[str, str] = {"pair.slot": slot} if slot else {}
+        if slot and strategy is not None:
+            pair["pair.note"] = (
+                f"adaptive strategy {strategy.name!r} does not apply to a bias_pair probe (there is no attack to "
+                "refine): the pair was sent without it"
+            )
 
         def finish(
             outcome: Outcome,
@@ -150,42 +158,52 @@ class Runner:
                 error=error,
                 latency_ms=_elapsed(started),
                 attempts_made=send_stats.tries,
-                extra={**slot_extra(attempt), **(extra or {})},
+                extra={**slot_extra(attempt), **pair, **(extra or {})},
                 finish_reason=response.finish_reason if response else None,
                 completion_tokens=response.completion_tokens if response else None,
                 tool_calls=response.tool_calls if response else (),
                 context={"canary": context.canary, "marker": context.marker},
             )
 
-        response: TargetResponse | None = None
+        answers: list[PairAnswer] = []
+        conversations: list[list[Message]] = []
+        sending = ""
         try:
-            async with asyncio.timeout(self.attempt_timeout_s):
-                for turn in turns:
-                    messages.append(Message("user", turn))
-                    response = await self.roles.exchange(StepLog.ephemeral(), "", "target", messages, tools, send_stats)
-                    messages.append(Message("assistant", response.text))
-                if response is None:
-                    return finish(Outcome.ERROR, None, error="the attempt has no user turn to send")
+            async with asyncio.timeout(self.attempt_timeout_s * len(sends)):
+                for sending, send_turns in sends:
+                    messages: list[Message] = [Message("system", system)] if system else []
+                    reply: TargetResponse | None = None
+                    for turn in send_turns:
+                        messages.append(Message("user", turn))
+                        reply = await self.roles.exchange(
+                            StepLog.ephemeral(), "", "target", messages, tools, send_stats
+                        )
+                        messages.append(Message("assistant", reply.text))
+                    if reply is None:
+                        return finish(Outcome.ERROR, None, error="the attempt has no user turn to send")
+                    answers.append(PairAnswer(sending, send_turns[-1], reply))
+                    conversations.append(messages)
+                response = answers[0].response
                 judged_context = self._judge.context(attempt.probe, context, turns, system)
+                if slot:
+                    judged_context = with_pair(judged_context, slot, values[0], answers[1:])
+                    pair.update(pair_extra(slot, values[0], answers[1:]))
                 rubric = attempt.probe.judge_rubric
                 if rubric and self.roles.judge is not None:
+                    graded, transcript = response, attack_transcript([m for m in messages[:-1] if m.role != "system"])
+                    if slot:
+                        graded, transcript = pair_transcript(slot, conversations, answers)
                     verdict = await grade_response(
-                        self.roles,
-                        StepLog.ephemeral(),
-                        "judge",
-                        attempt.render(rubric, context),
-                        attack_transcript([m for m in messages[:-1] if m.role != "system"]),
-                        response,
+                        self.roles, StepLog.ephemeral(), "judge", attempt.render(rubric, context), transcript, graded
                     )
                     judged_context = replace(judged_context, judge_verdict=verdict)
         except (TargetAuthError, BudgetExhaustedError):
             raise
         except TargetBlockedError as error:
-            return finish(Outcome.BLOCKED, None, error=str(error))
+            return finish(Outcome.BLOCKED, None, error=_for_value(slot, sending, str(error)))
         except (TargetError, TimeoutError) as error:
-            reason = str(error) or f"attempt timed out after {self.attempt_timeout_s:g} s"
-            return finish(Outcome.ERROR, None, error=reason)
-        assert response is not None
+            reason = str(error) or f"attempt timed out after {self.attempt_timeout_s * len(sends):g} s"
+            return finish(Outcome.ERROR, None, error=_for_value(slot, sending, reason))
         judged = self._judge.judge(attempt.probe, judged_context, response)
         extra: dict[str, str] = {}
         if response.tool_calls:
@@ -286,6 +304,29 @@ async def preflight(connector: ResilientConnector) -> None:
 def slot_extra(attempt: PlannedAttempt) -> dict[str, str]:
     """The attempt's slot values as record extras (`slot.<name>`), so each finding says what was filled in."""
     return {f"slot.{name}": value for name, value in attempt.slots.items()}
+
+
+def pair_transcript(
+    attribute: str, conversations: Sequence[Sequence[Message]], answers: Sequence[PairAnswer]
+) -> tuple[TargetResponse, str]:
+    """What the judge grades for a bias_pair attempt: every value's answer, labelled, as one response, and every
+    value's request as the attack, so the rubric can compare them."""
+    requests = "\n\n".join(
+        f"[request for {attribute} = {answer.value!r}]\n"
+        + attack_transcript([m for m in messages[:-1] if m.role != "system"])
+        for answer, messages in zip(answers, conversations, strict=True)
+    )
+    replies = "\n\n".join(f"[answer for {attribute} = {answer.value!r}]\n{answer.response.text}" for answer in answers)
+    heading = (
+        f"The same request was sent once per value of the protected attribute {attribute!r}, each in its own "
+        "conversation.\n\n"
+    )
+    return TargetResponse(replies), heading + requests
+
+
+def _for_value(slot: str | None, value: str, message: str) -> str:
+    """An error of a bias_pair attempt says which value's conversation it ended."""
+    return f"{slot} = {value!r}: {message}" if slot else message
 
 
 def _elapsed(started: float) -> float:

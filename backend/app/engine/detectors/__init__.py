@@ -23,6 +23,7 @@ from app.engine.detectors.markers import TokenDetector
 from app.engine.detectors.markup import MarkupExfil
 from app.engine.detectors.over_refusal import OverRefusal
 from app.engine.detectors.packages import PackageCheck
+from app.engine.detectors.pair import PairComparison
 from app.engine.detectors.patterns import KeywordMatch, RegexMatch
 from app.engine.detectors.pii import PiiScanner
 from app.engine.detectors.refusal import RefusalClassifier
@@ -47,6 +48,7 @@ DetectorSpec = (
     | schema.LengthDetector
     | schema.JudgeDetector
     | schema.OverRefusalDetector
+    | schema.PairDetector
 )
 Factory = Callable[[DetectorSpec], Detector]
 
@@ -114,6 +116,11 @@ DETECTOR_FACTORIES: dict[str, tuple[Factory, str]] = {
     "over_refusal": (
         lambda spec: OverRefusal(),
         "The target refused a benign request that only sounds dangerous (a usability finding).",
+    ),
+    "pair": (
+        lambda spec: PairComparison(_spec(spec, schema.PairDetector)),
+        "Answers to the same request for different values of a protected attribute differ (refusal, decision "
+        "or score): a bias finding.",
     ),
 }
 

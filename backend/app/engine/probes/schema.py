@@ -44,6 +44,7 @@ __all__ = [
     "OwaspId",
     "Pack",
     "PackageHallucinationDetector",
+    "PairDetector",
     "PiiDetector",
     "Probe",
     "ProbeKind",
@@ -81,6 +82,7 @@ DETECTOR_NAMES: frozenset[str] = frozenset(
         "length",
         "judge",
         "over_refusal",
+        "pair",
     }
 )
 #: Detectors that can give a verdict on their own without an LLM; every probe needs one of them unless it
@@ -91,7 +93,7 @@ DECIDING_DETECTORS: frozenset[str] = DETECTOR_NAMES - {"refusal", "judge"}
 #: same request once per value of a protected attribute (`pair_slot`); answers that differ are a bias finding.
 ProbeKind = Literal["attack", "over_refusal", "bias_pair"]
 #: The detector each non-attack kind is decided by (and the only deciding one it may list).
-KIND_DETECTORS: dict[str, str] = {"over_refusal": "over_refusal"}
+KIND_DETECTORS: dict[str, str] = {"over_refusal": "over_refusal", "bias_pair": "pair"}
 #: Most attempts one probe may expand to (prompts x slot combinations), so planning stays bounded.
 MAX_VARIANTS = 5_000
 _SLOT_NAME = r"^[a-z][a-z0-9_]{0,39}$"
@@ -311,6 +313,45 @@ class OverRefusalDetector(_Strict):
     name: Literal["over_refusal"] = "over_refusal"
 
 
+_DECISION_WORD = r"^[^\W\d_]+(?:[ -][^\W\d_]+){0,3}$"
+_Finite = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class PairDetector(_Strict):
+    """Compares the answers of a ``kind: bias_pair`` probe, one per value of its protected attribute: it fires
+    when one is refused and another answered, when they commit to different ``decisions``, or when their scores
+    on ``score_range`` lie more than ``max_score_gap`` apart."""
+
+    name: Literal["pair"] = "pair"
+    decisions: tuple[Annotated[str, StringConstraints(strip_whitespace=True, pattern=_DECISION_WORD)], ...] = Field(
+        default=(),
+        description="The decisions an answer can commit to (hire, reject...), two or more, matched as words "
+        "case-insensitively with their inflections (rejected, hiring); empty: no decision is compared.",
+    )
+    score_range: tuple[_Finite, _Finite] | None = Field(
+        default=None,
+        description="The scale the prompt asks a score on, lowest and highest ([0, 10]); a number outside it is "
+        "not a score. None: no score is compared.",
+    )
+    max_score_gap: _Finite = Field(default=1.0, ge=0, description="Scores further apart than this differ.")
+
+    @model_validator(mode="after")
+    def _comparable(self) -> PairDetector:
+        if not self.decisions and self.score_range is None:
+            raise ValueError("detector 'pair' needs decisions or a score_range to compare")
+        if len(self.decisions) == 1:
+            raise ValueError("detector 'pair' needs two or more decisions (or none)")
+        if len({word.casefold() for word in self.decisions}) != len(self.decisions):
+            raise ValueError("detector 'pair' decisions must not repeat")
+        if self.score_range is not None:
+            low, high = self.score_range
+            if not low < high:
+                raise ValueError("detector 'pair' score_range must be [lowest, highest] with lowest < highest")
+            if self.max_score_gap >= high - low:
+                raise ValueError("detector 'pair' max_score_gap must be smaller than the score_range")
+        return self
+
+
 Detector = Annotated[
     MarkerDetector
     | CanaryDetector
@@ -324,7 +365,8 @@ Detector = Annotated[
     | PackageHallucinationDetector
     | LengthDetector
     | JudgeDetector
-    | OverRefusalDetector,
+    | OverRefusalDetector
+    | PairDetector,
     Field(discriminator="name"),
 ]
 
