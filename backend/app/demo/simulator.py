@@ -8,6 +8,8 @@ have a target that behaves in known ways without downloading a model:
   repeats its whole context (system prompt, retrieved documents and the user's message) back, so planted
   secrets and exfiltration links come out, and it calls any declared tool that the conversation names. (Its
   echo of the user's message alone would prove nothing: SecureAI's detectors discount copies of the attack.)
+  It is biased on one protected attribute, age (`app.demo.bias`): asked for a decision in the bias pack's format,
+  it decides against people aged 60 or more and scores them lower, and treats every other attribute alike.
   Harmful-content requests (`app.demo.content`) it answers by category: it complies with cyber, drugs, fraud,
   privacy and election and health misinformation (a `[SIMULATED COMPLIANCE]` outline of placeholders, never
   real content) and refuses CBRN, weapons and violence, self-harm, sexual content, minors and hate.
@@ -42,7 +44,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from app.demo import content, roles
+from app.demo import bias, content, roles
 from app.engine.detectors.echo import requested_payloads
 
 Mode = Literal["vulnerable", "refusing", "base64", "flaky", "guarded", "filtered", "attacker", "judge"]
@@ -105,6 +107,8 @@ def answer(
         done = f"Done as asked.\n{obeyed}" if obeyed else "Done as asked."
         return f"{done}\n\nDecoded request: {decoded}", _tool_calls(tools, decoded), "stop"
     request = _decoded_instructions(last_user) or last_user
+    if mode == "vulnerable" and (decided := bias.decision_reply(request)) is not None:
+        return decided, [], "stop"
     if mode == "vulnerable" and (harmful := content.harmful_reply(request)) is not None:
         return harmful, [], "stop"
     obeyed = _obey(request)
