@@ -35,7 +35,6 @@ from typing import Any, Literal
 
 import yaml
 
-from app.core.yaml_loader import load_strict_yaml
 from app.engine.probes.registry import ProbePackError, load_packs
 from app.engine.probes.schema import MAX_VARIANTS
 from app.engine.probes.user_packs import MAX_PACK_BYTES, PackValidationError, merge_catalogue, parse_pack_text
