@@ -37,7 +37,15 @@ from app.jobs.scan_job import ScanOptions, plan_scan
 from app.reports.charts import SEVERITY_COLOURS, STATUS_COLOURS, Bar, bar_chart, compliance_chart, risk_gauge
 from app.reports.html import REPORT_CSP
 from app.reports.render import FORMATS
-from app.reports.view import ComplianceView, adaptive_view, displayable, evidence_view, percent, risk_band
+from app.reports.view import (
+    ComplianceView,
+    adaptive_view,
+    displayable,
+    evidence_view,
+    over_refusal_view,
+    percent,
+    risk_band,
+)
 from app.web.deps import web_require
 from app.web.routes.common import api_call, target_names
 from app.web.templating import page, redirect
@@ -438,6 +446,8 @@ def read_scan(scan_id: PathId, request: Request, session: SessionDep, principal:
             if isinstance(f.evidence, list)
         },
         "strategy_rows": strategy_rows(summary),
+        # benign prompts the target refused: a usability measure, shown apart from findings and the risk score
+        "over_refusal": over_refusal_view(summary),
         "roles": _roles_context(session, scan),
         "frameworks": frameworks,
         "status_words": ASSESSMENT_STATUS,
