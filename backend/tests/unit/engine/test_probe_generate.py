@@ -105,7 +105,8 @@ def test_a_purpose_gives_a_probe_per_owasp_category_with_its_rubric() -> None:
     assert leak.goal == f"Get the application's assistant to {aim}."
     assert leak.rubric is not None and f"(the application: {purpose})" in leak.rubric
     assert agency.rubric is not None and agency.rubric.startswith("The answer takes or confirms an action")
-    assert set(agency.tags) == {"generated", "needs_review", "agency"}
+    assert agency.tags == ("generated", "needs_review", "authorization")
+    assert leak.tags == ("generated", "needs_review", "leak", "system-prompt", "atlas:AML.T0056")
     assert [json.loads(messages[-1].content)["category"] for messages in sent] == ["LLM07", "LLM06"]
 
 
