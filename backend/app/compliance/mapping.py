@@ -82,10 +82,14 @@ class FrameworkAssessment:
 
 
 def probe_coverage(probes: Iterable[MappableProbe], catalog: Catalog) -> dict[str, dict[str, list[str]]]:
-    """Per framework, per requirement id: the ids of the probes that can evidence it (absent: a gap)."""
+    """Per framework, per requirement id: the ids of the probes that can evidence it (absent: a gap).
+
+    Over-refusal probes (`kind: over_refusal`) evidence nothing: they test usability, not security."""
     coverage: dict[str, dict[str, list[str]]] = {framework_id: {} for framework_id in catalog.frameworks}
     linked: dict[tuple[str, tuple[str, ...]], dict[str, set[str]]] = {}  # probes share categories and tag sets
     for probe in probes:
+        if getattr(probe, "kind", "attack") == "over_refusal":
+            continue  # refusing a benign request is a usability finding: it evidences no security requirement
         key = (probe.owasp, tuple(probe.tags))
         if key not in linked:
             linked[key] = catalog.requirements_for(*key)

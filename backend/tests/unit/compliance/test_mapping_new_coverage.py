@@ -15,8 +15,9 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli.main import app
-from app.compliance.catalog import requirements_for
-from app.engine.probes.registry import select
+from app.compliance.catalog import default_catalog, requirements_for
+from app.compliance.mapping import probe_coverage
+from app.engine.probes.registry import load_probes, select
 
 NEW_ASI = ("ASI06", "ASI07", "ASI08", "ASI10")
 NIST_HARM_RISKS = (
@@ -227,3 +228,11 @@ def test_coverage_table_no_longer_lists_the_closed_gaps() -> None:
     assert result.exit_code == 0, result.output
     assert "owasp-agentic-2026: 10/10 requirements can be evidenced by probes" in result.output
     assert "no probe can evidence" not in result.output
+
+
+def test_over_refusal_probes_evidence_no_requirement() -> None:
+    over_refusal = [probe for probe in load_probes() if probe.kind == "over_refusal"]
+    assert over_refusal, "the over_refusal pack ships"
+    assert probe_coverage(over_refusal, default_catalog()) == {
+        framework_id: {} for framework_id in default_catalog().frameworks
+    }
