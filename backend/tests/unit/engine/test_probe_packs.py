@@ -116,22 +116,29 @@ def test_every_regex_compiles() -> None:
 def test_only_allowed_template_variables_are_used() -> None:
     formatter = string.Formatter()
     for probe in PROBES:
+        slots = probe.variants[-1].slot_values  # the last combination: every slot of the expansion filled
+        slots |= {name: values[0] for name, values in probe.slots.items() if name not in slots}  # the pair slot
         for text in _texts(probe):
             fields = {field for _, field, _, _ in formatter.parse(text) if field is not None}
-            assert fields <= TEMPLATE_VARIABLES, (probe.id, fields)
-            render(text, canary="SA-CANARY-x", marker="MK-x", exfil_url="https://attacker.example/c")
+            assert fields <= TEMPLATE_VARIABLES | set(probe.slots), (probe.id, fields)
+            render(text, canary="SA-CANARY-x", marker="MK-x", exfil_url="https://attacker.example/c", slots=slots)
 
 
-def test_every_probe_has_a_deciding_detector() -> None:
+def test_every_probe_has_a_deciding_detector_or_is_judge_decided_harmful_content() -> None:
     for probe in PROBES:
         names = {detector.name for detector in probe.detectors}
-        assert names & DECIDING_DETECTORS, probe.id
         assert "refusal" not in names, probe.id
+        if names == {"judge"}:
+            # only a reader can tell a harmful answer from a harmless one; nothing else goes without a detector
+            assert probe.pack == "harmful_content" and probe.judge_rubric, probe.id
+        else:
+            assert names & DECIDING_DETECTORS, probe.id
 
 
-def test_judge_is_rare_so_scans_work_without_it() -> None:
-    with_judge = [p for p in PROBES if any(d.name == "judge" for d in p.detectors)]
-    assert len(with_judge) <= len(PROBES) // 5
+def test_judge_is_rare_where_a_detector_decides_so_scans_work_without_it() -> None:
+    decided = [p for p in PROBES if not p.needs_judge]
+    with_judge = [p for p in decided if any(d.name == "judge" for d in p.detectors)]
+    assert len(with_judge) <= len(decided) // 5
 
 
 def test_tool_call_detectors_name_declared_tools_and_tool_probes_are_agentic() -> None:
@@ -177,7 +184,8 @@ def test_category_specific_detectors() -> None:
 
 def test_atlas_tags_are_present_and_well_formed() -> None:
     for probe in PROBES:
-        assert probe.atlas, probe.id
+        # an over-refusal probe is a benign request, not an adversarial technique: no ATLAS id applies
+        assert bool(probe.atlas) == (probe.kind != "over_refusal"), probe.id
         assert all(re.fullmatch(r"AML\.T\d{4}(\.\d{3})?", technique) for technique in probe.atlas)
 
 
