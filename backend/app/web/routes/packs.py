@@ -58,7 +58,8 @@ def upload_pack(
     if file is not None and file.filename:
         data, source = file.file.read(), packs_api.source_name(file.filename)
     elif content.strip():
-        data, source = content.encode("utf-8"), PASTED_SOURCE
+        # a browser sends a textarea's lines ending in CRLF: stored as typed, a file of the same text has LF
+        data, source = content.replace("\r\n", "\n").encode("utf-8"), PASTED_SOURCE
     else:
         error: dict[str, Any] = {"detail": "Choose a pack file or paste its YAML.", "problems": []}
         return _packs_page(request, session, principal, content=content, error=error, status_code=422)
@@ -99,7 +100,7 @@ def read_pack_version(
     name: packs_api.PackName, version: packs_api.Version, request: Request, session: SessionDep, principal: Reader
 ) -> Response:
     shown = api_call(packs_api.read_pack_version, name, version, session, principal)
-    return page(request, "packs/version.html", {"version": shown})
+    return page(request, "packs/version.html", {"shown": shown})  # `version` is the footer's app version
 
 
 @router.post("/packs/{name}/deactivate", summary="Take a probe pack out of new scans")

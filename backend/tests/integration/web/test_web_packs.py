@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+from app import __version__
 from app.db.enums import UserRole
 from app.demo.simulator import running_simulator
 from tests.integration.web.conftest import Web, soup
@@ -66,6 +67,7 @@ def test_an_analyst_uploads_a_pack_sees_its_problems_and_versions_and_deactivate
     version = soup(analyst.get("/packs/returns_desk/versions/1"))
     assert "returns_desk.override_code" in version.select_one("table").get_text()
     assert version.select_one("pre").get_text() == PACK
+    assert version.select_one("footer").get_text().startswith(f"SecureAI {__version__} ")
 
     clash = analyst.post("/packs", {"content": PACK.replace("pack: returns_desk", "pack: jailbreak")})
     assert clash.status_code == 409
