@@ -27,6 +27,7 @@ from app.engine.probes.schema import Pack, Probe
 __all__ = [
     "MAX_EXPANDED_VALUES",
     "MAX_PACK_BYTES",
+    "MAX_PROBLEMS",
     "PACK_SUFFIXES",
     "PackProblem",
     "PackValidationError",
@@ -47,6 +48,8 @@ MAX_PACK_BYTES = 2 * 1024 * 1024
 #: Most YAML values a pack may hold once aliases are expanded: bounds a "billion laughs" document.
 MAX_EXPANDED_VALUES = 200_000
 PACK_SUFFIXES: tuple[str, ...] = (".yaml", ".yml")
+#: Most problems reported for one pack; a pack with more is better fixed from the top.
+MAX_PROBLEMS = 50
 
 
 @dataclass(frozen=True)
@@ -263,6 +266,9 @@ def _problems(error: ValidationError, root: yaml.Node, source: str) -> list[Pack
                 loc += _refine(loc, message)
         line, path = _locate(root, loc)
         problems.append(PackProblem(source, line, path or "(top level)", message))
+    if len(problems) > MAX_PROBLEMS:
+        hidden = len(problems) - MAX_PROBLEMS
+        problems = [*problems[:MAX_PROBLEMS], PackProblem(source, None, "", f"{hidden} more problem(s) not shown")]
     return problems
 
 

@@ -409,3 +409,14 @@ def test_the_documented_error_line_is_what_validate_prints() -> None:
     assert documented, "docs/probe-packs.md lost its example error"
     broken = _doc_example().replace("'\\bACME-[A-Z0-9]{6}\\b'", "'\\bACME-[A-Z0-9{6}\\b'")
     assert _problems(broken, "packs/acme_helpdesk.yaml") == [documented.group(1)]
+
+
+def test_a_pack_with_very_many_problems_reports_the_first_fifty() -> None:
+    probe = "  - {id: bad.x%d, title: T, owasp: LLM99, severity: low, description: D, remediation: R, prompts: [hi]," \
+            " detectors: [code_exec]}\n"  # fmt: skip
+    text = "pack: mine\ntitle: T\nversion: 1\nprobes:\n" + "".join(probe % n for n in range(80))
+    lines = _problems(text)
+    assert len(lines) == 51
+    assert lines[0].startswith("mine.yaml:5: probes[0].owasp: Input should be 'LLM01'")
+    assert lines[49].startswith("mine.yaml:54: probes[49].owasp: ")
+    assert lines[50] == "mine.yaml: 30 more problem(s) not shown"
