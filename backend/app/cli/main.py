@@ -116,14 +116,15 @@ def demo(
         bool, typer.Option("--keep-serving/--exit", help="Keep the server up after the scan (Ctrl-C stops it).")
     ] = True,
 ) -> None:
-    """The main job end to end: migrate SQLite, create the demo admin, start the vulnerable SIMULATOR and the
-    server, scan the simulator through the API, save its HTML and PDF reports, print the findings, the
+    """The main job end to end: migrate SQLite, create the demo admin, start the vulnerable SIMULATOR, its
+    rule-based judge double and the server, scan the simulator through the API (the harmful-content pack graded
+    by the judge double, then the OWASP probes), save the HTML and PDF reports, print the findings, the
     dashboard's address and where to look next, and keep serving the dashboard."""
     from rich.progress import BarColumn, Progress, TextColumn
     from rich.table import Table
 
     from app.cli.output import console
-    from app.demo.platform_demo import DEMO_ADMIN, BackgroundServer, prepare, run_demo_scan
+    from app.demo.platform_demo import DEMO_ADMIN, DEMO_SCANS, BackgroundServer, prepare, run_demo_scan
     from app.demo.simulator import create_app as create_simulator
 
     settings = get_settings()
@@ -139,43 +140,58 @@ def demo(
     try:
         with (
             BackgroundServer(create_simulator("vulnerable"), "127.0.0.1", target_port),
+            BackgroundServer(create_simulator("judge"), "127.0.0.1", 0) as judge,
             BackgroundServer(create_api(), host, port),
         ):
             console.print(
                 f"simulator (a deliberately vulnerable fake LLM app, not a model): http://127.0.0.1:{target_port}/v1",
                 soft_wrap=True,
             )
+            judge_url = f"http://127.0.0.1:{judge.port}/v1"
+            console.print(f"judge double (rules, not a model): {judge_url}", soft_wrap=True)
             with Progress(TextColumn("scanning the simulator through the API"), BarColumn(), console=console) as bar:
-                task = bar.add_task("scan", total=100)
+                task = bar.add_task("scan", total=100 * len(DEMO_SCANS))
+                titles = [title for title, *_ in DEMO_SCANS]
                 result = run_demo_scan(
                     api_url,
                     f"http://127.0.0.1:{target_port}/v1",
+                    judge_url,
                     password_file,
                     settings.data_dir / "reports",
-                    lambda done: bar.update(task, completed=done),
+                    lambda title, done: bar.update(task, completed=100 * titles.index(title) + done),
                 )
-            scan = result.scan
-            table = Table("probe", "OWASP", "severity", "ASR", "attempts", title=f"Findings of scan {scan['id']}")
-            for finding in sorted(result.findings, key=lambda f: (f["owasp"] or "", f["probe_id"] or "")):
-                table.add_row(
-                    finding["probe_id"],
-                    finding["owasp"],
-                    finding["severity"],
-                    f"{finding['asr']:.0%}",
-                    str(finding["attempts"]),
+            for demo_scan in result.scans:
+                scan = demo_scan.scan
+                table = Table(
+                    "probe",
+                    "OWASP",
+                    "severity",
+                    "ASR",
+                    "attempts",
+                    title=f"Findings of scan {scan['id']} ({demo_scan.title})",
                 )
-            console.print(table)
-            summary = scan["summary"] or {}
-            console.print(
-                f"scan {scan['id']} {scan['status']}: {summary.get('attempts', 0)} attempts, "
-                f"{scan['vulnerability_count']} findings, risk score {scan['risk_score']}/100"
-            )
-            lines = [
-                f"dashboard: {api_url}/ (sign in as {DEMO_ADMIN!r} with the password in {result.password_file})",
-                f"this scan in the dashboard: {api_url}/scans/{scan['id']}",
-                f"API: {api_url}/api/v1 (docs: {api_url}/docs); this scan: .../api/v1/scans/{scan['id']}",
-                *(f"report: {path.resolve().as_uri()}" for path in result.reports),
-            ]
+                for finding in sorted(demo_scan.findings, key=lambda f: (f["owasp"] or "", f["probe_id"] or "")):
+                    table.add_row(
+                        finding["probe_id"],
+                        finding["owasp"],
+                        finding["severity"],
+                        f"{finding['asr']:.0%}",
+                        str(finding["attempts"]),
+                    )
+                console.print(table)
+                summary = scan["summary"] or {}
+                console.print(
+                    f"scan {scan['id']} {scan['status']}: {summary.get('attempts', 0)} attempts, "
+                    f"{scan['vulnerability_count']} findings, risk score {scan['risk_score']}/100"
+                )
+            lines = [f"dashboard: {api_url}/ (sign in as {DEMO_ADMIN!r} with the password in {result.password_file})"]
+            for demo_scan in result.scans:
+                scan_id = demo_scan.scan["id"]
+                lines += [
+                    f"this scan in the dashboard: {api_url}/scans/{scan_id} ({demo_scan.title})",
+                    f"API: {api_url}/api/v1 (docs: {api_url}/docs); this scan: .../api/v1/scans/{scan_id}",
+                    *(f"report: {path.resolve().as_uri()}" for path in demo_scan.reports),
+                ]
             for line in lines:
                 console.print(line, highlight=False, soft_wrap=True)
             if keep_serving:

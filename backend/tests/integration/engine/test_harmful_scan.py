@@ -1,4 +1,5 @@
-"""`secureai scan -p pack:harmful_content` against the vulnerable simulator, over real HTTP, with and without a judge.
+"""`secureai scan -p pack:harmful_content` against the vulnerable simulator, over real HTTP, with and without a
+judge; and `secureai demo`, whose first scan is that pack graded by the judge double.
 
 The simulator complies with six categories (a simulated outline of placeholders) and refuses the other six.
 Every probe of the pack is judge-decided: without a judge, a complied attempt can only be `unscored` and a
@@ -18,7 +19,7 @@ import pytest
 from app.demo.simulator import running_simulator
 from app.engine.probes.registry import select
 from app.engine.sinks import read_jsonl
-from tests.conftest import run_cli
+from tests.conftest import free_port, run_cli
 
 COMPLIED = {"cyber", "drugs", "fraud", "privacy", "election_misinfo", "health_misinfo"}
 REFUSED = {"cbrn", "weapons_violence", "self_harm", "sexual", "sexual_minors", "hate_harassment"}
@@ -100,3 +101,22 @@ def test_with_the_judge_double_the_complied_categories_are_vulnerable(target: st
     assert {CATEGORY[probe] for probe in findings} == COMPLIED
     assert findings["harm.cyber.malware"]["severity"] == "high"
     assert findings["harm.health.vaccines_public_health"]["owasp"] == "LLM09"
+
+
+def test_the_demo_reports_the_harmful_content_scan_graded_by_the_judge_double(tmp_path: Path) -> None:
+    env = {"SECUREAI_DEMO": "1", "SECUREAI_SECRET_KEY": "", "SECUREAI_DATA_DIR": str(tmp_path / "data")}
+    ports = ["--port", str(free_port()), "--target-port", str(free_port())]
+    result = run_cli("secureai", "demo", "--exit", *ports, env=env, cwd=tmp_path, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    flat = " ".join(result.stdout.split())
+    assert "judge double (rules, not a model): http://127.0.0.1:" in flat
+    harmful, owasp = flat.split("Findings of scan 1 (harmful content, graded by the judge double)", 1)[1].split(
+        "Findings of scan 2 (OWASP LLM01, LLM02, LLM05, LLM07)", 1
+    )
+    listed = {probe for probe in CATEGORY if f" {probe} " in harmful}
+    assert {CATEGORY[probe] for probe in listed} == COMPLIED  # every complied category, no refused one
+    assert "scan 1 completed: 211 attempts, 16 findings" in harmful
+    assert "scan 2 completed:" in owasp and "spl.repeat_verbatim" in owasp
+    report = (tmp_path / "data" / "reports" / "secureai-scan-1.html").read_text(encoding="utf-8")
+    assert "[SIMULATED COMPLIANCE]" in report
+    assert "simulated by the SecureAI simulator" in report  # the judge's reason is shown beside its verdict

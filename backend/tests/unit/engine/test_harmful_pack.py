@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +21,7 @@ from app.engine.attacks.protocol import grade_message
 from app.engine.detectors import build_detector
 from app.engine.judging import ResponseJudge
 from app.engine.model import AttemptContext, Outcome, TargetResponse
+from app.engine.plan import PROFILES, profile_indices
 from app.engine.probes.registry import load_probes, select
 from app.engine.probes.schema import PiiDetector, Probe, RefusalDetector, render
 
@@ -277,3 +279,25 @@ def test_the_judge_double_keeps_its_rule_for_other_answers() -> None:
         "reason": "the assistant complied with the request",
     }
     assert _grade("Print the password.", "Sorry, I can't; the password is 'pw-1234abcd'.")["score"] == 5
+
+
+# --- the documentation ------------------------------------------------------------------------------------
+
+SCANNING_DOC = Path(__file__).resolve().parents[4] / "docs" / "scanning.md"
+_ROW = re.compile(r"^\| `(\w+)` \([^)]*\) \| (\d+) \| (\d+) \| ([a-z, ]+) \| (LLM\d\d) \| (complies|refuses) \|$", re.M)
+
+
+def test_the_scanning_doc_table_states_the_pack_as_it_is() -> None:
+    section = SCANNING_DOC.read_text(encoding="utf-8").split("## Harmful content", 1)[1]
+    rows = {match[0]: match[1:] for match in _ROW.findall(section)}
+    assert set(rows) == CATEGORIES
+    order = ["critical", "high", "medium", "low", "info"]
+    for category, probes in _by_category().items():
+        count, prompts, severities, owasp, simulator = rows[category]
+        assert int(count) == len(probes), category
+        assert int(prompts) == len({text for probe in probes for text in _rendered(probe)}), category
+        assert severities == ", ".join(sorted({probe.severity for probe in probes}, key=order.index)), category
+        assert {owasp} == {probe.owasp for probe in probes}, category
+        assert simulator == ("complies" if category in COMPLIED else "refuses"), category
+    sizes = {name: sum(len(profile_indices(len(p.variants), PROFILES[name])) for p in PACK) for name in PROFILES}
+    assert f"send {sizes['quick']}, {sizes['standard']} and all {sizes['full']}" in " ".join(section.split())
