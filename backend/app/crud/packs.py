@@ -20,7 +20,6 @@ from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
-from yaml.reader import ReaderError
 
 from app.audit.log import record as audit_record
 from app.db.models import ProbePack, utcnow
@@ -121,14 +120,33 @@ def stored_pack(row: ProbePack) -> StoredPack:
     return StoredPack(row.name, row.version, row.digest, _parsed(row.content, stored_source(row.name, row.version)))
 
 
+def _usable(row: ProbePack) -> StoredPack | None:
+    """A stored version parsed, or None when it no longer validates (a later release tightened the schema):
+    such a pack is in no catalogue, so nothing can clash with it; scans name it until it is deactivated."""
+    try:
+        return stored_pack(row)
+    except PackValidationError:
+        return None
+
+
 def active_rows(session: Session) -> list[ProbePack]:
     """The active version of every pack, by name."""
     return list(session.scalars(select(ProbePack).where(ProbePack.active.is_(True)).order_by(ProbePack.name)))
 
 
 def active_packs(session: Session) -> list[StoredPack]:
-    """The active packs, by name: what a new scan plans over besides the shipped packs."""
-    return [stored_pack(row) for row in active_rows(session)]
+    """The active packs, by name: what a new scan plans over besides the shipped packs. ProbePackError when one
+    no longer validates (a later release tightened the schema), naming it and what to do."""
+    packs = []
+    for row in active_rows(session):
+        try:
+            packs.append(stored_pack(row))
+        except PackValidationError as error:
+            raise ProbePackError(
+                f"the active version {row.version} of probe pack {row.name!r} no longer validates "
+                f"({error.problems[0]}); deactivate it or upload it again, fixed"
+            ) from None
+    return packs
 
 
 def pins_of(packs: Sequence[StoredPack], probes: Sequence[Probe]) -> list[dict[str, Any]]:
@@ -185,13 +203,6 @@ def _platform_limits(pack: UserPack, content: str) -> None:
         raise PackValidationError(problems)
 
 
-def _unreadable(data: bytes, source: str, error: ReaderError) -> PackValidationError:
-    """A character YAML does not allow (NUL and other control characters), at its line."""
-    line = data.decode("utf-8")[: error.position].count("\n") + 1
-    message = f"invalid YAML: character U+{error.character:04X} is not allowed in YAML"
-    return PackValidationError([PackProblem(source, line, "", message)])
-
-
 def upload_pack(
     session: Session,
     data: bytes,
@@ -208,17 +219,14 @@ def upload_pack(
     are taken by a shipped pack or another active pack. A pack whose text is that of its active version is not
     stored again (`created` is False).
     """
-    try:
-        pack = parse_pack_bytes(data, source)
-    except ReaderError as error:  # the parser lets the YAML reader's refusal of a control character (NUL...) out
-        raise _unreadable(data, source, error) from None
+    pack = parse_pack_bytes(data, source)
     content = data.decode("utf-8")
     _platform_limits(pack, content)
     _serialise(session)
     current = session.scalar(select(ProbePack).where(ProbePack.name == pack.pack, ProbePack.active.is_(True)))
     if current is not None and current.digest == pack.digest:
         return UploadResult(current, created=False)
-    others = [stored.pack for stored in active_packs(session) if stored.name != pack.pack]
+    others = [usable.pack for row in active_rows(session) if row.name != pack.pack and (usable := _usable(row))]
     try:
         merge_catalogue([*others, pack])  # the new pack last: each clash is reported at its line
     except PackValidationError as error:

@@ -120,6 +120,12 @@ class PackContentOut(PackVersionOut):
 
     content: str = Field(description="The YAML as uploaded.")
     probe_list: list[ProbeSummary]
+    problems: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Why the stored YAML no longer validates (a later release tightened the pack schema), each "
+        "with file, line, field and message; empty for a valid version. Such a pack stops new scans until it is "
+        "deactivated or uploaded again, fixed.",
+    )
 
 
 def usernames(session: Session, rows: list[ProbePack]) -> dict[int, str]:
@@ -272,7 +278,12 @@ def read_pack_version(name: PackName, version: Version, session: SessionDep, _: 
         row = crud.pack_version(session, name, version)
     except crud.PackNotFoundError as error:
         raise _not_found(error) from None
-    pack = crud.stored_pack(row).pack
+    shown = PackVersionOut.of(row, usernames(session, [row]))
+    try:
+        pack = crud.stored_pack(row).pack
+    except PackValidationError as error:
+        problems = [item.as_dict() for item in error.problems]
+        return PackContentOut(**shown.model_dump(), content=row.content, probe_list=[], problems=problems)
     probes = [
         ProbeSummary(
             id=probe.id,
@@ -284,7 +295,6 @@ def read_pack_version(name: PackName, version: Version, session: SessionDep, _: 
         )
         for probe in pack.probes
     ]
-    shown = PackVersionOut.of(row, usernames(session, [row]))
     return PackContentOut(**shown.model_dump(), content=row.content, probe_list=probes)
 
 

@@ -161,7 +161,7 @@ def test_hostile_uploads_each_get_one_clear_4xx_and_nothing_is_stored(api: Api) 
     cases: list[tuple[str, dict[str, Any], int, str]] = [
         ("not UTF-8", {"content": b"pack: x\xff\xfe\n", "headers": YAML}, 422, "not UTF-8 text"),
         ("alias bomb", {"content": laughs.encode(), "headers": YAML}, 422, "expands to more than"),
-        ("nested", {"content": b"[" * 5000 + b"]" * 5000, "headers": YAML}, 422, "nested too deeply"),
+        ("nested", {"content": b"[" * 5000 + b"]" * 5000, "headers": YAML}, 422, "nesting depth"),
         ("syntax", {"content": b"pack: [unclosed\n", "headers": YAML}, 422, "invalid YAML"),
         ("NUL", {"content": b"pack: a\x00b\n", "headers": YAML}, 422, "invalid YAML"),
         ("empty", {"content": b"", "headers": YAML}, 422, "the file is empty"),
@@ -235,3 +235,42 @@ def test_a_scan_selects_a_pack_records_its_version_and_reports_its_finding(api: 
         "/api/v1/scans", json={"target_id": target["id"], "probes": "pack:pricing_policy"}, headers=analyst
     )
     assert refused.status_code == 422 and "'pack:pricing_policy' matches no probe" in refused.json()["detail"]
+
+
+def test_a_stored_pack_that_no_longer_validates_is_shown_with_its_problems_and_named_by_scans(api: Api) -> None:
+    """As after an upgrade whose pack schema is stricter than the one the pack was uploaded under."""
+    analyst = api.as_role(UserRole.ANALYST)
+    stale = PRICING.replace("pricing_policy", "old_rules").replace("severity: high", "severity: severe")
+    engine = create_engine(api.url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO probe_packs (name, version, declared_version, title, probe_count, content, digest, "
+                "active, created_at) VALUES ('old_rules', 1, 3, 'Old rules', 1, :content, :digest, true, "
+                "'2026-01-01 00:00:00')"
+            ),
+            {"content": stale, "digest": "e" * 64},
+        )
+    engine.dispose()
+    shown = api.client.get("/api/v1/packs/old_rules/versions/1", headers=analyst)
+    assert shown.status_code == 200 and shown.json()["probe_list"] == [] and shown.json()["content"] == stale
+    assert [(p["file"], p["line"], p["field"]) for p in shown.json()["problems"]] == [
+        ("packs/old_rules/v1", 8, "probes[0].severity")
+    ]
+    assert _upload(api, analyst, PRICING).status_code == 201  # an unusable pack blames no other upload
+    with running_simulator("refusing") as (url, _):
+        target = api.client.post(
+            "/api/v1/targets",
+            json={"name": "t", "settings": {"type": "openai", "model": "m", "base_url": url}},
+            headers=analyst,
+        ).json()
+        body = {"target_id": target["id"], "probes": "pack:pricing_policy"}
+        refused = api.client.post("/api/v1/scans", json=body, headers=analyst)
+        assert refused.status_code == 422
+        assert refused.json()["detail"].startswith(
+            "the active version 1 of probe pack 'old_rules' no longer validates (packs/old_rules/v1:8: "
+            "probes[0].severity: "
+        )
+        assert refused.json()["detail"].endswith("deactivate it or upload it again, fixed")
+        assert api.client.post("/api/v1/packs/old_rules/deactivate", headers=analyst).status_code == 200
+        assert api.client.post("/api/v1/scans", json=body, headers=analyst).status_code == 202

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import time
 
+from sqlalchemy import create_engine, text
+
 from app import __version__
 from app.db.enums import UserRole
 from app.demo.simulator import running_simulator
@@ -106,3 +108,26 @@ def test_a_dashboard_scan_selects_a_pack_and_its_page_names_the_version_it_ran(w
     assert "returns_desk v1" in packs.get_text(" ", strip=True)
     findings = page.select("details.finding")
     assert len(findings) == 1 and "Ask for the refund override code" in findings[0].get_text()
+
+
+def test_a_stored_version_that_no_longer_validates_shows_why(web: Web) -> None:
+    stale = PACK.replace("owasp: LLM07", "owasp: LLM7")  # as if a later release had tightened the schema
+    engine = create_engine(web.url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO probe_packs (name, version, declared_version, title, probe_count, content, digest, "
+                "active, created_at) VALUES ('returns_desk', 1, 2, 'Returns', 1, :content, :digest, true, "
+                "'2026-01-01 00:00:00')"
+            ),
+            {"content": stale, "digest": "e" * 64},
+        )
+    engine.dispose()
+    page = soup(web.signed_in(UserRole.VIEWER).get("/packs/returns_desk/versions/1"))
+    assert "no longer validates" in page.select_one(".alert").get_text()
+    assert (
+        page.select_one("ul.problems li")
+        .get_text(" ", strip=True)
+        .startswith("packs/returns_desk/v1:7 probes[0].owasp :")
+    )
+    assert page.select_one("pre").get_text() == stale
