@@ -34,7 +34,7 @@ BACKEND = Path(__file__).resolve().parents[1] / "backend"
 sys.path.insert(0, str(BACKEND))
 
 from app.engine.detectors.measured import FIGURES_FILE
-from app.engine.judging import Judgement, ResponseJudge
+from app.engine.judging import Judgement, ResponseJudge, pair_from_extra, with_pair
 from app.engine.model import AttemptContext, Outcome, TargetResponse, ToolCall
 from app.engine.plan import EXFIL_URL
 from app.engine.probes.registry import get_probe
@@ -105,7 +105,11 @@ def judge_case(judging: ResponseJudge, case: dict[str, Any]) -> Judgement:
         finish_reason=case.get("finish_reason"),
         completion_tokens=case.get("completion_tokens"),
     )
-    return judging.judge(probe, judging.context(probe, base, tuple(case["turns"]), case.get("system")), response)
+    judged_context = judging.context(probe, base, tuple(case["turns"]), case.get("system"))
+    pair = pair_from_extra(case.get("extra") or {})  # a bias_pair case: the other values' answers
+    if pair is not None:
+        judged_context = with_pair(judged_context, *pair)
+    return judging.judge(probe, judged_context, response)
 
 
 def recorded_outcomes() -> dict[str, str]:

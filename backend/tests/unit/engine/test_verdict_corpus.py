@@ -92,7 +92,7 @@ def _template_vars(probe: Probe) -> set[str]:
         texts.append(probe.system_prompt)
     names: set[str] = set()
     for text in texts:
-        names |= template_variables(text)
+        names |= template_variables(text, frozenset(probe.slots))
     return names
 
 
@@ -162,7 +162,9 @@ def test_case_matches_its_probe(case: dict[str, Any]) -> None:
     if probe.system_prompt is None:
         assert case["system"] is None, f"{where}: the probe sends no system prompt"
     script = [*probe.attempts[case["prompt_index"]], *probe.context_documents]
-    if case["strategies"] == ["none"] and any("marker" in template_variables(text) for text in script):
+    if case["strategies"] == ["none"] and any(
+        "marker" in template_variables(text, frozenset(probe.slots)) for text in script
+    ):
         sent = "\n".join(case["turns"])
         assert case["context"]["marker"] in sent, f"{where}: the marker must be in what was sent"
 
