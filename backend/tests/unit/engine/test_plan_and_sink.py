@@ -18,15 +18,15 @@ from app.engine.sinks import JsonlSink, read_jsonl, record_from_json, record_to_
 
 def test_plan_keys_are_stable_unique_and_readable() -> None:
     probes = select("pack:system_prompt_leak")
-    plan = build_plan(probes, [()], repeat=2, scan_seed=7)
-    again = build_plan(probes, [()], repeat=2, scan_seed=7)
+    plan = build_plan(probes, [()], repeat=2, scan_seed=7, profile="full")
+    again = build_plan(probes, [()], repeat=2, scan_seed=7, profile="full")
     assert [a.key for a in plan] == [a.key for a in again]
     assert len({a.key for a in plan}) == len(plan) == 2 * sum(len(p.attempts) for p in probes)
     first = plan[0]
     assert first.key == f"{first.probe.id}:0:none:0"
     assert first.context() == again[0].context()  # same canary and marker after a restart
     assert plan_fingerprint(plan) == plan_fingerprint(again)
-    assert plan_fingerprint(plan) != plan_fingerprint(build_plan(probes, [()], repeat=3, scan_seed=7))
+    assert plan_fingerprint(plan) != plan_fingerprint(build_plan(probes, [()], repeat=3, scan_seed=7, profile="full"))
 
 
 def test_different_seeds_plant_different_canaries() -> None:
