@@ -35,7 +35,7 @@ def test_rescoring_a_recorded_scan_gives_the_same_verdicts_and_sends_nothing(tmp
     assert new_header["rescored_from"] == str(log) and new_header["seed"] == header["seed"]
     assert all(v.version.startswith(f"{v.detector}@") for r in after for v in r.verdicts)
     assert {"marker@3", "canary@3", "refusal@2"} <= set(summary["detector_versions"])
-    assert json.loads(report.read_text())["summary"]["attempts"] == len(before)
+    assert json.loads(report.read_text())["summary"]["total_attempts"] == len(before)  # over-refusal included
 
 
 def test_a_log_written_before_canaries_were_recorded_is_judged_from_the_scan_seed(tmp_path: Path) -> None:
