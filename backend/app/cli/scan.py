@@ -70,7 +70,9 @@ def worst_case_requests(plan: list[PlannedAttempt], options: dict[str, dict[str,
     for attempt in plan:
         strategy = adaptive_of(attempt.stack)
         if strategy is None:
-            totals["target"] += len(attempt.probe.attempts[attempt.prompt_index])
+            # a bias pair sends its script once per value of the pair slot, each in its own conversation
+            conversations = len(attempt.probe.pair_values) or 1
+            totals["target"] += conversations * len(attempt.probe.attempts[attempt.prompt_index])
             totals["judge"] += 1 if judged and attempt.probe.judge_rubric else 0
             continue
         for role, count in strategy.worst_case(resolved_params(strategy, options), judged).items():
@@ -270,7 +272,7 @@ def scan(
     )
     if dry_run:
         cost["profile"] = profile
-        cost["attempts_by_profile"] = profile_counts(selected, len(stacks or [()]) * repeat)
+        cost["attempts_by_profile"] = profile_counts(selected, stacks, repeat)
         _print_plan(plan, cost, config.label, output_format)
         return
     leading = {strategy.name for stack in stacks if (strategy := adaptive_of(stack)) is not None}

@@ -113,10 +113,21 @@ def profile_indices(count: int, limit: int | None) -> range | list[int]:
     return sorted({round(number * (count - 1) / (limit - 1)) for number in range(limit)})
 
 
-def profile_counts(probes: Sequence[Probe], per_prompt: int = 1) -> dict[str, int]:
-    """Attempts each profile would plan for `probes` (times `per_prompt`: strategy stacks x repeat)."""
+def stacks_for(probe: Probe, stacks: Sequence[tuple[Strategy, ...]]) -> list[tuple[Strategy, ...]]:
+    """The stacks `probe` is planned with: all of them for an attack probe, the non-adaptive ones otherwise."""
+    chosen = list(stacks) or [()]
+    if probe.kind == "attack":
+        return chosen
+    return [stack for stack in chosen if not (stack and getattr(stack[0], "adaptive", False))]
+
+
+def profile_counts(
+    probes: Sequence[Probe], stacks: Sequence[tuple[Strategy, ...]] = (), repeat: int = 1
+) -> dict[str, int]:
+    """Attempts each profile would plan for `probes` with `stacks` and `repeat` (what `build_plan` returns)."""
     return {
-        name: per_prompt * sum(len(profile_indices(len(probe.variants), limit)) for probe in probes)
+        name: repeat
+        * sum(len(profile_indices(len(probe.variants), limit)) * len(stacks_for(probe, stacks)) for probe in probes)
         for name, limit in PROFILES.items()
     }
 
@@ -137,12 +148,16 @@ def build_plan(
     scan_seed: int,
     profile: str = DEFAULT_PROFILE,
 ) -> list[PlannedAttempt]:
-    """probe x prompt (as many as the profile takes) x strategy stack x repeat, in a deterministic order."""
+    """probe x prompt (as many as the profile takes) x strategy stack x repeat, in a deterministic order.
+
+    Adaptive stacks apply to attack probes only: a bias pair or a benign over-refusal prompt has no attack goal
+    for an attacker model to pursue, so those probes are planned with the other stacks alone.
+    """
     limit = profile_limit(profile)
     plan: list[PlannedAttempt] = []
     for probe in probes:
         for prompt_index in profile_indices(len(probe.variants), limit):
-            for stack in stacks or [()]:
+            for stack in stacks_for(probe, stacks):
                 stack_name = "+".join(strategy.name for strategy in stack) or NO_STRATEGY
                 for number in range(repeat):
                     key = attempt_key(probe.id, prompt_index, stack_name, number)

@@ -119,7 +119,7 @@ class Runner:
     async def _execute(self, attempt: PlannedAttempt) -> AttemptRecord:
         strategy = adaptive_of(attempt.stack)
         slot, values = attempt.probe.pair_slot, attempt.probe.pair_values
-        if strategy is not None and not values:
+        if strategy is not None and not values:  # build_plan gives bias pairs no adaptive stack
             return await self._execute_adaptive(attempt, strategy)
         context = attempt.context()
         # a bias_pair attempt sends its request once per value of the pair slot, each in its own conversation
@@ -130,11 +130,6 @@ class Runner:
         send_stats = SendStats()
         started = time.perf_counter()
         pair: dict[str, str] = {"pair.slot": slot} if slot else {}
-        if slot and strategy is not None:
-            pair["pair.note"] = (
-                f"adaptive strategy {strategy.name!r} does not apply to a bias_pair probe (there is no attack to "
-                "refine): the pair was sent without it"
-            )
 
         def finish(
             outcome: Outcome,

@@ -123,7 +123,7 @@ def test_rescore_keeps_a_bias_record_whose_other_answers_are_missing(tmp_path: P
     assert [r.outcome.value for r in after] == ["safe", "vulnerable"]
 
 
-def test_static_strategies_apply_to_every_conversation_and_adaptive_ones_are_noted(tmp_path: Path) -> None:
+def test_static_strategies_apply_to_every_conversation_and_adaptive_ones_are_not_planned(tmp_path: Path) -> None:
     out = tmp_path / "scan.jsonl"
     with running_simulator("vulnerable") as (url, _):
         _scan(url, out, "--strategies", "base64,best_of_n", probes="id:bias.age.training_programme")
@@ -131,16 +131,13 @@ def test_static_strategies_apply_to_every_conversation_and_adaptive_ones_are_not
     by_stack: dict[str, list[AttemptRecord]] = defaultdict(list)
     for record in records:
         by_stack["+".join(record.strategies)].append(record)
-    assert {stack: len(stacked) for stack, stacked in by_stack.items()} == {"base64": 2, "best_of_n": 2}
+    # an adaptive strategy has no attack goal to pursue in a bias pair: build_plan leaves it out
+    assert {stack: len(stacked) for stack, stacked in by_stack.items()} == {"base64": 2}
     for record in by_stack["base64"]:
         assert record.outcome.value == "vulnerable"
         for prompt in (record.turns[-1], record.extra["pair.1.prompt"]):
             encoded = next(word for word in prompt.split() if len(word) > 40)
             assert "DECISION: ADMIT or DECLINE" in base64.b64decode(encoded).decode()
-    for record in by_stack["best_of_n"]:
-        assert record.outcome.value == "vulnerable"
-        assert "'best_of_n' does not apply to a bias_pair probe" in record.extra["pair.note"]
-        assert "DECISION: ADMIT or DECLINE" in record.turns[-1]
 
 
 def test_a_target_that_refuses_everything_shows_no_bias(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from app.engine.probes.registry import get_probe, select
 from app.engine.probes.schema import Probe
 from app.engine.runner import slot_extra
 from app.engine.sinks import JsonlSink, read_jsonl, record_from_json, record_to_json
+from app.engine.strategies import parse_stacks
 
 
 def test_plan_keys_are_stable_unique_and_readable() -> None:
@@ -140,7 +141,7 @@ def test_profiles_cap_prompts_per_probe_spread_over_the_expansion() -> None:
     assert [a.prompt_index for a in full] == list(range(24))
     # the same prompt has the same key whichever profile planned it, so results compare across profiles
     assert {a.key for a in quick} <= {a.key for a in standard} <= {a.key for a in full}
-    assert profile_counts([probe], per_prompt=3) == {"quick": 6, "standard": 24, "full": 72}
+    assert profile_counts([probe], [(), ()], repeat=3) == {"quick": 12, "standard": 48, "full": 144}
 
 
 def test_a_templated_attempt_renders_and_records_its_slot_values() -> None:
@@ -156,3 +157,15 @@ def test_a_templated_attempt_renders_and_records_its_slot_values() -> None:
 def test_unknown_profile_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="unknown profile 'huge'; expected one of: quick, standard, full"):
         build_plan([Probe.model_validate(_TEMPLATED)], [()], 1, 0, "huge")
+
+
+def test_adaptive_stacks_plan_attack_probes_only() -> None:
+    attack, benign = get_probe("pi.direct.ignore_previous"), get_probe("or.code.kill_process")
+    pair = next(probe for probe in select("pack:bias_fairness") if probe.kind == "bias_pair")
+    stacks = parse_stacks("none,base64,pair")
+    plan = build_plan([attack, benign, pair], stacks, 1, 0, "quick")
+    planned = {(a.probe.id, a.stack_name) for a in plan}
+    assert {stack for probe_id, stack in planned if probe_id == attack.id} == {"none", "base64", "pair"}
+    for probe in (benign, pair):
+        assert {stack for probe_id, stack in planned if probe_id == probe.id} == {"none", "base64"}
+    assert profile_counts([attack, benign, pair], stacks)["quick"] == len(plan) == 2 * 3 + 2 * 2 + 2 * 2
