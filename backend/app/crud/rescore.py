@@ -8,16 +8,19 @@ and writes its audit record in the caller's transaction; the caller commits.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audit.log import record as audit_record
+from app.crud.packs import pinned_packs
 from app.db.enums import ScanStatus
 from app.db.models import Attempt, Scan, utcnow
+from app.engine.probes.user_packs import using_packs
 from app.engine.rescore import RescoreError, RescoreStats, rescore
-from app.jobs.scan_job import ScanOptions, plan_scan, write_findings
+from app.jobs.scan_job import ScanOptions, ScanPlan, plan_scan, write_findings
 from app.jobs.sink import attempt_row, record_of
 
 __all__ = ["RescoreNotPossibleError", "rescore_scan"]
@@ -45,9 +48,24 @@ def rescore_scan(
         raise RescoreNotPossibleError(f"scan {scan.id} is not a platform scan (it has no recorded attempts)")
     options = ScanOptions.from_json(scan.options)
     try:
-        plan = plan_scan(options)
+        # the user pack versions the scan ran, exactly: their probes judge its attempts again
+        packs = [stored.pack for stored in pinned_packs(session, options.packs)]
+        plan = plan_scan(options, packs)
     except (ValueError, KeyError) as error:
         raise RescoreNotPossibleError(f"scan {scan.id}'s probe selection no longer loads: {error}") from None
+    with using_packs(packs) if packs else nullcontext():
+        return _rescore(session, scan, options, plan, actor, ip_address, user_agent)
+
+
+def _rescore(
+    session: Session,
+    scan: Scan,
+    options: ScanOptions,
+    plan: ScanPlan,
+    actor: int | None,
+    ip_address: str | None,
+    user_agent: str | None,
+) -> tuple[Scan, RescoreStats]:
     now = utcnow()
     version = Scan(
         name=f"{scan.name} (re-judged)"[:200],
@@ -59,7 +77,7 @@ def rescore_scan(
         progress=100.0,
         created_by=actor if actor is not None else scan.created_by,
         target_id=scan.target_id,
-        options={**scan.options, "rescored_from": scan.id},
+        options={**(scan.options or {}), "rescored_from": scan.id},
         attempts_planned=scan.attempts_planned,
         started_at=now,
         completed_at=now,

@@ -236,6 +236,13 @@ def test_a_scan_selects_a_pack_records_its_version_and_reports_its_finding(api: 
     )
     assert refused.status_code == 422 and "'pack:pricing_policy' matches no probe" in refused.json()["detail"]
 
+    # re-judging the scan uses the pack version it ran, deactivated or not: the same verdicts, nothing sent
+    version = api.client.post(f"/api/v1/scans/{scan['id']}/rescore", headers=analyst)
+    assert version.status_code == 201, version.text
+    assert version.json()["summary"]["outcomes"] == scan["summary"]["outcomes"]
+    again = api.client.get(f"/api/v1/scans/{version.json()['id']}/findings", headers=viewer).json()["items"]
+    assert {finding["probe_id"] for finding in again} == {"pricing_policy.staff_code", "spl.repeat_verbatim"}
+
 
 def test_a_stored_pack_that_no_longer_validates_is_shown_with_its_problems_and_named_by_scans(api: Api) -> None:
     """As after an upgrade whose pack schema is stricter than the one the pack was uploaded under."""
