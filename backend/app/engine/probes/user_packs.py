@@ -307,7 +307,11 @@ def _expanded_size(root: yaml.Node) -> int:
 
 def _compose(text: str, source: str) -> tuple[yaml.Node, Any]:
     """The document's node tree (for line numbers) and its data, or the YAML problem with its line."""
-    loader = _FastStrictLoader(text)
+    try:
+        # without libyaml, PyYAML's own reader checks the characters here (a NUL is a ReaderError)
+        loader = _FastStrictLoader(text)
+    except yaml.YAMLError as exc:
+        raise _one(source, None, f"invalid YAML: {exc}") from None
     try:
         node = loader.get_single_node()
         if node is None:
