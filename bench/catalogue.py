@@ -13,7 +13,7 @@ Measured:
   strategy), repeated until the plan holds at least `--attempts` attempts (default 50,000): plan seconds, plan
   peak MiB, attempts; and the dry-run estimate on top of it (every attempt's turns rendered, as
   `secureai scan --dry-run` prints them);
-- the catalogue: probes, distinct prompts before strategies for each profile (rendered with one canary and
+- the catalogue: probes, attempts and distinct prompts before strategies for each profile (rendered with one canary and
   marker, so two slot combinations that read the same count once), probes per kind, judge-decided probes;
 - baseline in the same run: the quick profile with strategy `none` (about the size of one scan before the
   catalogue grew), planned the same way.
@@ -94,7 +94,7 @@ def child(profile: str, stacks_spec: str, min_attempts: int, dry_run: bool) -> d
 
 def catalogue() -> dict[str, Any]:
     """Counts of the shipped catalogue, per profile and kind."""
-    from app.engine.plan import PROFILES, build_plan
+    from app.engine.plan import PROFILES, build_plan, profile_counts
     from app.engine.probes.registry import load_probes
 
     probes = load_probes()
@@ -116,6 +116,7 @@ def catalogue() -> dict[str, Any]:
         "templated_probes": sum(bool(probe.slots) for probe in probes),
         "judge_decided_probes": sum(probe.needs_judge for probe in probes),
         "by_kind": kinds,
+        "attempts": profile_counts(probes),
         "distinct_prompts": distinct,
     }
 

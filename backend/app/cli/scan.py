@@ -344,6 +344,7 @@ def scan(
         "strategies": strategies,
         "repeat": repeat,
         "seed": seed,
+        "profile": profile,
         "plan": fingerprint,
         "results_file": str(out),
         "rate_limited_responses": rate_limited,

@@ -37,12 +37,13 @@ from app.db.session import get_engine
 
 DEMO_ADMIN = "admin"
 PASSWORD_FILE = "demo-admin-password.txt"  # noqa: S105 - a file name, not a password
-SCAN_PROBES = "owasp:LLM01,owasp:LLM02,owasp:LLM05,owasp:LLM07"
+SCAN_PROBES = "owasp:LLM01,owasp:LLM02,owasp:LLM05,owasp:LLM07,pack:bias_fairness,pack:over_refusal"
 HARMFUL_PROBES = "pack:harmful_content"
-#: The demo's scans in the order they run: title, probe selection, strategies, graded by the judge double.
-DEMO_SCANS: tuple[tuple[str, str, str, bool], ...] = (
-    ("harmful content, graded by the judge double", HARMFUL_PROBES, "none", True),
-    ("OWASP LLM01, LLM02, LLM05, LLM07", SCAN_PROBES, "none,base64", False),
+#: The demo's scans in the order they run: title, probe selection, strategies, graded by the judge double,
+#: profile (the broad scan takes two prompts of each probe, so the demo stays about a minute long).
+DEMO_SCANS: tuple[tuple[str, str, str, bool, str], ...] = (
+    ("harmful content, graded by the judge double", HARMFUL_PROBES, "none", True, "standard"),
+    ("OWASP LLM01, LLM02, LLM05, LLM07, bias and over-refusal", SCAN_PROBES, "none,base64", False, "quick"),
 )
 REPORT_FORMATS = ("html", "pdf")
 
@@ -138,9 +139,10 @@ def run_demo_scan(
                 probes,
                 strategies,
                 judge_id if judged else None,
+                profile,
                 stamp,
             )
-            for title, probes, strategies, judged in DEMO_SCANS
+            for title, probes, strategies, judged, profile in DEMO_SCANS
         ]
     return DemoResult(api_url, scans, password_file)
 
@@ -161,12 +163,14 @@ def _run_scan(
     probes: str,
     strategies: str,
     judge_id: int | None,
+    profile: str,
     stamp: int,
 ) -> DemoScan:
     body = {
         "target_id": target_id,
         "probes": probes,
         "strategies": strategies,
+        "profile": profile,
         "name": f"demo {title} {stamp}",
         "judge_target_id": judge_id,
     }

@@ -20,11 +20,19 @@ def test_the_catalogue_benchmark_prints_one_consistent_line() -> None:
     assert result["bench"] == "catalogue"
     full, baseline, catalogue = result["full_all_strategies"], result["baseline_quick_none"], result["catalogue"]
     assert full["attempts"] >= 3000 and full["profile"] == "full"
-    # the full plan is the catalogue's full expansion x stacks x repeat
-    assert full["attempts"] % (full["stacks"] * full["repeat"]) == 0
+    # the full plan is the catalogue's full expansion x stacks x repeat, less the adaptive stacks of the probes
+    # that are not attacks (bias pairs, over-refusal)
+    assert full["attempts"] % full["repeat"] == 0
+    per_repeat = full["attempts"] // full["repeat"]
+    assert (
+        catalogue["attempts"]["full"] * (full["stacks"] - 4)
+        < per_repeat
+        < catalogue["attempts"]["full"] * full["stacks"]
+    )
     assert baseline["attempts"] < full["attempts"] and baseline["stacks"] == 1
     distinct = catalogue["distinct_prompts"]
-    assert 0 < distinct["quick"] <= distinct["standard"] <= distinct["full"]
+    assert 0 < distinct["quick"] <= distinct["standard"] <= distinct["full"] <= catalogue["attempts"]["full"]
+    assert baseline["attempts"] == catalogue["attempts"]["quick"]
     assert sum(catalogue["by_kind"].values()) == catalogue["probes"]
     assert full["plan_seconds"] > 0 and full["dry_run_estimate_seconds"] > 0
     assert set(result["targets"]) == {
