@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from app.cli.output import ExitCode, console, fail, print_json
+from app.cli.output import ExitCode, console, err_console, fail, print_json
 from app.engine.probes.generate import (
     DEFAULT_CATEGORIES,
     MAX_COUNT,
@@ -253,6 +253,7 @@ def probes_generate(
                 severity=severity,
                 owasp=owasp or "LLM01",
                 categories=chosen,
+                on_batch=None if json_output else _batch_progress,
             )
         finally:
             await connector.aclose()
@@ -274,6 +275,11 @@ def probes_generate(
     except DatasetError as error:
         fail(str(error), ExitCode.USAGE)
     _print_generated(result, target, json_output=json_output)
+
+
+def _batch_progress(group: str, kept: int, wanted: int) -> None:
+    """One line per attacker request on stderr, so a long generation shows it is moving."""
+    err_console.print(f"  {group}: {kept} of {wanted} prompt(s)", highlight=False)
 
 
 def _print_generated(result: GenerationResult, target: Path, *, json_output: bool) -> None:

@@ -15,6 +15,7 @@ as in the adaptive protocol (`app.engine.attacks.protocol.REPAIR_ATTEMPTS`), the
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -317,8 +318,12 @@ async def generate(
     severity: str = "medium",
     owasp: str = "LLM01",
     categories: tuple[str, ...] = DEFAULT_CATEGORIES,
+    on_batch: Callable[[str, int, int], None] | None = None,
 ) -> GenerationResult:
     """Ask the attacker for `count` prompts (per category with a purpose) and build the pack document.
+
+    `on_batch(group, kept, wanted)` is called after each attacker request: the group (`policy` or an OWASP id),
+    the prompts kept for it so far and how many it wants.
 
     Transport errors (`TargetError`) propagate; an unparseable reply raises GenerationError; no usable prompt
     at all raises GenerationError too.
@@ -365,6 +370,8 @@ async def generate(
                     seen.add(key)
                     group.prompts.append(prompt)
                     added += 1
+            if on_batch is not None:
+                on_batch(group.key, len(group.prompts), group.count)
             if added == 0:
                 break
     kept = [group for group in groups if group.prompts]
