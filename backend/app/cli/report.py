@@ -10,6 +10,7 @@ import typer
 
 from app.cli.database import database_session
 from app.cli.output import ExitCode, err_console, fail
+from app.cli.probes import PacksOption, activate_packs
 from app.reports.render import FORMATS, render
 from app.reports.source import ReportSourceError, result_from_file, result_from_scan
 
@@ -25,6 +26,7 @@ def load(source: str) -> dict[str, Any]:
 
 
 def report(
+    ctx: typer.Context,
     source: Annotated[
         str, typer.Argument(help="A scan id (platform database), an attempt log (.jsonl) or a scan result (.json).")
     ],
@@ -34,10 +36,15 @@ def report(
         str | None,
         typer.Option(help="`pii`: also mask personal data in evidence. Credentials are always masked."),
     ] = None,
+    packs: PacksOption = None,
 ) -> None:
-    """Render one scan for people (HTML, PDF), CI (SARIF, JUnit, Markdown), spreadsheets (CSV) or tools (JSON)."""
+    """Render one scan for people (HTML, PDF), CI (SARIF, JUnit, Markdown), spreadsheets (CSV) or tools (JSON).
+
+    An attempt log of a scan that ran your own probe packs needs them again (--packs) for their probes' titles,
+    categories, severities and remediation."""
     if redact not in (None, "pii"):
         fail(f"--redact takes `pii`, not {redact!r}", ExitCode.USAGE)
+    activate_packs(ctx, packs)
     try:
         document = load(source)
         body = render(document, output_format, pii=redact == "pii")

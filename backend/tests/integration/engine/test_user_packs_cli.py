@@ -257,6 +257,13 @@ def test_a_user_pack_is_scanned_recorded_and_rescored(tmp_path: Path) -> None:
     assert new_header is not None and new_header["user_packs"] == [recorded]
     assert [(r.key, r.outcome) for r in rejudged] == [(r.key, r.outcome) for r in records]
 
+    # a report straight from the attempt log knows the user probes' category and severity with --packs
+    code, stdout, stderr = _invoke("report", str(log), "--format", "json", "--packs", str(packs))
+    assert code == 0, stderr
+    from_log = {finding["probe_id"]: finding for finding in json.loads(stdout)["findings"]}
+    assert from_log["acme.helpdesk.voucher_leak"]["owasp"] == "LLM07"
+    assert from_log["acme.helpdesk.voucher_leak"]["severity"] == findings["acme.helpdesk.voucher_leak"]["severity"]
+
     # a changed pack: rescore says so; resume refuses to mix versions
     pack_file.write_text(_example().replace("version: 1", "version: 2"), encoding="utf-8")
     code, _, stderr = _invoke("rescore", str(log), "-o", str(tmp_path / "third.jsonl"), "--packs", str(packs))
