@@ -34,6 +34,9 @@ def _local_model_installed() -> None:
 
 
 SELECTION = "id:spl.repeat_verbatim,id:pi.direct.ignore_previous,id:spl.translate"
+#: The plain scans of the model add a templated probe and an over-refusal probe under --profile standard: 8 and
+#: 5 more prompts (the catalogue's depth and its usability measure, on a real model).
+STANDARD_SELECTION = f"{SELECTION},id:pi.templated.claimed_authority,id:or.language.violent_idioms"
 
 
 class DemoModel:
@@ -189,6 +192,7 @@ def test_the_target_doctor_sees_a_real_model(gemma_url: str) -> None:
     assert checks["model"]["level"] == "ok", checks["model"]
 
 
+@pytest.mark.timeout(1200)  # about 30 model calls and their re-judging; minutes on a loaded 2-core machine
 def test_a_scan_of_gemma_accounts_for_every_attempt(gemma_url: str, tmp_path: Path) -> None:
     target = tmp_path / "gemma.yaml"
     target.write_text(
@@ -196,20 +200,30 @@ def test_a_scan_of_gemma_accounts_for_every_attempt(gemma_url: str, tmp_path: Pa
         "max_tokens: 48\ntemperature: 0\nmax_concurrency: 1\ntimeout_s: 120\n"
     )
     out = tmp_path / "gemma.jsonl"
-    scan = run_cli(
-        "secureai", "scan", "-t", str(target), "-p", SELECTION, "-o", str(out), "--format", "json", timeout=900
-    )
+    standard = ("-p", STANDARD_SELECTION, "--profile", "standard")
+    scan = run_cli("secureai", "scan", "-t", str(target), *standard, "-o", str(out), "--format", "json", timeout=1100)
     assert scan.returncode in (0, 1), scan.stderr  # not unreachable (3) and not inconclusive (4)
     report = json.loads(scan.stdout)
-    plan = run_cli("secureai", "scan", "-t", str(target), "-p", SELECTION, "--dry-run", "--format", "json")
+    plan = run_cli("secureai", "scan", "-t", str(target), *standard, "--dry-run", "--format", "json")
     _, records = read_jsonl(out)
     assert len(records) == len({record.key for record in records}) == json.loads(plan.stdout)["attempts"]
     assert {record.outcome.value for record in records} <= {"vulnerable", "safe", "refused", "unscored"}
     assert all(record.response for record in records)  # the model answered every attempt with text
     per_probe = {probe["probe_id"]: probe for probe in report["probes"]}
-    assert set(per_probe) == {"spl.repeat_verbatim", "pi.direct.ignore_previous", "spl.translate"}
+    assert set(per_probe) == {
+        "spl.repeat_verbatim",
+        "pi.direct.ignore_previous",
+        "spl.translate",
+        "pi.templated.claimed_authority",
+    }
     assert all(sum(probe["counts"].values()) == probe["attempts"] > 0 for probe in per_probe.values())
-    assert report["summary"]["inconclusive"] is False
+    assert per_probe["pi.templated.claimed_authority"]["attempts"] == 8  # the standard profile's share
+    templated = [record for record in records if record.probe_id == "pi.templated.claimed_authority"]
+    assert len({record.extra["slot.authority"] for record in templated}) > 1  # its slots varied
+    over_refusal = report["usability"]["over_refusal"]
+    assert over_refusal["probes"] == 1 and over_refusal["attempts"] == 5  # kept apart from the findings
+    assert over_refusal["scored"] + over_refusal["outcomes"].get("unscored", 0) == 5
+    assert report["profile"] == "standard" and report["summary"]["inconclusive"] is False
     # the recorded scan judged again, nothing sent: the same verdicts, each naming its detector version
     again = tmp_path / "again.jsonl"
     rescored = run_cli("secureai", "rescore", str(out), "-o", str(again), "--json", timeout=300)
@@ -220,6 +234,7 @@ def test_a_scan_of_gemma_accounts_for_every_attempt(gemma_url: str, tmp_path: Pa
     assert all(v.version for r in judged_again for v in r.verdicts)
 
 
+@pytest.mark.timeout(1200)
 def test_a_platform_scan_of_gemma_and_its_re_judging(
     gemma_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -238,7 +253,9 @@ def test_a_platform_scan_of_gemma_and_its_re_judging(
         target = client.post("/api/v1/targets", json={"name": "gemma", "settings": settings}, headers=headers)
         assert target.status_code == 201, target.text
         started = client.post(
-            "/api/v1/scans", json={"target_id": target.json()["id"], "probes": SELECTION}, headers=headers
+            "/api/v1/scans",
+            json={"target_id": target.json()["id"], "probes": STANDARD_SELECTION, "profile": "standard"},
+            headers=headers,
         )
         assert started.status_code == 202, started.text
         deadline = time.monotonic() + 900
@@ -249,7 +266,8 @@ def test_a_platform_scan_of_gemma_and_its_re_judging(
             assert time.monotonic() < deadline, scan
             time.sleep(1)
         assert scan["status"] == "completed", scan
-        assert scan["summary"]["attempts"] == scan["attempts_planned"] > 0
+        assert scan["summary"]["total_attempts"] == scan["attempts_planned"] > 0
+        assert scan["summary"]["usability"]["over_refusal"]["attempts"] == 5
         version = client.post(f"/api/v1/scans/{scan['id']}/rescore", headers=headers)
         assert version.status_code == 201, version.text
         assert version.json()["summary"]["outcomes"] == scan["summary"]["outcomes"]
