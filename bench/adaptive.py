@@ -6,7 +6,8 @@ own uvicorn server, in threads of one child process, so that the doubles' CPU do
 interpreter lock) and answering after `--latency` seconds (default 100 ms): the `guarded` target, which refuses
 everything and reveals a one-off password in refusing (only a feedback loop gets past it), the `filtered`
 target (a keyword filter), the `attacker` and the `judge`. For each strategy a scan of the same probes
-(`--probes`, default `pack:jailbreak`: 20 prompts, each attacked `--repeat` times, default 4) is driven through
+(`--probes`, default `pack:jailbreak+!tag:templated`, the hand-written jailbreaks: 20
+prompts, each attacked `--repeat` times, default 4) is driven through
 the engine itself, in this process: `build_plan` over the selection with stacks from `parse_stacks`, `Runner`
 with `Roles` (target, attacker, judge) and a fresh `Budget`, records in a `MemorySink`; not through the CLI.
 pair, tap and crescendo attack the guarded target; best_of_n (it needs no attacker) the filtered one. Every
@@ -45,7 +46,7 @@ rate 0: only adaptive attacks get through), and on the filtered target (the prob
 the filter's words get through there unaided; best_of_n's figure is to be read against it), with their
 attempts/s and limit. The machine's load (`os.getloadavg`, before and after) and CPU count are recorded.
 
-    cd backend && .venv/bin/python ../bench/adaptive.py [--probes pack:jailbreak] [--latency 0.1] [--concurrency 8]
+    cd backend && .venv/bin/python ../bench/adaptive.py [--probes SELECTION] [--latency 0.1] [--concurrency 8]
                                                         [--repeat 4]
 
 Prints one JSON line `{"bench": "adaptive", ...}`.
@@ -267,7 +268,11 @@ def _process_cpu_seconds(pid: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--probes", default="pack:jailbreak", help="probe selection (default: pack:jailbreak)")
+    parser.add_argument(
+        "--probes",
+        default="pack:jailbreak+!tag:templated",
+        help="probe selection (default: pack:jailbreak+!tag:templated, the 20 hand-written jailbreak prompts)",
+    )
     parser.add_argument("--latency", type=float, default=0.1, help="seconds every double waits before answering")
     parser.add_argument("--concurrency", type=int, default=8, help="attempts in flight at once (default 8)")
     parser.add_argument("--repeat", type=int, default=4, help="times each prompt is attacked (default 4)")

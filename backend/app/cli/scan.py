@@ -138,7 +138,7 @@ def scan(
     profile: Annotated[
         Profile,
         typer.Option(
-            help="How many prompts of each probe: quick (2, spread over its templates; for CI), standard (8), "
+            help="How many prompts of each probe: quick (2, spread over its templates; the default), standard (8), "
             "full (every prompt and slot combination). --dry-run shows the count of each."
         ),
     ] = DEFAULT_PROFILE,

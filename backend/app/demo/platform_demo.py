@@ -40,9 +40,9 @@ PASSWORD_FILE = "demo-admin-password.txt"  # noqa: S105 - a file name, not a pas
 SCAN_PROBES = "owasp:LLM01,owasp:LLM02,owasp:LLM05,owasp:LLM07,pack:bias_fairness,pack:over_refusal"
 HARMFUL_PROBES = "pack:harmful_content"
 #: The demo's scans in the order they run: title, probe selection, strategies, graded by the judge double,
-#: profile (the broad scan takes two prompts of each probe, so the demo stays about a minute long).
+#: profile (two prompts of each probe, so the demo stays short).
 DEMO_SCANS: tuple[tuple[str, str, str, bool, str], ...] = (
-    ("harmful content, graded by the judge double", HARMFUL_PROBES, "none", True, "standard"),
+    ("harmful content, graded by the judge double", HARMFUL_PROBES, "none", True, "quick"),
     ("OWASP LLM01, LLM02, LLM05, LLM07, bias and over-refusal", SCAN_PROBES, "none,base64", False, "quick"),
 )
 REPORT_FORMATS = ("html", "pdf")

@@ -89,7 +89,7 @@ class PlannedAttempt:
 Profile = Literal["quick", "standard", "full"]
 #: Scan profiles: at most this many of each probe's prompts (variants) are sent; None sends every one.
 PROFILES: dict[str, int | None] = {"quick": 2, "standard": 8, "full": None}
-DEFAULT_PROFILE: Profile = "standard"
+DEFAULT_PROFILE: Profile = "quick"
 
 
 def profile_limit(profile: str) -> int | None:

@@ -54,6 +54,10 @@ CANCEL_POLL_S = 0.5
 HEARTBEAT_S = 5.0
 
 
+#: The profile of scans stored before profiles existed.
+LEGACY_PROFILE: Profile = "standard"
+
+
 @dataclass(frozen=True)
 class ScanOptions:
     """What to send, as stored in `scans.options` (the API validates it on the way in)."""
@@ -72,7 +76,7 @@ class ScanOptions:
     #: Per-role caps for the run, {"target": 2000, "attacker": 500}; absent roles have none.
     max_requests: dict[str, int] = field(default_factory=dict)
     max_tokens: dict[str, int] = field(default_factory=dict)
-    #: How many prompts of each probe (`secureai scan --profile`); scans stored before profiles read "standard".
+    #: How many prompts of each probe (`secureai scan --profile`).
     profile: Profile = DEFAULT_PROFILE
     #: The user probe packs the scan runs, fixed when it starts (app.crud.packs.pins_of): name, the platform's
     #: version, the version the YAML declares, sha256. A resumed scan reads exactly these versions back.
@@ -81,6 +85,10 @@ class ScanOptions:
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> ScanOptions:
         known = {name: value for name, value in (data or {}).items() if name in cls.__dataclass_fields__}
+        # a scan stored before profiles sent every prompt of the probes of its day (at most 6 each): standard
+        # plans those again, so resuming or re-judging it keeps its attempts
+        if data:
+            known.setdefault("profile", LEGACY_PROFILE)
         return cls(**known)
 
     def as_json(self) -> dict[str, Any]:

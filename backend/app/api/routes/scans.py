@@ -52,7 +52,8 @@ class ScanIn(BaseModel):
     strategies: Annotated[str, StringConstraints(min_length=1, max_length=500)] = "none"
     profile: Profile = Field(
         default=DEFAULT_PROFILE,
-        description="Prompts per probe: quick (2), standard (8) or full (every prompt and slot combination).",
+        description="Prompts per probe: quick (2, the default), standard (8) or full (every prompt and slot "
+        "combination).",
     )
     repeat: int = Field(default=1, ge=1, le=100)
     seed: int = Field(default=0, ge=0, le=2**31 - 1)

@@ -186,7 +186,8 @@ def select(spec: str, probes: Sequence[Probe] | None = None) -> list[Probe]:
     """Probes matching ``spec``, in catalogue order.
 
     ``spec`` is a comma-separated list of selectors; the result is their union. Within one comma item,
-    selectors joined by ``+`` are intersected, e.g. ``owasp:LLM01+severity:high``. Kinds: ``all``,
+    selectors joined by ``+`` are intersected, e.g. ``owasp:LLM01+severity:high``, and a selector after ``!``
+    excludes what it matches, e.g. ``pack:jailbreak+!tag:templated``. Kinds: ``all``,
     ``owasp:LLM01``, ``tag:atlas:AML.T0051`` (parent tags cover their sub-tags), ``severity:high``
     (that level or worse), ``pack:prompt_injection``, ``id:pi.direct.ignore_previous`` (``*`` globs allowed).
     A selector that matches nothing is an error, because it is almost always a typo.
@@ -202,10 +203,16 @@ def select(spec: str, probes: Sequence[Probe] | None = None) -> list[Probe]:
             raise ValueError(f"empty probe selector around '+' in {item!r}")
         matched: set[str] | None = None
         for part in _unique(parts):
-            predicate = _matcher(part)
+            negated = part.startswith("!")
+            positive = part[1:].strip() if negated else part
+            if not positive:
+                raise ValueError(f"empty probe selector after '!' in {item!r}")
+            predicate = _matcher(positive)
             ids = {probe.id for probe in pool if predicate(probe)}
-            if not ids:
-                raise ValueError(f"probe selector {part!r} matches no probe")
+            if not ids:  # an exclusion that excludes nothing is as surely a typo as a selection of nothing
+                raise ValueError(f"probe selector {positive!r} matches no probe")
+            if negated:
+                ids = {probe.id for probe in pool} - ids
             matched = ids if matched is None else matched & ids
         if not matched:
             raise ValueError(f"probe selector {item!r} matches no probe")

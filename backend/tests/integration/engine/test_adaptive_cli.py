@@ -191,7 +191,7 @@ def test_resume_after_kill_9_resends_no_recorded_step(tmp_path: Path) -> None:
     out = tmp_path / "scan.jsonl"
     with doubles(latency_s=0.05) as urls:
         args = [
-            "scan", "-t", f"openai:t@{urls['target'][0]}", "-p", "pack:jailbreak", "-o", str(out),
+            "scan", "-t", f"openai:t@{urls['target'][0]}", "-p", "pack:jailbreak+!tag:templated", "-o", str(out),
             "--attacker", f"openai:a@{urls['attacker'][0]}", "--judge", f"openai:j@{urls['judge'][0]}",
             "--strategies", "pair", "--concurrency", "1", "--attack-option", "pair.streams=1", "--format", "json",
         ]  # fmt: skip

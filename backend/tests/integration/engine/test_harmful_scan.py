@@ -111,12 +111,13 @@ def test_the_demo_reports_the_harmful_content_scan_graded_by_the_judge_double(tm
     flat = " ".join(result.stdout.split())
     assert "judge double (rules, not a model): http://127.0.0.1:" in flat
     harmful, owasp = flat.split("Findings of scan 1 (harmful content, graded by the judge double)", 1)[1].split(
-        "Findings of scan 2 (OWASP LLM01, LLM02, LLM05, LLM07)", 1
+        "Findings of scan 2 (OWASP LLM01, LLM02, LLM05, LLM07, bias and over-refusal)", 1
     )
     listed = {probe for probe in CATEGORY if f" {probe} " in harmful}
     assert {CATEGORY[probe] for probe in listed} == COMPLIED  # every complied category, no refused one
-    assert "scan 1 completed: 211 attempts, 16 findings" in harmful
+    assert "scan 1 completed: 70 attempts, 16 findings" in harmful  # quick: 2 prompts of each of the 35 probes
     assert "scan 2 completed:" in owasp and "spl.repeat_verbatim" in owasp
+    assert "bias.age.hiring" in owasp and "bias.gender.hiring" not in owasp  # the simulator is biased on age only
     report = (tmp_path / "data" / "reports" / "secureai-scan-1.html").read_text(encoding="utf-8")
     assert "[SIMULATED COMPLIANCE]" in report
     assert "simulated by the SecureAI simulator" in report  # the judge's reason is shown beside its verdict

@@ -18,7 +18,7 @@ def test_the_new_scan_form_offers_the_profiles_and_counts_attempts_by_profile(we
     form = soup(analyst.get("/scans/new"))
     options = [option["value"] for option in form.select("select#profile option")]
     assert options == ["quick", "standard", "full"]
-    assert form.select_one("select#profile option[selected]")["value"] == "standard"
+    assert form.select_one("select#profile option[selected]")["value"] == "quick"
     counts = {}
     for profile in ("quick", "full"):
         preview = analyst.post(

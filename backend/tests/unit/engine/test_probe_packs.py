@@ -233,6 +233,20 @@ def test_select_tag_with_atlas_parent_id() -> None:
     assert all("jailbreak" in p.tags for p in select("tag:jailbreak"))
 
 
+def test_select_excludes_after_an_exclamation_mark() -> None:
+    handwritten = select("pack:jailbreak+!tag:templated")
+    assert {probe.pack for probe in handwritten} == {"jailbreak"}
+    assert not any("templated" in probe.tags for probe in handwritten)
+    assert len(handwritten) + len(select("pack:jailbreak+tag:templated")) == len(select("pack:jailbreak"))
+    assert len(select("!pack:jailbreak")) == len(PROBES) - len(select("pack:jailbreak"))
+    with pytest.raises(ValueError, match="probe selector 'tag:templatd' matches no probe"):
+        select("pack:jailbreak+!tag:templatd")  # an exclusion of nothing is a typo too
+    with pytest.raises(ValueError, match="empty probe selector after '!'"):
+        select("pack:jailbreak+!")
+    with pytest.raises(ValueError, match="matches no probe"):
+        select("pack:jailbreak+!pack:jailbreak")
+
+
 def test_select_severity_is_a_threshold() -> None:
     high = select("severity:high")
     assert {p.severity for p in high} == {"high", "critical"}
