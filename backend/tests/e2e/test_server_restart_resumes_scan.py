@@ -24,7 +24,12 @@ from app.jobs.scan_job import ScanOptions, plan_scan
 from tests.conftest import BACKEND_DIR, TEST_SECRET_KEY, free_port
 
 PASSWORD = "restart-test-password-1234"
-OPTIONS = {"probes": "pack:system_prompt_leak,pack:prompt_injection", "strategies": "none", "repeat": 3}
+OPTIONS = {
+    "probes": "pack:system_prompt_leak,pack:prompt_injection",
+    "strategies": "none",
+    "repeat": 3,
+    "profile": "quick",
+}
 
 
 @contextmanager

@@ -28,6 +28,8 @@ def scan(mode: Mode, tmp: Path, *args: str) -> tuple[subprocess.CompletedProcess
             f"openai:sim@{url}",
             "--probes",
             "pack:over_refusal",
+            "--profile",
+            "standard",
             "--out",
             str(tmp / f"{mode}.jsonl"),
             "--report",

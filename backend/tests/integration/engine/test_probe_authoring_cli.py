@@ -40,7 +40,7 @@ def _invoke(*args: str) -> Result:
 def _scan(target: str, packs: Path, pack: str, out: Path, *extra: str) -> list[AttemptRecord]:
     result = run_cli(
         "secureai", "scan", "-t", f"openai:t@{target}", "--packs", str(packs), "-p", f"pack:{pack}",
-        "-o", str(out), "--format", "json", *extra,
+        "-o", str(out), "--format", "json", "--profile", "full", *extra,
     )  # fmt: skip
     assert result.returncode in (0, 1), result.stderr  # 1: findings at or above the default --fail-on
     _, records = read_jsonl(out)

@@ -196,7 +196,18 @@ def test_dry_run_plans_user_probes_with_their_slots(tmp_path: Path) -> None:
     packs.mkdir()
     (packs / "acme_helpdesk.yaml").write_text(_example(), encoding="utf-8")
     code, stdout, stderr = _invoke(
-        "scan", "-t", NOWHERE, "--packs", str(packs), "-p", "tag:acme", "--dry-run", "--format", "json"
+        "scan",
+        "-t",
+        NOWHERE,
+        "--packs",
+        str(packs),
+        "-p",
+        "tag:acme",
+        "--dry-run",
+        "--format",
+        "json",
+        "--profile",
+        "full",
     )
     assert code == 0, stderr
     assert json.loads(stdout)["by_probe"] == {
@@ -222,6 +233,7 @@ def test_a_user_pack_is_scanned_recorded_and_rescored(tmp_path: Path) -> None:
     with running_simulator("vulnerable") as (url, simulator):
         result = run_cli(
             "secureai", "scan", "-t", f"openai:sim@{url}", "--packs", str(packs), "-p", "pack:acme_helpdesk",
+            "--profile", "full",
             "-o", str(log), "--report", str(report), "--format", "json",
         )  # fmt: skip
         sent = sum(simulator.state.requests.values())
@@ -270,7 +282,18 @@ def test_a_user_pack_is_scanned_recorded_and_rescored(tmp_path: Path) -> None:
     assert code == 0, stderr
     assert "user pack 'acme_helpdesk' changed since the scan" in " ".join(stderr.split())
     code, _, stderr = _invoke(
-        "scan", "-t", NOWHERE, "--packs", str(packs), "-p", "pack:acme_helpdesk", "-o", str(log), "--resume"
+        "scan",
+        "-t",
+        NOWHERE,
+        "--packs",
+        str(packs),
+        "-p",
+        "pack:acme_helpdesk",
+        "-o",
+        str(log),
+        "--resume",
+        "--profile",
+        "full",
     )
     assert code == 2
     assert _errors(stderr) == [f"--resume: {log} was written with other --packs (or other versions of them)"]
