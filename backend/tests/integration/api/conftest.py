@@ -32,6 +32,17 @@ class Api:
     def as_role(self, role: UserRole) -> dict[str, str]:
         return self.login(role.value)
 
+    def simulator_target(self, url: str, headers: dict[str, str], name: str = "sim") -> dict[str, Any]:
+        """A stored OpenAI-compatible target on a simulator at `url`, created through the API."""
+        created = self.client.post(
+            "/api/v1/targets",
+            json={"name": name, "settings": {"type": "openai", "model": "sim", "base_url": url}},
+            headers=headers,
+        )
+        assert created.status_code == 201, created.text
+        target: dict[str, Any] = created.json()
+        return target
+
     def wait_for_scan(self, scan_id: int, headers: dict[str, str], timeout: float = 120) -> dict[str, Any]:
         """Poll the scan until it ends; its last state."""
         deadline = time.monotonic() + timeout

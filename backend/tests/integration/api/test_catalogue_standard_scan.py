@@ -77,11 +77,7 @@ def test_the_same_standard_scan_through_the_platform_api(api: Api) -> None:
     analyst = api.as_role(UserRole.ANALYST)
     with running_simulator("vulnerable") as (url, _):
         plan = _dry_run(url)
-        target = api.client.post(
-            "/api/v1/targets",
-            json={"name": "sim", "settings": {"type": "openai", "model": "sim", "base_url": url}},
-            headers=analyst,
-        ).json()
+        target = api.simulator_target(url, analyst)
         started = api.client.post(
             "/api/v1/scans",
             json={"target_id": target["id"], "probes": SELECTION, "profile": "standard"},

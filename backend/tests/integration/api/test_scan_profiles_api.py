@@ -14,11 +14,7 @@ PROBE = "id:pi.direct.non_english"
 def test_the_profile_sets_the_attempts_a_platform_scan_plans_and_is_stored(api: Api) -> None:
     analyst = api.as_role(UserRole.ANALYST)
     with running_simulator("vulnerable") as (url, _):
-        target = api.client.post(
-            "/api/v1/targets",
-            json={"name": "sim", "settings": {"type": "openai", "model": "sim", "base_url": url}},
-            headers=analyst,
-        ).json()
+        target = api.simulator_target(url, analyst)
         planned = {}
         for profile in ("quick", "full"):
             started = api.client.post(
