@@ -127,7 +127,7 @@ def static_path(attempt: PlannedAttempt, record: AttemptRecord | None) -> int:
         verdict.detector == "judge" and verdict.version == JUDGE_VERSION and verdict.explanation != NOTHING_TO_GRADE
         for verdict in record.verdicts
     )
-    return len(attempt.probe.attempts[attempt.prompt_index]) + asked
+    return len(attempt.probe.script_of(attempt.prompt_index)) + asked
 
 
 def _connector(url: str, model: str, concurrency: int) -> ResilientConnector:

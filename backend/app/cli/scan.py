@@ -72,7 +72,7 @@ def worst_case_requests(plan: list[PlannedAttempt], options: dict[str, dict[str,
         if strategy is None:
             # a bias pair sends its script once per value of the pair slot, each in its own conversation
             conversations = len(attempt.probe.pair_values) or 1
-            totals["target"] += conversations * len(attempt.probe.attempts[attempt.prompt_index])
+            totals["target"] += conversations * len(attempt.probe.script_of(attempt.prompt_index))
             totals["judge"] += 1 if judged and attempt.probe.judge_rubric else 0
             continue
         for role, count in strategy.worst_case(resolved_params(strategy, options), judged).items():

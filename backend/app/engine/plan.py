@@ -57,7 +57,7 @@ class PlannedAttempt:
         """
         slot = self.probe.pair_slot
         fill = {slot: self.probe.pair_values[0] if pair_value is None else pair_value} if slot else {}
-        turns = tuple(self.render(text, context, **fill) for text in self.probe.attempts[self.prompt_index])
+        turns = tuple(self.render(text, context, **fill) for text in self.probe.script_of(self.prompt_index))
         for strategy in self.stack:
             turns = strategy.apply(turns, self.seed)
         if turns:

@@ -116,7 +116,7 @@ class AttackRun:
         self.goal = fill(self.probe.goal) if self.probe.goal else self._fallback_goal()
         rubric = self.probe.judge_rubric
         self.rubric = fill(rubric) if rubric else None
-        script = self.probe.attempts[attempt.prompt_index]
+        script = self.probe.script_of(attempt.prompt_index)
         self.seed_prompt = attempt.render(script[-1], base)
 
     def _fallback_goal(self) -> str:

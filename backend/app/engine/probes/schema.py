@@ -480,6 +480,11 @@ class Probe(_Strict):
         scripts = self.scripts
         return tuple(scripts[variant.script] for variant in self._variants)
 
+    def script_of(self, index: int) -> tuple[str, ...]:
+        """The user messages of attempt (variant) `index`, unrendered; `attempts[index]` without building the
+        whole tuple, which a plan asks for once per planned attempt."""
+        return self.scripts[self._variants[index].script]
+
     @property
     def pair_values(self) -> tuple[str, ...]:
         """The values of the pair slot, each sent in its own conversation (empty unless `kind: bias_pair`)."""
