@@ -24,7 +24,14 @@ from app.engine.plan import DEFAULT_PROFILE, PlannedAttempt, Profile, build_plan
 from app.engine.probes.registry import ProbePackError, select
 from app.engine.report_json import scan_result_json
 from app.engine.runner import Runner, RunStats, ScanAbortedError, preflight
-from app.engine.scoring import DEFAULT_ERROR_THRESHOLD, USABILITY_KINDS, ScanScore, probe_infos, score_records
+from app.engine.scoring import (
+    DEFAULT_ERROR_THRESHOLD,
+    REFUSED_BENIGN,
+    USABILITY_KINDS,
+    ScanScore,
+    probe_infos,
+    score_records,
+)
 from app.engine.sinks import JsonlSink, read_jsonl
 from app.engine.strategies import parse_stacks
 from app.engine.targets import TargetConfigError, build_connector, load_target_config
@@ -439,7 +446,7 @@ async def _run(
             def on_progress(record: AttemptRecord) -> None:
                 counts["errors"] += record.outcome is Outcome.ERROR
                 if record.probe_id in benign:
-                    counts["refused_benign"] += record.outcome in (Outcome.VULNERABLE, Outcome.REFUSED)
+                    counts["refused_benign"] += record.outcome in REFUSED_BENIGN
                 else:
                     counts["vulnerable"] += record.outcome is Outcome.VULNERABLE
                 speed = progress.tasks[0].speed or 0.0
