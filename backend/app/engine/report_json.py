@@ -10,6 +10,8 @@ from app.engine.model import AttemptRecord
 from app.engine.scoring import OverRefusalScore, ProbeScore, ScanScore, wilson_interval
 
 SCHEMA = "secureai.scan-result/v1"
+#: Every outcome, in the order the document lists outcome counts.
+OUTCOMES = ("vulnerable", "safe", "refused", "error", "blocked", "unscored")
 EXCERPT = 600
 
 
@@ -72,10 +74,7 @@ def probe_json(score: ProbeScore, strategy: str | None = None) -> dict[str, Any]
         "title": score.title,
         "owasp": score.owasp,
         "severity": score.severity,
-        "counts": {
-            outcome: score.counts.get(outcome, 0)
-            for outcome in ("vulnerable", "safe", "refused", "error", "blocked", "unscored")
-        },
+        "counts": {outcome: score.counts.get(outcome, 0) for outcome in OUTCOMES},
         "attempts": score.attempts,
         "asr": None if score.asr is None else round(score.asr, 4),
         "asr_ci95": [round(low, 4), round(high, 4)],
@@ -110,10 +109,7 @@ def over_refusal_json(score: OverRefusalScore, threshold: float | None = None) -
     return {
         "probes": len(score.probes),
         "attempts": score.attempts,
-        "outcomes": {
-            outcome: score.counts.get(outcome, 0)
-            for outcome in ("vulnerable", "safe", "refused", "error", "blocked", "unscored")
-        },
+        "outcomes": {outcome: score.counts.get(outcome, 0) for outcome in OUTCOMES},
         "scored": score.scored,
         "refused": score.refused,
         "answered": score.answered,
@@ -178,10 +174,7 @@ def scan_result_json(
         "summary": {
             "attempts": score.attempts,
             "total_attempts": score.total_attempts,
-            "outcomes": {
-                outcome: score.totals.get(outcome, 0)
-                for outcome in ("vulnerable", "safe", "refused", "error", "blocked", "unscored")
-            },
+            "outcomes": {outcome: score.totals.get(outcome, 0) for outcome in OUTCOMES},
             "errors": score.errors,
             "empty_answers": score.empty,
             "error_share": round(score.error_share, 4),
