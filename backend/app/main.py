@@ -39,8 +39,9 @@ async def lifespan(application: FastAPI) -> AsyncIterator[None]:
     the Celery queue's sender (SECUREAI_QUEUE=celery; the workers resume scans)."""
     dispatcher = make_dispatcher(get_sessionmaker())
     application.state.dispatcher = dispatcher
+    application.state.resumed_scans = []  # the ids start() picked up again (tests read it: the startup has looked)
     try:
-        dispatcher.start()
+        application.state.resumed_scans = dispatcher.start()
     except SQLAlchemyError as error:  # not migrated or unreachable: /ready says so; scans wait for a restart
         log.warning("scan worker started without resuming scans: %s", error)
     try:

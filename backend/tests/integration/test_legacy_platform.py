@@ -5,7 +5,6 @@ old password."""
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -39,8 +38,10 @@ def test_the_server_leaves_legacy_scans_alone_and_the_dashboard_shows_them(
     assert Counter(status for _, status, _ in before)["pending"] == 5  # left unfinished by the old deployment
     from app.main import create_app
 
-    with TestClient(create_app(), follow_redirects=False) as client:
-        time.sleep(1.0)  # the worker has started and looked for scans to resume
+    application = create_app()
+    with TestClient(application, follow_redirects=False) as client:
+        # the lifespan has run the worker's start, which looked for unfinished scans: it resumed none of them
+        assert application.state.resumed_scans == []
         html = {"accept": "text/html"}
         login = BeautifulSoup(client.get("/login", headers=html).text, "html.parser")
         token = login.find("input", {"name": "csrf_token"})["value"]
