@@ -322,6 +322,8 @@ class FindingTriage(Base):
     comment: Mapped[str | None] = mapped_column(Text)
     updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    #: When an accepted risk lapses (UTC); the finding counts again afterwards. NULL for the other states.
+    expires_at: Mapped[datetime | None]
 
     __table_args__ = (UniqueConstraint("target_id", "fingerprint", name="uq_finding_triage_target_id_fingerprint"),)
 

@@ -24,6 +24,7 @@ REVISIONS = (
     "db56de41ac40",
     "7b2e9c4d1f60",
     "d86294de60a6",
+    "f8885e0a3b7a",
 )
 HEAD = REVISIONS[-1]
 
