@@ -537,11 +537,22 @@ def _print_summary(score: ScanScore, result: dict[str, Any], out: Path) -> None:
         console.print(f"findings: [bold]{summary['findings']}[/]  risk score: [bold]{summary['risk_score']}[/]/100")
     _print_over_refusal(usability)
     if "baseline" in result:
-        new, fixed = result["baseline"]["new"], result["baseline"]["fixed"]
-        console.print(f"since the baseline: {len(new)} new ({', '.join(new) or 'none'}), {len(fixed)} fixed")
+        since = result["baseline"]
+        new, fixed, untested = since["new"], since["fixed"], since["not_retested"]
+        console.print(
+            f"since the baseline: {len(new)} new ({', '.join(new) or 'none'}), {len(fixed)} fixed, "
+            f"{len(untested)} not re-tested (still open), {len(since['unchanged'])} still found"
+        )
+        if untested:
+            reasons = since["not_retested_reasons"]
+            shown = "; ".join(f"{probe} ({reasons[probe]})" for probe in untested[:NOT_RETESTED_SHOWN])
+            more = f"; and {len(untested) - NOT_RETESTED_SHOWN} more" if len(untested) > NOT_RETESTED_SHOWN else ""
+            console.print(f"  not re-tested: {escape(shown)}{more}")
     console.print(f"attempt log: {out}")
 
 
+#: Baseline findings not re-tested that the summary names (the JSON result lists them all).
+NOT_RETESTED_SHOWN = 8
 #: Refused benign prompts the summary lists (the reports list up to 100).
 SUMMARY_REFUSED_PROMPTS = 5
 

@@ -1,8 +1,12 @@
 """The security posture at a glance: what the API's `GET /summary` and the dashboard's overview show.
 
-"Open" findings are those of each target's latest completed scan that no reviewer has set aside: a triage of
-false positive, accepted risk or fixed takes a finding out; open, confirmed or no triage at all keeps it in.
-Older scans do not count, so fixing a weakness and scanning again makes it leave the overview.
+"Open" findings are each target's weaknesses that its completed scans found and did not since show fixed
+(`app.crud.retest.open_findings`: a later scan must have re-tested the same probe and strategy stacks with enough
+scored attempts), less those a reviewer set aside: a triage of false positive, accepted risk or fixed takes a
+finding out; open, confirmed or no triage at all keeps it in. A narrower re-scan therefore leaves the findings
+it did not re-test open (counted as "not re-tested"), and fixing a weakness and re-testing it makes it leave.
+
+The risk trend is per target: a line joining two targets' scores would read as a fix or a regression.
 """
 
 from __future__ import annotations
@@ -11,17 +15,18 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.crud.retest import OpenFinding, open_findings
 from app.db.enums import ScanStatus, Severity, TriageState
-from app.db.models import FindingTriage, Scan, Target, Vulnerability
+from app.db.models import FindingTriage, Scan, Target
 
-__all__ = ["CLOSED_TRIAGE", "Posture", "RiskPoint", "Summary", "summary"]
+__all__ = ["CLOSED_TRIAGE", "Posture", "RiskPoint", "Summary", "TargetTrend", "summary"]
 
 #: Triage states that take a finding out of the open count.
 CLOSED_TRIAGE = frozenset({TriageState.FALSE_POSITIVE, TriageState.ACCEPTED_RISK, TriageState.FIXED})
-#: How many completed scans the risk trend shows, newest last.
+#: How many completed scans the risk trend shows (per target in `risk_trends`), newest last.
 TREND_LENGTH = 30
 
 
@@ -35,6 +40,8 @@ class Posture:
     completed_at: datetime | None
     risk_score: float | None
     open_by_severity: dict[str, int]
+    #: Open findings found by an older scan that the latest one did not re-test (in `open_by_severity` too).
+    not_retested: int = 0
 
     @property
     def open_findings(self) -> int:
@@ -53,12 +60,26 @@ class RiskPoint:
 
 
 @dataclass(frozen=True)
+class TargetTrend:
+    """The risk score of one target's latest completed scans, oldest first: one line of the trend."""
+
+    target_id: int
+    target_name: str
+    points: list[RiskPoint]
+
+
+@dataclass(frozen=True)
 class Summary:
     targets: int
     scans_by_status: dict[str, int]
     open_by_severity: dict[str, int]
     posture: list[Posture] = field(default_factory=list)
+    #: The latest completed scans of all targets, each naming its target (draw one line per target).
     risk_trend: list[RiskPoint] = field(default_factory=list)
+    #: The same per target, riskiest target first (the order of `posture`).
+    risk_trends: list[TargetTrend] = field(default_factory=list)
+    #: Open findings, of all targets, that the latest scan of their target did not re-test.
+    not_retested: int = 0
 
 
 def _latest_completed(session: Session) -> list[tuple[Scan, Target]]:
@@ -77,24 +98,55 @@ def _latest_completed(session: Session) -> list[tuple[Scan, Target]]:
     return [(scan, target) for scan, target in rows]
 
 
-def _open_counts(session: Session, scan_ids: list[int]) -> dict[int, Counter[str]]:
-    if not scan_ids:
-        return {}
-    triage = and_(FindingTriage.target_id == Scan.target_id, FindingTriage.fingerprint == Vulnerability.fingerprint)
-    rows = session.execute(
-        select(Vulnerability.scan_id, Vulnerability.severity, func.count())
-        .join(Scan, Scan.id == Vulnerability.scan_id)
-        .outerjoin(FindingTriage, triage)
-        .where(
-            Vulnerability.scan_id.in_(scan_ids),
-            FindingTriage.state.is_(None) | FindingTriage.state.not_in(list(CLOSED_TRIAGE)),
+def _open_counts(session: Session, targets: list[int]) -> tuple[dict[int, Counter[str]], dict[int, int]]:
+    """Per target: open findings by severity, and how many of them its latest scan did not re-test."""
+    if not targets:
+        return {}, {}
+    found = open_findings(session, targets)
+    closed = {
+        (target_id, fingerprint)
+        for target_id, fingerprint in session.execute(
+            select(FindingTriage.target_id, FindingTriage.fingerprint).where(
+                FindingTriage.target_id.in_(targets), FindingTriage.state.in_(list(CLOSED_TRIAGE))
+            )
         )
-        .group_by(Vulnerability.scan_id, Vulnerability.severity)
-    )
+    }
     counts: dict[int, Counter[str]] = {}
-    for scan_id, severity, count in rows:
-        counts.setdefault(scan_id, Counter())[(severity or Severity.INFO).value] += count
-    return counts
+    stale: Counter[int] = Counter()
+    for target_id, items in found.items():
+        open_items: list[OpenFinding] = [i for i in items if (target_id, i.finding.fingerprint) not in closed]
+        counts[target_id] = Counter(item.finding.severity or Severity.INFO.value for item in open_items)
+        stale[target_id] = sum(item.not_retested for item in open_items)
+    return counts, dict(stale)
+
+
+def _trends(session: Session, posture: list[Posture]) -> list[TargetTrend]:
+    """The last `TREND_LENGTH` completed scans of each target, one query (a window per target)."""
+    if not posture:
+        return []
+    numbered = (
+        select(
+            Scan.id,
+            Scan.target_id,
+            Scan.completed_at,
+            Scan.risk_score,
+            func.row_number().over(partition_by=Scan.target_id, order_by=Scan.id.desc()).label("rank"),
+        )
+        .where(
+            Scan.status == ScanStatus.COMPLETED,
+            Scan.risk_score.is_not(None),
+            Scan.target_id.in_([p.target_id for p in posture]),
+        )
+        .subquery()
+    )
+    points: dict[int, list[RiskPoint]] = {}
+    names = {p.target_id: p.target_name for p in posture}
+    rows = session.execute(select(numbered).where(numbered.c.rank <= TREND_LENGTH).order_by(numbered.c.id))
+    for row in rows:
+        points.setdefault(row.target_id, []).append(
+            RiskPoint(row.id, row.target_id, names[row.target_id], row.completed_at, float(row.risk_score or 0.0))
+        )
+    return [TargetTrend(p.target_id, p.target_name, points[p.target_id]) for p in posture if p.target_id in points]
 
 
 def _severity_dict(counts: Counter[str]) -> dict[str, int]:
@@ -108,7 +160,7 @@ def summary(session: Session) -> Summary:
     for status, count in session.execute(select(Scan.status, func.count()).group_by(Scan.status)):
         by_status[status.value] = count
     latest = _latest_completed(session)
-    open_counts = _open_counts(session, [scan.id for scan, _ in latest])
+    open_counts, stale = _open_counts(session, [target.id for _, target in latest])
     posture = [
         Posture(
             target_id=target.id,
@@ -116,7 +168,8 @@ def summary(session: Session) -> Summary:
             scan_id=scan.id,
             completed_at=scan.completed_at,
             risk_score=scan.risk_score,
-            open_by_severity=_severity_dict(open_counts.get(scan.id, Counter())),
+            open_by_severity=_severity_dict(open_counts.get(target.id, Counter())),
+            not_retested=stale.get(target.id, 0),
         )
         for scan, target in latest
     ]
@@ -131,4 +184,6 @@ def summary(session: Session) -> Summary:
         .limit(TREND_LENGTH)
     ).all()
     trend = [RiskPoint(row[0], row[1], row[2], row[3], float(row[4] or 0.0)) for row in reversed(recent)]
-    return Summary(targets, by_status, _severity_dict(total), posture, trend)
+    return Summary(
+        targets, by_status, _severity_dict(total), posture, trend, _trends(session, posture), sum(stale.values())
+    )

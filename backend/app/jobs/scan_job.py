@@ -25,6 +25,7 @@ from app.compliance.persist import write_compliance
 from app.config import get_settings
 from app.core.crypto import SecretDecryptError
 from app.crud.packs import pinned_packs
+from app.crud.retest import COVERAGE_KEY, SCORED_KEY
 from app.crud.targets import egress_policy, engine_config
 from app.db.enums import ScanStatus, Severity
 from app.db.models import Attempt, Scan, Target, Vulnerability, utcnow
@@ -37,6 +38,7 @@ from app.engine.probes.registry import select as select_probes
 from app.engine.probes.schema import Pack
 from app.engine.probes.user_packs import merge_catalogue, using_packs
 from app.engine.report_json import evidence_json, over_refusal_json, strategies_json
+from app.engine.retest import coverage_from_counts
 from app.engine.runner import Runner, RunStats, ScanAbortedError, preflight
 from app.engine.scoring import DEFAULT_ERROR_THRESHOLD, ScanScore, probe_infos, score_records
 from app.engine.strategies import parse_stacks
@@ -167,7 +169,13 @@ def write_findings(session: Session, scan: Scan, probes: dict[str, Any], error_t
             probe_category=finding.owasp,
             evidence=json.dumps(evidence, ensure_ascii=False),
             remediation=probe.remediation if probe else None,
-            extra_data={"strategy_stacks": stacks},
+            # the stacks it succeeded with and the scored attempts per stack: what a later scan must re-test
+            extra_data={
+                "strategy_stacks": stacks,
+                SCORED_KEY: {
+                    stack: sub.scored for (pid, stack), sub in score.by_strategy.items() if pid == finding.probe_id
+                },
+            },
             fingerprint=fingerprint(scan.target_id, finding.probe_id),
             owasp=finding.owasp,
             asr=finding.asr,
@@ -196,6 +204,12 @@ def write_findings(session: Session, scan: Scan, probes: dict[str, Any], error_t
         "strategies": strategies_json(score),
         # benign prompts the target refused, as the result document's `usability` (the dashboard shows it)
         "usability": redact_result({"over_refusal": over_refusal_json(score.over_refusal)}),
+        # scored attempts per probe and stack: what a later scan's diff and the overview ask of "re-tested"
+        COVERAGE_KEY: coverage_from_counts(
+            (probe_id, stack, outcome, count)
+            for (probe_id, stack), sub in score.by_strategy.items()
+            for outcome, count in sub.counts.items()
+        ),
     }
     return score
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 from sqlalchemy import Select, select, tuple_
 from sqlalchemy.orm import Session
 
@@ -15,8 +15,10 @@ from app.api.routes.scans import FindingOut, get_scan
 from app.api.types import PathId, QueryId, UtcDateTime
 from app.auth import service
 from app.auth.rbac import Permission
+from app.crud import retest as retest_crud
 from app.db.enums import Severity, TriageState
 from app.db.models import FindingTriage, Scan, Vulnerability, utcnow
+from app.engine.retest import RETEST_MIN_SCORED
 
 router = APIRouter(tags=["findings"])
 Reader = Annotated[service.Principal, Depends(require(Permission.READ))]
@@ -46,13 +48,23 @@ class FindingPage(BaseModel):
     next_cursor: str | None = None
 
 
+class NotRetestedFinding(TriagedFinding):
+    reason: str = Field(description="Why the head scan did not re-test it (not in its probes, too few scored).")
+
+
 class ScanDiff(BaseModel):
     base: int
     head: int
     new: list[TriagedFinding]
-    fixed: list[TriagedFinding]
+    fixed: list[TriagedFinding] = Field(description="Re-tested by the head scan and not found.")
     unchanged: list[TriagedFinding]
     unchanged_count: int
+    not_retested: list[NotRetestedFinding] = Field(
+        default_factory=list, description="Base findings the head scan did not re-test: still open, not fixed."
+    )
+    retest_min_scored: int = Field(
+        RETEST_MIN_SCORED, description="Scored attempts per probe and stack a re-test needs (fewer if the base had)."
+    )
 
 
 def _triage_of(session: Session, rows: list[tuple[Vulnerability, int | None]]) -> dict[tuple[int, str], TriageOut]:
@@ -179,20 +191,14 @@ def diff_scans(
     _: Reader,
     unchanged: Annotated[bool, Query(description="List the unchanged findings too (else only count them).")] = True,
 ) -> ScanDiff:
+    """`fixed` lists only findings of the base that the head re-tested (same probe and strategy stacks, at least
+    `retest_min_scored` scored attempts) and did not find; the others it did not find are in `not_retested`,
+    still open, each with the reason (docs/findings.md)."""
     base, head = get_scan(session, base_id), get_scan(session, head_id)
     if base.target_id is None or base.target_id != head.target_id:
         raise HTTPException(422, "both scans must be platform scans of the same target")
-
-    def fingerprints(scan_id: int) -> dict[str, int]:
-        rows = session.execute(
-            select(Vulnerability.fingerprint, Vulnerability.id).where(
-                Vulnerability.scan_id == scan_id, Vulnerability.fingerprint.is_not(None)
-            )
-        )
-        return {fingerprint: row_id for fingerprint, row_id in rows if fingerprint}
-
-    before, after = fingerprints(base_id), fingerprints(head_id)
     target = base.target_id
+    diff = retest_crud.diff_scans(session, base_id, head_id)
 
     def out(ids: list[int]) -> list[TriagedFinding]:
         # only the rows listed are loaded whole (evidence and all): a diff of two big scans stays cheap
@@ -200,12 +206,17 @@ def diff_scans(
         ordered = sorted(rows, key=lambda r: (r.probe_name or "", r.id))
         return _out(session, [(row, target) for row in ordered])
 
-    same = [row_id for key, row_id in after.items() if key in before]
+    reasons = {finding.id: reason for finding, reason in diff.not_retested}
     return ScanDiff(
         base=base_id,
         head=head_id,
-        new=out([row_id for key, row_id in after.items() if key not in before]),
-        fixed=out([row_id for key, row_id in before.items() if key not in after]),
-        unchanged=out(same) if unchanged else [],
-        unchanged_count=len(same),
+        new=out([finding.id for finding in diff.new]),
+        fixed=out([finding.id for finding in diff.fixed]),
+        unchanged=out([finding.id for finding in diff.unchanged]) if unchanged else [],
+        unchanged_count=len(diff.unchanged),
+        not_retested=[
+            NotRetestedFinding(**item.model_dump(), reason=reasons[item.id])
+            for item in out([finding.id for finding, _ in diff.not_retested])
+        ],
+        retest_min_scored=RETEST_MIN_SCORED,
     )
