@@ -223,6 +223,15 @@ class Settings(BaseSettings):
         "rubric) when the scan request does not choose one; an explicit null means none. Unset: no judge unless "
         "a scan names one.",
     )
+    scan_retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=36_500,
+        validation_alias="SECUREAI_SCAN_RETENTION_DAYS",
+        description="Ended scans older than this many days (by their end) are deleted, with their attempts and "
+        "findings, by `secureai db prune` (run it daily, e.g. from cron); each deletion is audited and the audit "
+        "log itself is kept. Unset: scans are kept until someone deletes them.",
+    )
     cookie_secure: bool = Field(
         default=False,
         validation_alias="SECUREAI_COOKIE_SECURE",

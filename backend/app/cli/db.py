@@ -260,3 +260,43 @@ def doctor(json_output: JsonOption = False) -> None:
         raise typer.Exit(int(ExitCode.UNREACHABLE))
     if worst is not Level.OK:
         raise typer.Exit(int(ExitCode.FAILED))
+
+
+@app.command()
+def prune(
+    older_than: Annotated[
+        int | None,
+        typer.Option(
+            "--older-than",
+            min=1,
+            max=36_500,
+            help="Days; default SECUREAI_SCAN_RETENTION_DAYS. Ended scans older than this go.",
+        ),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would be deleted.")] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Delete ended scans past the retention period, with their attempts, findings and compliance mappings.
+
+    Completed, failed and cancelled scans that ended more than N days ago go; pending and running ones stay.
+    Each deletion adds a `scan_delete` record (reason: retention) to the audit log, which is never pruned.
+    Run it daily (cron, a systemd timer) with SECUREAI_SCAN_RETENTION_DAYS set.
+    """
+    from app.cli.database import database_session
+    from app.crud import housekeeping
+
+    days = older_than if older_than is not None else get_settings().scan_retention_days
+    if days is None:
+        fail("no retention period: set SECUREAI_SCAN_RETENTION_DAYS or pass --older-than DAYS", ExitCode.USAGE)
+    with database_session(("scans", "audit_logs")) as session:
+        ids, removed = housekeeping.prune_scans(session, days, housekeeping.Actor(None), dry_run=dry_run)
+    if json_output:
+        print_json({"older_than_days": days, "dry_run": dry_run, "scan_ids": ids, **removed.as_dict()})
+        return
+    verb = "would delete" if dry_run else "deleted"
+    console.print(
+        f"{verb} {removed.scans} scan(s) ended more than {days} day(s) ago "
+        f"({removed.attempts} attempts, {removed.findings} findings)"
+        + (f": {', '.join(f'#{scan_id}' for scan_id in ids)}" if ids else ""),
+        highlight=False,
+    )

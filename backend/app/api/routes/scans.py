@@ -17,6 +17,7 @@ from app.api.pagination import Cursor, Limit, Page, page_by_id
 from app.api.types import MAX_ID, PathId, SafeScanName, UtcDateTime
 from app.auth import service
 from app.auth.rbac import Permission
+from app.crud import housekeeping
 from app.crud import scans as scans_crud
 from app.crud.rescore import RescoreNotPossibleError
 from app.crud.rescore import rescore_scan as rescore_use_case
@@ -242,6 +243,29 @@ def cancel_scan(scan_id: PathId, session: SessionDep, principal: Writer, client:
     )
     session.commit()
     return ScanOut.of(scan)
+
+
+class RemovedOut(BaseModel):
+    """What a deletion took with it."""
+
+    scans: int
+    attempts: int
+    findings: int
+
+
+@router.delete("/{scan_id}", summary="Delete an ended scan with its attempts and findings (audited)")
+def delete_scan(scan_id: PathId, session: SessionDep, principal: Writer, client: ClientDep) -> RemovedOut:
+    """Deletes the scan, its attempts, attack steps, findings and compliance mappings; the audit record
+    (`scan_delete`) names it and counts what went. 409 while the scan is pending or running (cancel it first)."""
+    scan = get_scan(session, scan_id)
+    actor = housekeeping.Actor(principal.user.id, client.ip, client.user_agent)
+    try:
+        removed = housekeeping.delete_scan(session, scan, actor)
+    except housekeeping.DeleteRefusedError as error:
+        session.rollback()
+        raise HTTPException(error.status, str(error)) from None
+    session.commit()
+    return RemovedOut(**removed.as_dict())
 
 
 @router.post("/{scan_id}/rescore", status_code=201, summary="Judge an ended scan again with today's detectors")

@@ -17,11 +17,13 @@ from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import Client, ClientDep, SessionDep, audit, require
 from app.api.pagination import Cursor, Limit, Page, page_by_id
+from app.api.routes.scans import RemovedOut
 from app.api.types import PathId, SafeName, UtcDateTime
 from app.auth import service
 from app.auth.rbac import Permission
 from app.config import get_settings
 from app.core.crypto import SecretDecryptError
+from app.crud import housekeeping
 from app.crud import targets as crud
 from app.db.models import Target
 from app.engine.target_doctor import diagnose_target
@@ -176,6 +178,22 @@ def update_target(
     )
     session.commit()
     return TargetChangeOut(**TargetOut.of(target).model_dump(), credentials_dropped=change.credentials_dropped)
+
+
+@router.delete("/{target_id}", summary="Delete a target with all its scans and triage decisions (audited)")
+def delete_target(target_id: PathId, session: SessionDep, principal: Writer, client: ClientDep) -> RemovedOut:
+    """Deletes the target, its sealed credentials, every scan of it (attempts, findings, compliance mappings)
+    and its triage decisions; the audit record (`target_delete`) names it and counts what went. 409 while a
+    pending or running scan uses it, or while a setting names it as the default attacker or judge."""
+    target = get_target(session, target_id)
+    actor = housekeeping.Actor(principal.user.id, client.ip, client.user_agent)
+    try:
+        removed = housekeeping.delete_target(session, target, actor)
+    except housekeeping.DeleteRefusedError as error:
+        session.rollback()
+        raise HTTPException(error.status, str(error)) from None
+    session.commit()
+    return RemovedOut(**removed.as_dict())
 
 
 #: Target tests in flight per user in this process (`SECUREAI_TARGET_TESTS_PER_USER` caps them).

@@ -63,7 +63,11 @@ class PasswordReset(BaseModel):
 
 class TokenCreate(BaseModel):
     name: SafeName
-    role: UserRole = Field(description="Ceiling: the token never acts above this, nor above your own role.")
+    role: UserRole = Field(
+        default=UserRole.VIEWER,
+        description="Ceiling: the token never acts above this, nor above your own role. Left out: viewer (read "
+        "only), the least role; ask for more only when the job needs it.",
+    )
     expires_in_days: int | None = Field(default=90, ge=1, le=3650, description="None: never expires.")
 
 
