@@ -26,11 +26,14 @@ def test_every_console_command_of_the_migration_guide_succeeds(tmp_path: Path) -
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'guide.db'}",
         "SECUREAI_DATA_DIR": str(tmp_path / "data"),
+        "TMPDIR": str(tmp_path),  # the guide's scratch files (${TMPDIR:-/tmp}/...) land in this run's own directory
     }
+    shared = [command for command in commands if "/tmp/" in command.replace("${TMPDIR:-/tmp}", "")]  # noqa: S108
+    assert not shared, shared  # a fixed path would be shared between runs (and users)
     for command in commands:
         result = subprocess.run(
             ["bash", "-c", command], cwd=BACKEND_DIR, env=env, capture_output=True, text=True, timeout=300, check=False
         )
         assert result.returncode == 0, f"$ {command}\n{result.stdout}\n{result.stderr}"
-    backup = Path("/tmp/secureai-guide-backup.db")  # noqa: S108 - the path the guide tells users to try
+    backup = tmp_path / "secureai-guide-backup.db"  # the guide's ${TMPDIR:-/tmp}/secureai-guide-backup.db
     assert backup.read_bytes().startswith(b"SQLite format 3")
