@@ -12,7 +12,19 @@ from sqlalchemy.exc import SQLAlchemyError
 from app import __version__
 from app.api.errors import install_problem_handlers
 from app.api.middleware import install_hardening, reject_unstorable_text
-from app.api.routes import audit, auth, compliance, findings, health, overview, packs, scans, targets, users
+from app.api.routes import (
+    audit,
+    auth,
+    compliance,
+    findings,
+    health,
+    overview,
+    packs,
+    scans,
+    targets,
+    users,
+    workspace,
+)
 from app.db.session import get_sessionmaker
 from app.jobs.dispatch import make_dispatcher
 from app.web.app import install_web
@@ -26,6 +38,7 @@ API_ROUTERS = (
     scans.router,
     packs.router,
     findings.router,
+    workspace.router,
     compliance.router,
     audit.router,
     overview.router,

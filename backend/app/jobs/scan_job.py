@@ -323,6 +323,8 @@ async def run_scan(sessions: sessionmaker[Session], scan_id: int, stop: asyncio.
         with using_packs(packs) if packs else nullcontext():
             score = write_findings(session, scan, plan.probes, options.max_error_share)
         ran = run_record(roles, configs, plan, options)
+        # as the CLI's result: 429 answers and retried requests of the run that finished the scan
+        ran |= {"rate_limited_responses": connector.rate_limited, "retried_requests": connector.retried}
         message = None
         if exhausted:
             left = len(plan.attempts) - score.attempts
@@ -353,6 +355,7 @@ async def _run_until_done(
     """
     work = asyncio.create_task(_preflight_then_run(runner, attempts))
     last_beat = time.monotonic()
+    live = {"rate_limited": 0, "retried": 0}
     while not work.done():
         await asyncio.wait({work}, timeout=CANCEL_POLL_S)
         if work.done():
@@ -362,6 +365,12 @@ async def _run_until_done(
             await asyncio.gather(work, return_exceptions=True)
             return "stopped"
         with sessions() as session:
+            counters = {"rate_limited": runner.connector.rate_limited, "retried": runner.connector.retried}
+            if counters != live:  # the running scan's page shows them (app.crud.findings.pace)
+                live = counters
+                results = session.scalar(select(Scan.results).where(Scan.id == scan_id)) or {}
+                session.execute(update(Scan).where(Scan.id == scan_id).values(results={**results, "live": live}))
+                session.commit()
             if time.monotonic() - last_beat >= HEARTBEAT_S:  # alive even while no attempt finishes (slow target)
                 session.execute(update(Scan).where(Scan.id == scan_id).values(heartbeat_at=utcnow()))
                 session.commit()

@@ -67,6 +67,7 @@ class ResilientConnector:
         self._tokens = TokenBucket(tpm, burst=tpm / 60.0) if tpm else None
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self.rate_limited = 0  # 429 answers seen, reported by `target test` and the scan summary
+        self.retried = 0  # requests sent again after a transient failure (a running scan's page shows it)
 
     async def send(
         self,
@@ -99,6 +100,7 @@ class ResilientConnector:
                 delay = self._backoff(attempt, error.retry_after)
                 stats.waited_s += delay
                 attempt += 1
+                self.retried += 1
                 await asyncio.sleep(delay)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:

@@ -23,6 +23,7 @@ from app.auth import service
 from app.auth.rbac import Permission
 from app.compliance.catalog import default_catalog
 from app.compliance.persist import ASSESSMENT_STATUS
+from app.crud import findings as findings_crud
 from app.crud import packs as packs_crud
 from app.crud import scans as scans_crud
 from app.db.enums import ScanStatus
@@ -34,11 +35,21 @@ from app.engine.probes.registry import ProbePackError, load_probes
 from app.engine.scoring import SEVERITY_ORDER
 from app.engine.strategies import available_strategies, parse_stacks
 from app.jobs.scan_job import ScanOptions, plan_scan
-from app.reports.charts import SEVERITY_COLOURS, STATUS_COLOURS, Bar, bar_chart, compliance_chart, risk_gauge
+from app.reports.charts import (
+    SEVERITY_COLOURS,
+    STATUS_COLOURS,
+    Bar,
+    bar_chart,
+    compliance_chart,
+    interval_chart,
+    risk_gauge,
+)
 from app.reports.html import REPORT_CSP
+from app.reports.partial import scan_partial
 from app.reports.render import FORMATS
 from app.reports.view import (
     ComplianceView,
+    ProbeRow,
     adaptive_view,
     displayable,
     evidence_view,
@@ -410,6 +421,24 @@ def _roles_context(session: SessionDep, scan: scans_api.ScanOut) -> dict[str, An
     }
 
 
+def _success_charts(session: SessionDep, scan_id: int) -> dict[str, Any]:
+    """The scan's ASR per OWASP category and per strategy stack, each with its 95 % interval (server-side SVG)."""
+    found = findings_crud.breakdown(session, scan_id)
+    charts: dict[str, Any] = {}
+    for kind, rates, title in (
+        ("categories", found.categories, "Attack success rate per OWASP category (95% interval)"),
+        ("strategies", found.strategies, "Attack success rate per strategy (95% interval)"),
+    ):
+        rows = [
+            ProbeRow(key, "", "", "high", rate.attempts, {}, rate.asr, *(bound or 0.0 for bound in rate.interval))
+            for key, rate in rates.items()
+            if rate.scored
+        ]
+        if rows:
+            charts[kind] = interval_chart(rows, title, label_width=170)
+    return charts
+
+
 @router.get("/scans/{scan_id}", summary="One scan: progress, results, findings with evidence, compliance")
 def read_scan(scan_id: PathId, request: Request, session: SessionDep, principal: Reader) -> Response:
     scan = api_call(scans_api.read_scan, scan_id, session, principal)
@@ -437,6 +466,8 @@ def read_scan(scan_id: PathId, request: Request, session: SessionDep, principal:
         "scan": scan,
         "target_name": target_names(session, [scan.target_id]).get(scan.target_id or 0),
         "running": scan.status.value in RUNNING,
+        # cancelled, failed, stopped early or inconclusive: the banner above everything else (issue 15)
+        "partial": scan_partial(scan.status.value, scan.summary, scan.attempts_planned),
         "findings": findings,
         "more_findings": listing.next_cursor is not None,
         "findings_shown": FINDINGS_SHOWN,
@@ -454,6 +485,8 @@ def read_scan(scan_id: PathId, request: Request, session: SessionDep, principal:
         "diff": diff,
         "previous": previous,
         "formats": list(FORMATS),
+        "pace": _pace(session, scan_id) if scan.status.value in RUNNING else None,
+        "success_charts": _success_charts(session, scan_id) if scan.status.value not in RUNNING else {},
         "charts": {
             "gauge": risk_gauge(scan.risk_score, risk_band(scan.risk_score)),
             "outcomes": bar_chart(
@@ -476,13 +509,20 @@ def read_scan(scan_id: PathId, request: Request, session: SessionDep, principal:
     return page(request, "scans/detail.html", context)
 
 
+def _pace(session: SessionDep, scan_id: int) -> findings_crud.Pace | None:
+    """Errors, retries, 429s, request rate, time to go and the last answer of a scan (None if it is gone)."""
+    stored = session.get(Scan, scan_id)
+    return findings_crud.pace(session, stored) if stored is not None else None
+
+
 @router.get("/scans/{scan_id}/live", summary="Progress of a running scan (htmx fragment, polled)")
 def live(scan_id: PathId, request: Request, session: SessionDep, principal: Reader) -> Response:
     scan = api_call(scans_api.read_scan, scan_id, session, principal)
+    context = {"scan": scan, "pace": _pace(session, scan_id)}
     if scan.status.value not in RUNNING and request.headers.get("HX-Request") == "true":
         # finished: reload the whole page, which now shows the results
-        return page(request, "scans/_live.html", {"scan": scan, "running": False}, headers={"HX-Refresh": "true"})
-    return page(request, "scans/_live.html", {"scan": scan, "running": scan.status.value in RUNNING})
+        return page(request, "scans/_live.html", context | {"running": False}, headers={"HX-Refresh": "true"})
+    return page(request, "scans/_live.html", context | {"running": scan.status.value in RUNNING})
 
 
 @router.post("/scans/{scan_id}/cancel", summary="Ask a running scan to stop")
