@@ -12,8 +12,14 @@ from pathlib import Path
 import pytest
 
 from app.demo.local_model import EXTRA_HINT, installed
+from tests.conftest import service_missing
 
-pytestmark = pytest.mark.skipif(not installed(), reason=EXTRA_HINT)
+
+@pytest.fixture(autouse=True, scope="module")
+def _local_model_installed() -> None:
+    if not installed():
+        service_missing(EXTRA_HINT)  # skips locally, fails under CI=true
+
 
 BENCH = Path(__file__).resolve().parents[3] / "bench" / "judge_agreement.py"
 
