@@ -24,8 +24,9 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
 
-# Extras to install; `make test` adds local-model (the real-LLM test; llama-cpp-python compiles once per
-# machine, 5-10 min on 2 cores, then comes from a per-machine wheelhouse: see tools/sync-venv.sh).
+# Extras to install; `make test` adds mcp and litellm (their tests) and local-model (the real-LLM test;
+# llama-cpp-python compiles once per machine, 5-10 min on 2 cores, then comes from a per-machine wheelhouse:
+# see tools/sync-venv.sh).
 EXTRAS ?=
 
 setup: $(UV)  ## create backend/.venv with the locked dependencies (uv.lock)
@@ -53,8 +54,8 @@ serve: setup  ## the API server alone on the demo data (no scan)
 	cd $(BACKEND) && SECUREAI_DEMO=1 SECUREAI_DATA_DIR=$(DEMO_DATA) .venv/bin/secureai db upgrade
 	cd $(BACKEND) && SECUREAI_DEMO=1 SECUREAI_DATA_DIR=$(DEMO_DATA) .venv/bin/secureai serve --host $(HOST) --port $(PORT)
 
-test: EXTRAS := --extra local-model
-test: system-deps setup lint typecheck pytest  ## everything CI runs: ruff, mypy, pytest (with the local-model extra)
+test: EXTRAS := --extra local-model --extra mcp --extra litellm
+test: system-deps setup lint typecheck pytest  ## everything CI runs: ruff, mypy, pytest (with the local-model, mcp and litellm extras)
 
 lint: setup  ## ruff lint and format check
 	cd $(BACKEND) && .venv/bin/ruff check . && .venv/bin/ruff format --check .
