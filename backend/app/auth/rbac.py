@@ -54,11 +54,6 @@ GRANTABLE: dict[UserRole, frozenset[UserRole]] = {
 }
 
 
-def permissions(role: UserRole) -> frozenset[Permission]:
-    """Everything `role` may do."""
-    return ROLE_PERMISSIONS[role]
-
-
 def has_permission(role: UserRole, permission: Permission | str) -> bool:
     """True if `role` carries `permission` (an unknown permission name is never granted)."""
     try:

@@ -135,7 +135,7 @@ def revoke_family(session: Session, family_id: str, reason: str, *, now: datetim
 
 
 def revoke_all_for_user(session: Session, user_id: int, reason: str, *, now: datetime | None = None) -> int:
-    """Revoke every live token of a user: all their sessions end (disable, password reset, logout everywhere)."""
+    """Revoke every live token of a user: all their sessions end (disable, role change, password reset)."""
     return _revoke(session, RefreshToken.user_id == user_id, reason, now)
 
 

@@ -268,12 +268,6 @@ def logout(session: Session, refresh_token: str, *, now: datetime | None = None)
     return LogoutResult(row.user_id, row.family_id, revoked)
 
 
-def logout_everywhere(session: Session, user: User, *, now: datetime | None = None) -> int:
-    """End every session of `user` (refresh tokens and access tokens); returns how many refresh tokens were revoked."""
-    end_sessions(user)
-    return refresh.revoke_all_for_user(session, user.id, "logout_all", now=now)
-
-
 def end_sessions(user: User) -> None:
     """Move `user` to a new session epoch: every access token issued until now is refused from now on.
 
@@ -287,8 +281,8 @@ def authenticate_bearer(session: Session, token: str, *, now: datetime | None = 
     """Resolve the `Authorization: Bearer` credential of a request: an API token (`sai_...`) or an access token.
 
     The user is read from the database on every request, so a disabled user is locked out at once (the `role`
-    claim is informational); access tokens issued before the latest disable, role change, password reset or
-    "sign out everywhere" (an older session epoch) are refused, also once the account is enabled again.
+    claim is informational); access tokens issued before the latest disable, role change or password reset (an
+    older session epoch) are refused, also once the account is enabled again.
     """
     if token.startswith(f"{api_tokens.TOKEN_SCHEME}_"):
         return _api_token_principal(session, token, now)

@@ -7,7 +7,6 @@ module (as the migration guide does: `from app.db.session import engine`) never 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -74,12 +73,6 @@ def get_sessionmaker() -> sessionmaker[Session]:
 def SessionLocal() -> Session:  # noqa: N802 - the name the migration guide and FastAPI's template use
     """A new session on the configured database."""
     return get_sessionmaker()()
-
-
-def get_db() -> Iterator[Session]:
-    """FastAPI dependency: one session per request, closed afterwards."""
-    with SessionLocal() as session:
-        yield session
 
 
 def __getattr__(name: str) -> Any:

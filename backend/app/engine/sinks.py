@@ -180,30 +180,3 @@ class JsonlSink:
 
     def close(self) -> None:
         self._handle.close()
-
-
-class MemorySink:
-    """Keeps records in a list: for library use and tests."""
-
-    def __init__(self) -> None:
-        self.header: dict[str, Any] | None = None
-        self.records: list[AttemptRecord] = []
-        self.steps: dict[str, dict[str, dict[str, Any]]] = {}
-
-    def completed_keys(self) -> set[str]:
-        return {record.key for record in self.records}
-
-    def write_header(self, header: dict[str, Any]) -> None:
-        self.header = header
-
-    def write(self, record: AttemptRecord) -> None:
-        self.records.append(record)
-
-    def recorded_steps(self) -> dict[str, dict[str, dict[str, Any]]]:
-        return {key: dict(steps) for key, steps in self.steps.items()}
-
-    def write_step(self, key: str, step_id: str, step: dict[str, Any]) -> None:
-        self.steps.setdefault(key, {})[step_id] = step
-
-    def close(self) -> None:
-        return None

@@ -157,7 +157,7 @@ def test_each_role_has_its_permissions() -> None:
     assert not has_permission(UserRole.ANALYST, "audit:read") and not has_permission(UserRole.ANALYST, "users:manage")
     assert has_permission(UserRole.AUDITOR, "audit:read") and has_permission(UserRole.AUDITOR, "compliance:export")
     assert not has_permission(UserRole.AUDITOR, "scans:write") and not has_permission(UserRole.AUDITOR, "targets:write")
-    assert rbac.permissions(UserRole.VIEWER) == {Permission.READ}
+    assert rbac.ROLE_PERMISSIONS[UserRole.VIEWER] == {Permission.READ}
     assert not has_permission(UserRole.ADMIN, "no-such:permission")
 
 
@@ -178,7 +178,7 @@ def test_a_grantable_role_never_has_a_permission_its_granter_lacks() -> None:
     for granter in UserRole:
         for role in UserRole:
             if can_grant(granter, role):
-                assert rbac.permissions(role) <= rbac.permissions(granter), (granter, role)
+                assert rbac.ROLE_PERMISSIONS[role] <= rbac.ROLE_PERMISSIONS[granter], (granter, role)
 
 
 @pytest.mark.parametrize(
