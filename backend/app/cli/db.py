@@ -12,15 +12,15 @@ import typer
 from alembic.util.exc import CommandError
 from rich.logging import RichHandler
 from rich.table import Table
-from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.cli.output import ExitCode, console, err_console, fail, print_json
 from app.config import get_settings
 from app.db import migrate
 from app.db.backup import BackupError, backup_database, backup_directory, default_backup_path, resolve_output
 from app.db.doctor import Level, diagnose
-from app.db.errors import MigrationPreconditionError, describe_db_error
+from app.db.errors import MigrationPreconditionError, describe_db_error, explain_db_error
 from app.db.session import make_engine
 
 app = typer.Typer(
@@ -41,16 +41,20 @@ def _shown_url() -> str:
 
 @contextmanager
 def _database() -> Iterator[Engine]:
-    """An engine on the configured database; connection and migration errors become one-line messages."""
+    """An engine on the configured database, checked reachable first (exit 3 if not); later database and
+    migration errors (a missing column, an unknown revision) are one line with their cause, exit 1."""
     engine = make_engine(_url(), sqlite_foreign_keys=False)
     try:
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except SQLAlchemyError as error:
+            fail(f"cannot reach the database {_shown_url()}: {describe_db_error(error)}", ExitCode.UNREACHABLE)
         yield engine
-    except OperationalError as error:
-        fail(f"cannot reach the database {_shown_url()}: {describe_db_error(error)}", ExitCode.UNREACHABLE)
     except CommandError as error:
         fail(f"{error} (try `secureai db doctor`)")
     except SQLAlchemyError as error:
-        fail(f"database error: {describe_db_error(error)}")
+        fail(f"database error: {explain_db_error(error)}")
     finally:
         engine.dispose()
 
@@ -103,12 +107,16 @@ def upgrade(
         def on_step(line: str) -> None:
             steps.append(line)
             if not json_output:
-                console.print(f"  applied {line}")
+                console.print(f"  ran {line}", highlight=False)
 
         try:
             migrate.upgrade(_url(), revision, on_step=on_step)
         except MigrationPreconditionError as error:
             fail(str(error), ExitCode.USAGE)
+        except (CommandError, SQLAlchemyError) as error:
+            # one transaction on both servers: whatever ran before the failure was rolled back with it
+            cause = explain_db_error(error) if isinstance(error, SQLAlchemyError) else str(error)
+            fail(f"upgrade failed and was rolled back (still at {', '.join(before) or 'no revision'}): {cause}")
         after = migrate.current_revisions(engine)
     if json_output:
         print_json(_migration_report(before, after, steps, backup_path))

@@ -15,7 +15,15 @@ from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.db.errors import describe_db_error
-from app.db.migrate import current_revisions, drift, head_revisions, is_unstamped_legacy, script_directory
+from app.db.migrate import (
+    LEGACY_REVISION,
+    current_revisions,
+    drift,
+    head_revisions,
+    is_unstamped_legacy,
+    script_directory,
+)
+from app.db.preflight import adoption_commands, holds_legacy_schema
 
 
 class Level(StrEnum):
@@ -77,8 +85,8 @@ def diagnose(engine: Engine) -> list[Finding]:
                     "revision",
                     Level.WARNING,
                     "legacy SecureAI database without an Alembic stamp (made by create_all); the first revision "
-                    "adopts it in place",
-                    "secureai db upgrade --backup",
+                    "adopts it in place (do not stamp it: `alembic stamp head` would skip its data conversion)",
+                    "secureai db upgrade --backup (or: cd backend && alembic upgrade head)",
                 )
             )
         else:
@@ -87,6 +95,8 @@ def diagnose(engine: Engine) -> list[Finding]:
             )
         return findings
 
+    with engine.connect() as connection:
+        legacy_schema = holds_legacy_schema(connection)
     scripts = script_directory()
     for revision in current:
         try:
@@ -98,11 +108,23 @@ def diagnose(engine: Engine) -> list[Finding]:
                     Level.ERROR,
                     f"the database is at revision {revision}, which this version of SecureAI does not know "
                     "(migrated by a newer release, or a revision file was deleted)",
-                    "install the SecureAI release that made it, or after checking the schema by hand: "
-                    "cd backend && alembic stamp head",
+                    _unknown_revision_fix(engine, current, legacy_schema),
                 )
             )
             return findings
+    if legacy_schema and current != (LEGACY_REVISION,):
+        with engine.connect() as connection:
+            fix = adoption_commands(connection, current).replace("`", "")
+        findings.append(
+            Finding(
+                "revision",
+                Level.ERROR,
+                f"the database is stamped at {', '.join(current)} but holds the legacy schema of "
+                f"{LEGACY_REVISION} (stamped by hand?): its data was never converted",
+                f"cd backend && {fix}",
+            )
+        )
+        return findings
     if set(current) != set(heads):
         findings.append(
             Finding(
@@ -129,6 +151,17 @@ def diagnose(engine: Engine) -> list[Finding]:
         findings.append(Finding("drift", Level.OK, "models and database agree"))
     findings.extend(_fixups(engine))
     return findings
+
+
+def _unknown_revision_fix(engine: Engine, current: tuple[str, ...], legacy_schema: bool) -> str:
+    """Alembic cannot step away from a revision it cannot find, so every stamp needs --purge here."""
+    if legacy_schema:
+        with engine.connect() as connection:
+            return "cd backend && " + adoption_commands(connection, current, known=False).replace("`", "")
+    return (
+        "install the SecureAI release that made it, or after checking the schema by hand (secureai db check): "
+        "cd backend && alembic stamp --purge head"
+    )
 
 
 def _fixups(engine: Engine) -> list[Finding]:

@@ -1,7 +1,10 @@
 """Alembic driven from Python, for `secureai db`, scripts/test_migration.py and the tests.
 
 These functions run the same env.py and revision files as the `alembic` command does; they only save the
-caller from locating alembic.ini and from parsing Alembic's console output.
+caller from parsing Alembic's console output. The migrations are found inside the installed package
+(`app/db/migrations`, shipped in the wheel), never through an alembic.ini in the working directory, so every
+`secureai db` command works from any directory. backend/alembic.ini stays for the guide's `cd backend && alembic
+...` and names the same directory.
 """
 
 from __future__ import annotations
@@ -21,23 +24,21 @@ from sqlalchemy import Engine, inspect
 from app.config import get_settings
 from app.db.models import Base
 
-BACKEND_DIR = Path(__file__).resolve().parents[2]
-ALEMBIC_INI = BACKEND_DIR / "alembic.ini"
+#: The revision scripts and env.py, located from the package itself (a checkout or an installed wheel alike).
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 #: The legacy deployment's only revision; databases made by `create_all` are treated as being at it.
 LEGACY_REVISION = "6f650d08cf3d"
 LEGACY_TABLES = ("users", "scans", "vulnerabilities", "compliance_mappings", "audit_logs")
 
 
-def alembic_config(url: str | None = None, *, quiet: bool = False) -> Config:
-    """Config for backend/alembic.ini; `url` overrides the settings' database for this config only."""
-    config = Config(str(ALEMBIC_INI))
-    migrations_dir = get_settings().migrations_dir
-    if migrations_dir is not None:
-        config.set_main_option("script_location", str(migrations_dir))
+def alembic_config(url: str | None = None) -> Config:
+    """Config for the packaged migrations (or SECUREAI_MIGRATIONS_DIR); `url` overrides the settings' database
+    for this config only. No ini file is read, so env.py leaves the caller's logging alone."""
+    config = Config()
+    config.set_main_option("script_location", str(get_settings().migrations_dir or MIGRATIONS_DIR))
+    config.set_main_option("path_separator", "os")
     if url is not None:
         config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    if quiet:
-        config.attributes["configure_logger"] = False
     return config
 
 
@@ -96,14 +97,14 @@ def _step_reporter(on_step: StepCallback | None) -> Callable[..., None] | None:
 
 def upgrade(url: str, target: str = "head", on_step: StepCallback | None = None) -> None:
     """`alembic upgrade target` against `url`."""
-    config = alembic_config(url, quiet=True)
+    config = alembic_config(url)
     config.attributes["on_version_apply"] = _step_reporter(on_step)
     command.upgrade(config, target)
 
 
 def downgrade(url: str, target: str, on_step: StepCallback | None = None) -> None:
     """`alembic downgrade target` against `url`."""
-    config = alembic_config(url, quiet=True)
+    config = alembic_config(url)
     config.attributes["on_version_apply"] = _step_reporter(on_step)
     command.downgrade(config, target)
 

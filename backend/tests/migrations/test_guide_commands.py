@@ -173,7 +173,7 @@ def test_doctor_diagnoses(case: str, tmp_path: Path) -> None:
         with engine.begin() as connection:
             connection.execute(text("UPDATE alembic_version SET version_num = '0badc0ffee00'"))
         engine.dispose()
-        expected = ("0badc0ffee00, which this version of SecureAI does not know", "alembic stamp head")
+        expected = ("0badc0ffee00, which this version of SecureAI does not know", "alembic stamp --purge head")
     else:
         expected = ("empty database", "secureai db upgrade")
     doctor = run_cli("secureai", "db", "doctor", env=env)

@@ -13,7 +13,7 @@ The legacy deployment kept each scan's connection settings in `scans.model_confi
   pages either (see `request_vacuum` in env.py).
 
 Without SECUREAI_SECRET_KEY (or SECUREAI_DEMO=1) the upgrade refuses to run when there is anything to seal,
-and changes nothing.
+and changes nothing: env.py calls `preflight_upgrade` before the first revision of the run is applied.
 
 Revision ID: c4e8f1a2b3d5
 Revises: 64971bd2b79a
@@ -103,21 +103,40 @@ def _write_config(bind: sa.Connection, scan_id: int, text_value: str, target_id:
     )
 
 
-def upgrade() -> None:
-    """Seal legacy credentials into targets and strip them from scans.model_config."""
-    bind = op.get_bind()
-    rows = _raw_configs(bind)
+def _parsed_configs(bind: sa.Connection) -> list[tuple[Any, ...]]:
+    """(row, config, public part, secrets) of every legacy model_config that is a JSON object."""
     parsed = []
-    for row in rows:
+    for row in _raw_configs(bind):
         try:
             config = json.loads(row.config)
         except (TypeError, ValueError):
             continue  # not JSON (never seen): left as it is
         if isinstance(config, dict):
             parsed.append((row, config, *split_secrets(config)))
+    return parsed
+
+
+def _purpose(count: int) -> str:
+    return f"seal the credentials of {count} legacy scan configuration(s)"
+
+
+def preflight_upgrade(bind: sa.Connection) -> None:
+    """Before the run's first revision: refuse (MigrationPreconditionError) if there is anything to seal and
+    no usable SECUREAI_SECRET_KEY. Reads `scans` as it is now (legacy, or not there yet on a new database)."""
+    if not sa.inspect(bind).has_table("scans"):
+        return
+    parsed = _parsed_configs(bind)
+    if parsed:
+        _sealing_key(_purpose(len(parsed)))
+
+
+def upgrade() -> None:
+    """Seal legacy credentials into targets and strip them from scans.model_config."""
+    bind = op.get_bind()
+    parsed = _parsed_configs(bind)
     if not parsed:
         return
-    key = _sealing_key(f"seal the credentials of {len(parsed)} legacy scan configuration(s)")
+    key = _sealing_key(_purpose(len(parsed)))
     now = sa.func.current_timestamp()
     groups: dict[str, list[tuple[Any, ...]]] = {}
     for item in parsed:
