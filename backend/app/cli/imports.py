@@ -45,6 +45,19 @@ def garak(
 
     try:
         summary = summarise(written())
+        # after the attempts, once the whole report is read: whether garak finished its run (`secureai report`
+        # of this log opens with the partial-scan banner when it did not)
+        run = reader.run
+        sink.write_header(
+            {
+                "source": "garak",
+                "complete": run.complete,
+                "target": f"garak:{run.target_type}:{run.target_name}",
+                "probes": run.probe_spec,
+                "garak_run_id": run.run_id,
+                "unscored_at_stop": run.attempts_unscored,
+            }
+        )
     except GarakImportError as error:
         out.unlink(missing_ok=True)
         fail(f"{report}: {error}", ExitCode.USAGE)

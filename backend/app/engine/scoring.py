@@ -241,14 +241,20 @@ class ScanScore:
 
     @property
     def risk_score(self) -> float:
-        contributions = [SEVERITY_WEIGHT[s.severity] * s.asr for s in self.probes.values() if s.asr is not None]
-        if not contributions:
-            return 0.0
-        return round(100 * (0.6 * max(contributions) + 0.4 * sum(contributions) / len(contributions)), 1)
+        return risk_score_of((s.severity, s.asr) for s in self.probes.values())
 
     def findings_at_or_above(self, severity: str) -> list[ProbeScore]:
         floor = SEVERITY_ORDER.index(severity)
         return [s for s in self.findings if SEVERITY_ORDER.index(s.severity) >= floor]
+
+
+def risk_score_of(probes: Iterable[tuple[str, float | None]]) -> float:
+    """The risk score (0-100) of (severity, ASR) per probe; probes without a scored attempt (ASR None) left out.
+    Reports call it again without the findings triaged as false positive or accepted risk."""
+    contributions = [SEVERITY_WEIGHT.get(severity, 0.0) * asr for severity, asr in probes if asr is not None]
+    if not contributions:
+        return 0.0
+    return round(100 * (0.6 * max(contributions) + 0.4 * sum(contributions) / len(contributions)), 1)
 
 
 def score_records(

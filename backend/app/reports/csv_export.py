@@ -7,6 +7,12 @@ and its interval, `vulnerable` the number of refused prompts, `strategy_stacks` 
 under (among the refused prompts the result lists), and the evidence columns show the first refused prompt
 and its answer.
 
+Triage: `triage` is the reviewer's state ("false positive", "accepted risk until 2027-03-31", "untriaged"),
+`triage_reason` its reason, and `set_aside` is `yes` for a false positive or an unexpired accepted risk (left
+out of the risk score and CI gating). A partial scan (cancelled, failed, stopped early, inconclusive) starts with
+one `finding_type=partial_scan` row whose `title` is the banner every report opens with ("3 of 273 planned
+attempts done") and whose `attempts` is the number done, so a spreadsheet shows it before any finding.
+
 Formula injection: evidence is text the scanned model wrote, and a spreadsheet runs a cell that starts with
 ``=``, ``+``, ``-`` or ``@`` as a formula (``=HYPERLINK(...)`` phones home, ``=cmd|...`` ran commands in old
 Excel); a leading tab or carriage return can hide such a start. Every text cell that starts with one of those
@@ -24,6 +30,8 @@ from typing import Any
 
 from app.engine.probes.registry import get_probe
 from app.engine.report_json import over_refusal_block
+from app.reports.partial import partial_of
+from app.reports.triage import finding_triage, is_set_aside, triage_label
 
 __all__ = ["COLUMNS", "neutralise", "render_csv"]
 
@@ -43,6 +51,9 @@ COLUMNS: tuple[str, ...] = (
     "evidence_prompt",
     "evidence_response",
     "finding_type",
+    "triage",
+    "triage_reason",
+    "set_aside",
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
@@ -88,6 +99,9 @@ def _row(finding: dict[str, Any]) -> list[str]:
         neutralise(evidence.get("prompt")),
         neutralise(evidence.get("response")),
         "security",
+        neutralise(triage_label(finding)),
+        neutralise((finding_triage(finding) or {}).get("reason")),
+        "yes" if is_set_aside(finding) else "no",
     ]
 
 
@@ -123,6 +137,9 @@ def _usability_rows(result: dict[str, Any]) -> list[list[str]]:
                 neutralise(first.get("prompt")),
                 neutralise(first.get("response")),
                 "usability",
+                "",
+                "",
+                "no",
             ]
         )
     return rows
@@ -134,6 +151,11 @@ def render_csv(result: dict[str, Any]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS)
+    partial = partial_of(result)
+    if partial is not None:
+        row = dict.fromkeys(COLUMNS, "")
+        row.update(title=neutralise(partial.banner), attempts=str(partial.done), finding_type="partial_scan")
+        writer.writerow([row[column] for column in COLUMNS])
     for finding in result.get("findings") or []:
         writer.writerow(_row(finding))
     writer.writerows(_usability_rows(result))

@@ -7,6 +7,11 @@ Each probe that ran is a test case: ``classname`` is its OWASP category, ``name`
 - a probe with no scored attempt (all of them error, blocked or unscored) is **skipped**: it was not tested;
 - otherwise it passes.
 
+Triage: a finding a reviewer set aside (false positive, or accepted risk before its expiry) is **skipped** with
+the triage and its reason as the message, so CI does not turn red on it; an expired accepted risk fails again,
+its message saying so. A partial scan (cancelled, failed, stopped early) errors the ``scan conclusiveness``
+case with the banner every report opens with ("3 of 273 planned attempts done"), as an inconclusive one does.
+
 Conclusiveness is its own test case, ``scan conclusiveness`` (classname ``secureai``), always present: it
 passes when the scan is conclusive and has an ``<error>`` when more attempts failed than
 ``--max-error-share`` allows. A dedicated test case rather than an ``<error>`` under ``<testsuite>``
@@ -31,6 +36,8 @@ import xml.etree.ElementTree as ET  # builds XML only; nothing here parses untru
 from typing import Any
 
 from app.engine.report_json import over_refusal_block
+from app.reports.partial import Partial, partial_of
+from app.reports.triage import finding_triage, is_set_aside, triage_label
 
 __all__ = ["CONCLUSIVENESS_TEST", "OVER_REFUSAL_TEST", "render_junit", "xml_safe"]
 
@@ -95,13 +102,22 @@ def _testcase(suite: ET.Element, entry: dict[str, Any], finding: dict[str, Any] 
         {"classname": xml_safe(entry.get("owasp") or "unmapped"), "name": xml_safe(f"{probe_id} — {title}")},
     )
     counts = _counts(entry)
+    if finding is not None and is_set_aside(finding):
+        reason = (finding_triage(finding) or {}).get("reason")
+        message = f"set aside by triage: {triage_label(finding)}" + (f" ({reason})" if reason else "")
+        skipped = ET.SubElement(case, "skipped", {"message": xml_safe(message)})
+        skipped.text = _evidence_text(finding)
+        return "skipped"
     if counts["vulnerable"] > 0:
         source = finding if finding is not None else entry
         failure = ET.SubElement(
             case,
             "failure",
             {
-                "message": xml_safe(f"vulnerable: {_stats(entry)}"),
+                "message": xml_safe(
+                    f"vulnerable: {_stats(entry)}"
+                    + (f"; triage: {triage_label(finding)}" if finding is not None and finding_triage(finding) else "")
+                ),
                 "type": xml_safe(entry.get("severity") or "unknown"),
             },
         )
@@ -123,12 +139,16 @@ def _testcase(suite: ET.Element, entry: dict[str, Any], finding: dict[str, Any] 
     return "passed"
 
 
-def _conclusiveness(suite: ET.Element, summary: dict[str, Any]) -> bool:
+def _conclusiveness(suite: ET.Element, summary: dict[str, Any], partial: Partial | None = None) -> bool:
     """Add the conclusiveness test case; True when it errors."""
     case = ET.SubElement(suite, "testcase", {"classname": "secureai", "name": CONCLUSIVENESS_TEST})
     outcomes = summary.get("outcomes") or {}
     errors = int(summary.get("errors", outcomes.get("error", 0)))  # older documents count attack errors only
     share = _percent(float(summary.get("error_share") or 0.0))
+    if partial is not None and not summary.get("inconclusive"):
+        error = ET.SubElement(case, "error", {"message": xml_safe(partial.banner), "type": "partial"})
+        error.text = "The scan did not run its whole plan: a missing finding proves nothing. Run it again in full."
+        return True
     if summary.get("inconclusive"):
         error = ET.SubElement(
             case,
@@ -188,9 +208,12 @@ def render_junit(result: dict[str, Any]) -> str:
     for name in ("target", "selection", "strategies", "repeat", "seed", "plan", "generated_at"):
         if result.get(name) is not None:
             ET.SubElement(properties, "property", {"name": name, "value": xml_safe(result[name])})
-    for name in ("risk_score", "error_share", "inconclusive", "findings", "attempts"):
+    for name in ("risk_score", "error_share", "inconclusive", "findings", "attempts", "findings_set_aside"):
         if summary.get(name) is not None:
             ET.SubElement(properties, "property", {"name": name, "value": xml_safe(summary[name])})
+    partial = partial_of(result)
+    if partial is not None:
+        ET.SubElement(properties, "property", {"name": "partial", "value": xml_safe(partial.banner)})
     over_refusal = over_refusal_block(result)
     if over_refusal is not None and over_refusal.get("rate") is not None:
         ET.SubElement(properties, "property", {"name": "over_refusal_rate", "value": xml_safe(over_refusal["rate"])})
@@ -198,7 +221,7 @@ def render_junit(result: dict[str, Any]) -> str:
     statuses = [_testcase(suite, entry, findings.get(probe_id)) for probe_id, entry in entries.items()]
     if over_refusal is not None and int(over_refusal.get("attempts") or 0):
         statuses.append(_over_refusal(suite, over_refusal))
-    errored = _conclusiveness(suite, summary)
+    errored = _conclusiveness(suite, summary, partial)
     totals = {
         "tests": str(len(statuses) + 1),
         "failures": str(statuses.count("failure")),

@@ -24,6 +24,8 @@ import re
 from typing import Any
 
 from app.engine.report_json import over_refusal_block
+from app.reports.partial import partial_of
+from app.reports.triage import finding_triage, is_set_aside, triage_label
 
 __all__ = ["MAX_ROWS", "code_span", "escape", "render_markdown"]
 
@@ -95,7 +97,7 @@ def _excerpt(finding: dict[str, Any]) -> str:
 
 def _verdict(result: dict[str, Any]) -> str:
     summary = result.get("summary") or {}
-    findings = len(result.get("findings") or [])
+    findings = sum(not is_set_aside(finding) for finding in result.get("findings") or [])
     over_refusal = over_refusal_block(result) or {}
     too_many_refusals = over_refusal.get("exceeds_threshold") is True
     if findings:
@@ -151,14 +153,18 @@ def render_markdown(result: dict[str, Any]) -> str:
     """The pull-request comment: verdict, risk score, outcomes, the findings table and a note on errors."""
     summary = result.get("summary") or {}
     outcomes = summary.get("outcomes") or {}
-    findings = list(result.get("findings") or [])
+    every = list(result.get("findings") or [])
+    findings = [finding for finding in every if not is_set_aside(finding)]
+    set_aside = [finding for finding in every if is_set_aside(finding)]
     probes = list(result.get("probes") or [])
+    partial = partial_of(result)
     risk = summary.get("risk_score")
     over_refusal = over_refusal_block(result)
     attack = "attack " if over_refusal and over_refusal.get("attempts") else ""
     lines = [
         f"### SecureAI scan of {code_span(result.get('target') or 'unknown target', 120, in_table=False)}",
         "",
+        *([f"> ⚠️ **{escape(partial.banner)}**", ""] if partial else []),
         _verdict(result),
         "",
         f"Risk score: **{'n/a' if risk is None else f'{float(risk):.1f}'}** / 100 · "
@@ -166,15 +172,28 @@ def render_markdown(result: dict[str, Any]) -> str:
         + " · ".join(f"{int(outcomes.get(outcome, 0))} {outcome}" for outcome in _OUTCOMES),
     ]
     if findings:
-        lines += ["", "| Severity | Probe | OWASP | ASR (95% CI) | Evidence |", "|---|---|---|---|---|"]
+        lines += [
+            "",
+            "| Severity | Probe | OWASP | ASR (95% CI) | Triage | Evidence |",
+            "|---|---|---|---|---|---|",
+        ]
         for finding in findings[:MAX_ROWS]:
             probe = f"{escape(finding.get('title') or finding['probe_id'])} ({code_span(finding['probe_id'])})"
             lines.append(
                 f"| {escape(finding.get('severity'))} | {probe} | {escape(finding.get('owasp'))} "
-                f"| {_asr(finding)} | {_excerpt(finding)} |"
+                f"| {_asr(finding)} | {escape(triage_label(finding))} | {_excerpt(finding)} |"
             )
         if len(findings) > MAX_ROWS:
             lines += ["", f"…and {_plural(len(findings) - MAX_ROWS, 'more finding')}: see the full report."]
+    if set_aside:
+        count = _plural(len(set_aside), "finding")
+        lines += ["", f"Set aside by triage (not in the verdict or the risk score): {count}"]
+        for finding in set_aside[:MAX_ROWS]:
+            reason = (finding_triage(finding) or {}).get("reason")
+            lines.append(
+                f"- {code_span(finding.get('probe_id'), in_table=False)} ({escape(finding.get('severity'))}): "
+                f"{escape(triage_label(finding))}" + (f", {escape(reason)}" if reason else "")
+            )
     if over_refusal is not None:
         lines += ["", *_over_refusal_lines(over_refusal)]
     error_share = float(summary.get("error_share") or 0.0)

@@ -23,6 +23,12 @@ Decisions, and why:
   errors than ``--max-error-share``), with an error notification saying why. The tool did not crash, but it
   failed at its job: an empty result list from such a run is no evidence of safety, and ``false`` is how SARIF
   tells a consumer not to read it as such. Errors below the limit give a warning notification only.
+- **Triage.** A finding a reviewer set aside (false positive, or accepted risk before its expiry) keeps its
+  result, with ``suppressions: [{kind: external, status: accepted, justification}]`` (the reason, the state and
+  an accepted risk's end date): SARIF consumers such as GitHub show it as dismissed instead of open. Every
+  triaged result carries ``properties.triage``; an expired accepted risk has no suppression.
+- **Partial scans** (cancelled, failed, stopped early) are not successful executions either: an error
+  notification ``secureai/partial`` carries the banner every report opens with ("3 of 273 planned attempts").
 - **Over-refusal** (benign prompts the target refused, ``usability.over_refusal``) is a usability finding, not a
   vulnerability. Each over-refusal probe is a rule and each one that refused a benign prompt a result, both at
   level ``note`` with ``properties.finding_type = "usability"``, tagged ``usability`` and never ``security`` and
@@ -50,6 +56,8 @@ import app
 from app.engine.probes.registry import get_probe
 from app.engine.probes.schema import Probe
 from app.engine.report_json import over_refusal_block
+from app.reports.partial import partial_of
+from app.reports.triage import finding_triage, is_set_aside, triage_label
 
 __all__ = [
     "FINGERPRINT_KEY",
@@ -282,7 +290,20 @@ def _result(finding: dict[str, Any], rule_index: int, target: str) -> dict[str, 
     }
 
 
-def _invocation(summary: dict[str, Any]) -> dict[str, Any]:
+def _triaged(result: dict[str, Any], finding: dict[str, Any]) -> dict[str, Any]:
+    """A finding's result with its triage in the properties and, when set aside, an accepted suppression."""
+    triage = finding_triage(finding)
+    if triage is None:
+        return result
+    result["properties"]["triage"] = triage
+    if is_set_aside(finding):
+        reason = triage.get("reason")
+        justification = triage_label(finding) + (f": {reason}" if reason else "")
+        result["suppressions"] = [{"kind": "external", "status": "accepted", "justification": _text(justification)}]
+    return result
+
+
+def _invocation(summary: dict[str, Any], partial_banner: str | None = None) -> dict[str, Any]:
     inconclusive = bool(summary.get("inconclusive"))
     error_share = float(summary.get("error_share") or 0.0)
     # attack and benign attempts; documents older than `errors` count attack errors only
@@ -311,7 +332,11 @@ def _invocation(summary: dict[str, Any]) -> dict[str, Any]:
                 },
             }
         )
-    invocation: dict[str, Any] = {"executionSuccessful": not inconclusive}
+    if partial_banner is not None and not inconclusive:
+        notifications.insert(
+            0, {"level": "error", "descriptor": {"id": "secureai/partial"}, "message": {"text": partial_banner}}
+        )
+    invocation: dict[str, Any] = {"executionSuccessful": not inconclusive and partial_banner is None}
     if notifications:
         invocation["toolExecutionNotifications"] = notifications
     return invocation
@@ -325,7 +350,10 @@ def render_sarif(result: dict[str, Any]) -> dict[str, Any]:
         entries.setdefault(str(entry["probe_id"]), entry)  # probes first; a finding missing from probes still gets one
     rule_index = {probe_id: index for index, probe_id in enumerate(entries)}
     rules = [_rule(entry) for entry in entries.values()]
-    results = [_result(finding, rule_index[str(finding["probe_id"])], target) for finding in result.get("findings", [])]
+    results = [
+        _triaged(_result(finding, rule_index[str(finding["probe_id"])], target), finding)
+        for finding in result.get("findings", [])
+    ]
     over_refusal = over_refusal_block(result) or {}
     prompts = list(over_refusal.get("refused_prompts") or [])
     for entry in over_refusal.get("by_probe") or []:
@@ -345,7 +373,7 @@ def render_sarif(result: dict[str, Any]) -> dict[str, Any]:
             }
         },
         "automationDetails": {"id": f"secureai/{artifact_uri(target).rsplit('/', 1)[-1]}/"},
-        "invocations": [_invocation(summary)],
+        "invocations": [_invocation(summary, partial.banner if (partial := partial_of(result)) else None)],
         "results": results,
         "properties": {
             "source_schema": result.get("schema"),

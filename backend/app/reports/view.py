@@ -23,6 +23,8 @@ from app.engine.probes.registry import load_probes
 from app.engine.probes.schema import Probe
 from app.engine.report_json import over_refusal_block
 from app.engine.scoring import SEVERITY_ORDER
+from app.reports.partial import Partial, partial_of
+from app.reports.triage import finding_triage, is_set_aside, triage_label
 
 __all__ = [
     "OUTCOMES",
@@ -344,6 +346,10 @@ class FindingView:
     strategy_stacks: list[str]
     evidence: list[EvidenceView]
     remediation: str
+    #: The triage column: "untriaged", "false positive", "accepted risk until 2027-03-31"...
+    triage: str = "untriaged"
+    #: The reviewer's reason (false positive, accepted risk), "" when none.
+    triage_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -405,6 +411,13 @@ class ReportView:
     over_refusal: OverRefusalView | None = None
     #: Attempts that ended in error, attack and benign.
     errors: int = 0
+    #: Findings triaged as false positive or unexpired accepted risk: out of `findings`, the severity counts,
+    #: the executive summary and the risk score, listed in a section of their own.
+    set_aside: list[FindingView] = field(default_factory=list)
+    #: Why the scan is partial and how much of it was done (None for a complete scan): the first-page banner.
+    partial: Partial | None = None
+    #: The risk score before triage, when triage changed it.
+    risk_before_triage: float | None = None
 
     @property
     def scored_probes(self) -> list[ProbeRow]:
@@ -441,6 +454,11 @@ def evidence_view(item: dict[str, Any], judge: str = "") -> EvidenceView:
     )
 
 
+def _ended_label(document: dict[str, Any]) -> str:
+    """The label of the end time: "Completed" only for a scan that completed, "Ended" otherwise."""
+    return "Completed" if document.get("status") in (None, "completed") else "Ended"
+
+
 def _severity_key(row: ProbeRow) -> tuple[int, float, str]:
     return (SEVERITIES.index(row.severity), -(row.asr or 0.0), row.probe_id)
 
@@ -449,8 +467,17 @@ def _entry_key(item: tuple[ProbeRow, dict[str, Any]]) -> tuple[int, float, str]:
     return _severity_key(item[0])
 
 
-def _compliance(probes: list[ProbeRow], registry: dict[str, Probe], catalog: Catalog) -> list[ComplianceView]:
-    measured = [MeasuredProbe(row.probe_id, row.owasp, row.counts["vulnerable"], row.scored) for row in probes]
+def _compliance(
+    probes: list[ProbeRow], registry: dict[str, Probe], catalog: Catalog, false_positives: frozenset[str] = frozenset()
+) -> list[ComplianceView]:
+    """Each framework's requirements; a probe whose finding is triaged as false positive counts as not
+    succeeding (its verdicts were wrong), an accepted risk still fails its requirements."""
+    measured = [
+        MeasuredProbe(
+            row.probe_id, row.owasp, 0 if row.probe_id in false_positives else row.counts["vulnerable"], row.scored
+        )
+        for row in probes
+    ]
     assessments = assess_measured(measured, catalog)
     unreachable = {fid: set(ids) for fid, ids in coverage_gaps(registry.values(), catalog).items()}
     views = []
@@ -494,17 +521,27 @@ def _headline(view: ReportView) -> list[str]:
     """The executive summary's sentences, from the numbers alone."""
     scored = len(view.scored_probes)
     probes = "attack probes" if view.over_refusal and view.over_refusal.attempts else "probes"
-    lines = [
+    succeeded = len(view.findings) + len(view.set_aside)
+    lines = []
+    if view.partial:
+        lines.append(view.partial.banner)
+    lines.append(
         f"{len(view.probes)} {probes} sent {view.attempts} attempts; {scored} probes had scored attempts and "
-        f"{len(view.findings)} of them succeeded at least once."
-    ]
+        f"{succeeded} of them succeeded at least once."
+    )
+    if view.set_aside:
+        lines.append(
+            f"{len(view.set_aside)} of those findings are set aside by triage (false positive or accepted risk, "
+            "listed in their own section) and left out of the summary and the risk score"
+            + (f" ({view.risk_before_triage:g} before triage)." if view.risk_before_triage is not None else ".")
+        )
     worst = [(severity, count) for severity, count in view.severity_counts if count]
     if worst:
         lines.append("Findings by severity: " + ", ".join(f"{count} {severity}" for severity, count in worst) + ".")
         top = view.findings[0].row
         lines.append(f"Most severe: {top.title} ({top.probe_id}, {top.severity}), attack success rate {top.asr_text}.")
     else:
-        lines.append("No attack succeeded.")
+        lines.append("No finding is left open by triage." if view.set_aside else "No attack succeeded.")
     if view.inconclusive:
         lines.append(
             f"The scan is inconclusive: {percent(view.error_share, 1)} of attempts ended in error, more than the scan "
@@ -555,15 +592,24 @@ def build_view(
     raw_outcomes = summary.get("outcomes") or {}
     probes = sorted((ProbeRow.of(entry) for entry in document.get("probes") or []), key=_severity_key)
     entries = sorted(((ProbeRow.of(entry), entry) for entry in document.get("findings") or []), key=_entry_key)
-    findings = [
+    every = [
         FindingView(
             row,
             [displayable(s) for s in entry.get("strategy_stacks") or []],
             [evidence_view(item, judge) for item in entry.get("evidence") or []] if index < evidence_limit else [],
             displayable(registry[row.probe_id].remediation if row.probe_id in registry else ""),
+            triage_label(entry),
+            displayable((finding_triage(entry) or {}).get("reason") or ""),
         )
         for index, (row, entry) in enumerate(entries)
     ]
+    aside = {str(entry.get("probe_id")) for _, entry in entries if is_set_aside(entry)}
+    findings = [finding for finding in every if finding.row.probe_id not in aside]
+    false_positives = frozenset(
+        str(entry.get("probe_id"))
+        for _, entry in entries
+        if is_set_aside(entry) and (finding_triage(entry) or {}).get("state") == "false_positive"
+    )
     risk = summary.get("risk_score")
     scan = [
         ("Scan", f"#{document['scan_id']} {displayable(document.get('scan_name') or '')}".strip())
@@ -571,7 +617,7 @@ def build_view(
         else ("Scan", "command-line scan"),
         ("Status", displayable(document.get("status") or "completed")),
         ("Started", _timestamp(document.get("started_at"))),
-        ("Completed", _timestamp(document.get("completed_at"))),
+        (_ended_label(document), _timestamp(document.get("completed_at"))),
         ("Report generated", _timestamp(document.get("generated_at"))),
     ]
     view = ReportView(
@@ -589,8 +635,13 @@ def build_view(
         probes=probes,
         severity_counts=[(s, sum(f.row.severity == s for f in findings)) for s in SEVERITIES],
         categories=_categories(probes, catalog),
-        compliance=_compliance(probes, registry, catalog),
+        compliance=_compliance(probes, registry, catalog, false_positives),
     )
+    view.set_aside = [finding for finding in every if finding.row.probe_id in aside]
+    view.partial = partial_of(document)
+    before = summary.get("risk_score_before_triage")
+    if aside and isinstance(before, int | float) and before != view.risk_score:
+        view.risk_before_triage = float(before)
     view.strategies = [_strategy_row(entry) for entry in document.get("strategies") or [] if isinstance(entry, dict)]
     view.roles = _roles(document, judge)
     view.needs_judge = [displayable(probe) for probe in document.get("needs_judge") or []]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field, StringConstraints
@@ -16,8 +17,9 @@ from app.api.types import PathId, QueryId, UtcDateTime
 from app.auth import service
 from app.auth.rbac import Permission
 from app.crud import retest as retest_crud
+from app.crud.triage import ACCEPTED_RISK_DAYS, TriageRuleError, expiry_for, target_triage_file
 from app.db.enums import Severity, TriageState
-from app.db.models import FindingTriage, Scan, Vulnerability, utcnow
+from app.db.models import FindingTriage, Scan, Target, Vulnerability, utcnow
 from app.engine.retest import RETEST_MIN_SCORED
 
 router = APIRouter(tags=["findings"])
@@ -28,7 +30,14 @@ Sort = Literal["-asr", "asr", "-id", "id"]
 
 class TriageIn(BaseModel):
     state: TriageState
-    comment: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    comment: Annotated[str, StringConstraints(max_length=4000)] | None = Field(
+        None, description="The reason; required for false_positive and accepted_risk."
+    )
+    expires_at: datetime | None = Field(
+        None,
+        description="accepted_risk only: when it lapses (UTC, a date or a date-time in the future); "
+        f"default {ACCEPTED_RISK_DAYS} days from now. Until then reports and CI gating leave the finding out.",
+    )
 
 
 class TriageOut(BaseModel):
@@ -36,6 +45,7 @@ class TriageOut(BaseModel):
     comment: str | None
     updated_by: int | None
     updated_at: UtcDateTime
+    expires_at: UtcDateTime | None = None
 
 
 class TriagedFinding(FindingOut):
@@ -76,7 +86,7 @@ def _triage_of(session: Session, rows: list[tuple[Vulnerability, int | None]]) -
     )
     return {
         (t.target_id, t.fingerprint): TriageOut(
-            state=t.state, comment=t.comment, updated_by=t.updated_by, updated_at=t.updated_at
+            state=t.state, comment=t.comment, updated_by=t.updated_by, updated_at=t.updated_at, expires_at=t.expires_at
         )
         for t in found
     }
@@ -160,6 +170,10 @@ def triage_finding(
     target_id = session.scalar(select(Scan.target_id).where(Scan.id == row.scan_id))
     if target_id is None or row.fingerprint is None:
         raise HTTPException(409, "legacy findings have no fingerprint and cannot be triaged across scans")
+    try:
+        expires_at = expiry_for(body.state, body.comment, body.expires_at)
+    except TriageRuleError as error:
+        raise HTTPException(422, str(error)) from None
     triage = session.scalar(
         select(FindingTriage).where(FindingTriage.target_id == target_id, FindingTriage.fingerprint == row.fingerprint)
     )
@@ -167,7 +181,7 @@ def triage_finding(
     if triage is None:
         triage = FindingTriage(target_id=target_id, fingerprint=row.fingerprint)
         session.add(triage)
-    triage.state, triage.comment = body.state, body.comment
+    triage.state, triage.comment, triage.expires_at = body.state, body.comment, expires_at
     triage.updated_by, triage.updated_at = principal.user.id, utcnow()
     session.flush()
     audit(
@@ -177,10 +191,29 @@ def triage_finding(
         actor=principal.user.id,
         resource_type="finding",
         resource_id=row.id,
-        details={"fingerprint": row.fingerprint, "from": before, "to": body.state.value},
+        details={
+            "fingerprint": row.fingerprint,
+            "from": before,
+            "to": body.state.value,
+            **({"expires_at": expires_at.isoformat()} if expires_at else {}),
+        },
     )
     session.commit()
     return _out(session, [(row, target_id)])[0]
+
+
+@router.get(
+    "/targets/{target_id}/triage",
+    summary="The target's triage as a secureai.triage/v1 file, for `secureai scan|report --triage`",
+)
+def export_triage(target_id: PathId, session: SessionDep, _: Reader) -> dict[str, Any]:
+    """Every triage decision on the target's weaknesses, keyed by fingerprint with the probe each stands for
+    (docs/reports.md). CI jobs pass it to `secureai scan --triage FILE --fail-on ...` so false positives and
+    unexpired accepted risks do not fail the build."""
+    target = session.get(Target, target_id)
+    if target is None:
+        raise HTTPException(404, f"no target {target_id}")
+    return target_triage_file(session, target)
 
 
 @router.get("/scans/{base_id}/diff/{head_id}", summary="What changed between two scans of one target")

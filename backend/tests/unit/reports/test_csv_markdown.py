@@ -137,7 +137,7 @@ def test_markdown_of_a_vulnerable_scan() -> None:
     assert "| 100% (34%–100%) |" in rows[0]
     assert "Note:" not in text  # no errors, no note
     html = render_html(text)
-    assert html.rows == [5] * 21  # header + 20 rows, five cells each
+    assert html.rows == [6] * 21  # header + 20 rows, six cells each (the triage column included)
 
 
 def test_markdown_of_a_clean_scan() -> None:
