@@ -31,7 +31,8 @@ def test_the_summary_follows_scans_and_triage(api: Api) -> None:
 
     findings = api.client.get(f"/api/v1/scans/{first['id']}/findings", headers=analyst).json()["items"]
     for finding, state in zip(findings[:3], ("fixed", "confirmed", "accepted_risk"), strict=True):
-        answer = api.client.put(f"/api/v1/findings/{finding['id']}/triage", json={"state": state}, headers=analyst)
+        body = {"state": state, "comment": "reviewed"}  # an accepted risk needs a reason
+        answer = api.client.put(f"/api/v1/findings/{finding['id']}/triage", json=body, headers=analyst)
         assert answer.status_code == 200
     after = api.client.get("/api/v1/summary", headers=analyst).json()
     assert after["posture"][0]["open_findings"] == first["vulnerability_count"] - 2  # confirmed stays open
