@@ -2,21 +2,28 @@
 
 The API (`GET /targets/{id}/compliance/trend`) and the CLI (`secureai compliance trend`) both read it here,
 so both count statuses and coverage the same way.
+
+`target_status` is a target's standing per requirement across its scans (`GET /targets/{id}/compliance`, the
+dashboard's compliance page): a requirement the latest scan did not assess keeps its last assessed status, and
+one that failed on a finding the latest scan did not re-test (`app.crud.retest`) stays failed; both are marked
+stale, with the scan and date the status comes from.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.crud.retest import open_findings
 from app.db.enums import ComplianceStatus, ScanStatus
 from app.db.models import ComplianceMapping, Scan, Target
 
-__all__ = ["TrendPoint", "coverage_pct", "find_target", "target_trend"]
+__all__ = ["RequirementStanding", "TrendPoint", "coverage_pct", "find_target", "target_status", "target_trend"]
 
 
 @dataclass(frozen=True)
@@ -69,3 +76,104 @@ def target_trend(session: Session, target_id: int) -> dict[str, list[TrendPoint]
             if (found := counts.get((framework, scan.id)))
         ]
     return trend
+
+
+@dataclass(frozen=True)
+class RequirementStanding:
+    """One requirement of one framework as the target's scans leave it."""
+
+    requirement_id: str
+    title: str
+    status: ComplianceStatus | None
+    #: The scan the status comes from, and when it completed.
+    scan_id: int
+    assessed_at: datetime | None
+    #: True when the status is not the latest scan's own assessment (it did not assess or re-test the evidence).
+    stale: bool = False
+    evidence: str | None = None
+    finding_ids: list[int] = field(default_factory=list)
+
+
+def _failed_probes(evidence: str | None) -> list[str]:
+    try:
+        parsed = json.loads(evidence) if evidence else {}
+    except ValueError:
+        return []
+    probes = parsed.get("failed_probes") if isinstance(parsed, dict) else None
+    return [str(p) for p in probes] if isinstance(probes, list) else []
+
+
+def target_status(session: Session, target_id: int) -> dict[str, list[RequirementStanding]]:
+    """Per framework, each requirement's standing after the target's completed scans (module docstring)."""
+    scans = {
+        scan_id: completed
+        for scan_id, completed in session.execute(
+            select(Scan.id, Scan.completed_at)
+            .where(Scan.target_id == target_id, Scan.status == ScanStatus.COMPLETED)
+            .order_by(Scan.id)
+        )
+    }
+    if not scans:
+        return {}
+    latest = max(scans)
+    rows = list(
+        session.scalars(
+            select(ComplianceMapping)
+            .where(ComplianceMapping.scan_id.in_(list(scans)))
+            .order_by(ComplianceMapping.scan_id, ComplianceMapping.id)
+        )
+    )
+    # failing evidence still open but not re-tested by the latest scan: (scan that found it, probe) -> finding id
+    carried = {
+        (item.finding.scan_id, item.finding.probe_id): item.finding.id
+        for item in open_findings(session, [target_id]).get(target_id, [])
+        if item.not_retested
+    }
+    history: dict[tuple[str, str], list[ComplianceMapping]] = defaultdict(list)
+    for row in rows:
+        history[(row.framework, row.requirement_id)].append(row)
+    standing: dict[str, list[RequirementStanding]] = defaultdict(list)
+    for (framework, _), items in history.items():
+        now = items[-1]
+        fresh = now.scan_id == latest
+        still_failing = [
+            (row, carried[(row.scan_id, probe)])
+            for row in items
+            if row.scan_id != latest
+            for probe in _failed_probes(row.evidence)
+            if (row.scan_id, probe) in carried
+        ]
+        if still_failing and not (fresh and now.compliance_status is ComplianceStatus.NON_COMPLIANT):
+            source = still_failing[-1][0]
+            ids = sorted({finding_id for _, finding_id in still_failing})
+            standing[framework].append(
+                _standing(source, scans, stale=True, status=ComplianceStatus.NON_COMPLIANT, ids=ids)
+            )
+            continue
+        if not fresh or now.compliance_status is ComplianceStatus.NOT_ASSESSED:
+            assessed = [row for row in items if row.compliance_status is not ComplianceStatus.NOT_ASSESSED]
+            if assessed:
+                standing[framework].append(_standing(assessed[-1], scans, stale=True))
+                continue
+        standing[framework].append(_standing(now, scans, stale=not fresh))
+    return dict(standing)
+
+
+def _standing(
+    row: ComplianceMapping,
+    scans: dict[int, datetime | None],
+    *,
+    stale: bool,
+    status: ComplianceStatus | None = None,
+    ids: list[int] | None = None,
+) -> RequirementStanding:
+    return RequirementStanding(
+        requirement_id=row.requirement_id,
+        title=row.requirement_name,
+        status=status or row.compliance_status,
+        scan_id=row.scan_id,
+        assessed_at=scans.get(row.scan_id),
+        stale=stale,
+        evidence=row.evidence,
+        finding_ids=ids if ids is not None else [int(i) for i in row.vulnerability_ids or []],
+    )

@@ -153,6 +153,8 @@ def open_findings(session: Session, target_ids: Collection[int] | None = None) -
     scans: dict[int, list[int]] = defaultdict(list)
     completed_at: dict[int, datetime | None] = {}
     for scan_id, target_id, completed in session.execute(query.order_by(Scan.id)):
+        if target_id is None:  # filtered out above; narrows the type
+            continue
         scans[target_id].append(scan_id)
         completed_at[scan_id] = completed
     if not scans:

@@ -64,7 +64,7 @@ def compare(current: dict[str, Any], baseline: dict[str, Any]) -> BaselineDiff:
     another target re-tests nothing."""
     found = {finding["probe_id"]: finding for finding in baseline.get("findings", [])}
     carried = {finding["probe_id"]: finding for finding in (baseline.get("baseline") or {}).get("carried") or []}
-    before = carried | found
+    before = found | {probe: finding for probe, finding in carried.items() if probe not in found}
     after = {finding["probe_id"]: finding for finding in current.get("findings", [])}
     # a carried finding was found before the baseline: the baseline's few attempts on it set no lower bar
     earlier = {

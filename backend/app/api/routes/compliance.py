@@ -8,7 +8,7 @@ from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from app.api.deps import SessionDep, require
@@ -17,7 +17,7 @@ from app.api.routes.targets import get_target
 from app.api.types import PathId, UtcDateTime
 from app.auth import service
 from app.auth.rbac import Permission
-from app.crud.compliance import coverage_pct, target_trend
+from app.crud.compliance import coverage_pct, target_status, target_trend
 from app.db.enums import ComplianceStatus
 from app.db.models import ComplianceMapping
 
@@ -38,6 +38,23 @@ class FrameworkOut(BaseModel):
     coverage_pct: float
     counts: dict[str, int]
     requirements: list[RequirementOut]
+
+
+class StandingOut(RequirementOut):
+    scan_id: int = Field(description="The scan this status comes from.")
+    assessed_at: UtcDateTime | None = Field(description="When that scan completed.")
+    stale: bool = Field(
+        description="Not the latest scan's own assessment: it did not assess the requirement, or did not re-test "
+        "the finding that failed it; the status is the last one assessed."
+    )
+
+
+class TargetFrameworkOut(BaseModel):
+    framework: str
+    coverage_pct: float
+    counts: dict[str, int]
+    stale: int = Field(description="Requirements whose status is carried from an earlier scan.")
+    requirements: list[StandingOut]
 
 
 class TrendPoint(BaseModel):
@@ -80,6 +97,41 @@ def scan_compliance(scan_id: PathId, session: SessionDep, _: Reader) -> list[Fra
                         finding_ids=[int(i) for i in row.vulnerability_ids or []],
                     )
                     for row in items
+                ],
+            )
+        )
+    return out
+
+
+@router.get(
+    "/targets/{target_id}/compliance",
+    summary="Per framework: each requirement's standing across the target's scans, stale ones marked",
+)
+def target_compliance(target_id: PathId, session: SessionDep, _: Reader) -> list[TargetFrameworkOut]:
+    """A requirement the latest completed scan did not assess, or that failed on a finding the latest scan did
+    not re-test, keeps its last assessed status with `stale` true and the scan and date it comes from."""
+    get_target(session, target_id)
+    out = []
+    for framework, items in target_status(session, target_id).items():
+        counts = Counter(item.status.value if item.status else "unknown" for item in items)
+        out.append(
+            TargetFrameworkOut(
+                framework=framework,
+                coverage_pct=coverage_pct(counts),
+                counts=dict(counts),
+                stale=sum(item.stale for item in items),
+                requirements=[
+                    StandingOut(
+                        id=item.requirement_id,
+                        title=item.title,
+                        status=item.status,
+                        evidence=_evidence(item.evidence),
+                        finding_ids=item.finding_ids,
+                        scan_id=item.scan_id,
+                        assessed_at=item.assessed_at,
+                        stale=item.stale,
+                    )
+                    for item in items
                 ],
             )
         )

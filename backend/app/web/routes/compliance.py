@@ -1,4 +1,4 @@
-"""Compliance: per target, each framework's coverage and statuses in the latest scan, and the trend."""
+"""Compliance: per target, each framework's coverage and statuses across its scans (stale marked), and the trend."""
 
 from __future__ import annotations
 
@@ -42,7 +42,8 @@ def compliance(
         "trend_chart": None,
     }
     if chosen is not None:
-        frameworks = compliance_api.scan_compliance(chosen.scan_id, session, principal)
+        # each requirement's standing across the target's scans: not re-tested evidence keeps its status, stale
+        frameworks = api_call(compliance_api.target_compliance, chosen.target_id, session, principal)
         trend = api_call(compliance_api.compliance_trend, chosen.target_id, session, principal)
         points = trend.get(framework, [])
         context |= {

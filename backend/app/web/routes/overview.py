@@ -19,6 +19,8 @@ from app.web.templating import page, when
 
 router = APIRouter()
 Reader = Annotated[service.Principal, Depends(web_require(Permission.READ))]
+#: Targets whose risk trend the overview draws (riskiest first); the others' are on their target pages.
+TREND_TARGETS = 6
 
 
 @router.get("/", summary="Overview")
@@ -31,23 +33,32 @@ def overview(request: Request, session: SessionDep, principal: Reader) -> Respon
         width=420,
         label_width=80,
     )
-    trend = trend_chart(
-        [
-            TrendPoint(
-                f"scan {point.scan_id} · {point.target_name or 'legacy'} · {when(point.completed_at)}",
-                point.risk_score,
-                BAND_COLOURS.get(risk_band(point.risk_score), "#6b7280"),
-            )
-            for point in summary.risk_trend
-        ],
-        "Risk score of the latest completed scans, oldest first",
-    )
+    # one chart per target (riskiest first): a line through two targets' scores would read as a fix
+    trends = [
+        (
+            line,
+            trend_chart(
+                [
+                    TrendPoint(
+                        f"scan {point.scan_id} · {when(point.completed_at)}",
+                        point.risk_score,
+                        BAND_COLOURS.get(risk_band(point.risk_score), "#6b7280"),
+                    )
+                    for point in line.points
+                ],
+                f"Risk score of {line.target_name}'s latest completed scans, oldest first",
+                height=140,
+            ),
+        )
+        for line in summary.risk_trends[:TREND_TARGETS]
+    ]
     context = {
         "summary": summary,
         "recent": recent,
         "names": target_names(session, [scan.target_id for scan in recent]),
         "open_chart": open_chart,
-        "trend_chart": trend,
+        "trends": trends,
+        "more_trends": max(len(summary.risk_trends) - TREND_TARGETS, 0),
         "open_total": sum(summary.open_by_severity.values()),
     }
     return page(request, "overview.html", context)
