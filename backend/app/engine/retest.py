@@ -1,5 +1,5 @@
 """When a finding counts as fixed: the one rule the CLI's `--baseline`, the API's scan diff, the overview's open
-findings and the compliance status all apply (docs/findings.md, "Fixed, or not re-tested").
+findings and the compliance status all apply (docs/scanning.md, "Fixed, or not re-tested").
 
 A finding of an earlier scan is **fixed** by a later scan of the same target only when that scan ran the same
 probe again, with every strategy stack the finding had succeeded with, scored at least `RETEST_MIN_SCORED`

@@ -226,7 +226,7 @@ def diff_scans(
 ) -> ScanDiff:
     """`fixed` lists only findings of the base that the head re-tested (same probe and strategy stacks, at least
     `retest_min_scored` scored attempts) and did not find; the others it did not find are in `not_retested`,
-    still open, each with the reason (docs/findings.md)."""
+    still open, each with the reason (docs/scanning.md, "Fixed, or not re-tested")."""
     base, head = get_scan(session, base_id), get_scan(session, head_id)
     if base.target_id is None or base.target_id != head.target_id:
         raise HTTPException(422, "both scans must be platform scans of the same target")

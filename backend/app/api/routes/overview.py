@@ -66,5 +66,6 @@ class SummaryOut(BaseModel):
 def read_summary(session: SessionDep, _: Reader) -> SummaryOut:
     """Open findings are each target's weaknesses found by its completed scans and not shown fixed since (a later
     scan re-tested the probe and stacks and did not find them), less those triaged as false positive, accepted
-    risk or fixed; `not_retested` counts those the latest scan did not re-test (docs/findings.md)."""
+    risk or fixed; `not_retested` counts those the latest scan did not re-test (docs/scanning.md, "Fixed, or not
+    re-tested")."""
     return SummaryOut.model_validate(overview.summary(session))
