@@ -1,12 +1,7 @@
 """The tamper-evident audit log: every row is hash-chained to the one before it (see docs/audit.md).
 
-`record` appends a row inside the caller's transaction, `verify_chain` finds the first row that breaks the chain,
-`redact` is what keeps secrets out of the rows in the first place.
+`log.record` appends a row inside the caller's transaction, `verify.verify_chain` finds the first row that breaks
+the chain, `redact.redact` is what keeps secrets out of the rows in the first place, `chain` computes the hashes.
+The package itself imports nothing: `redact` serves the scanner and the report renderers, which must not load the
+database models that `log` needs.
 """
-
-from app.audit.chain import GENESIS_HASH, compute_row_hash
-from app.audit.log import record
-from app.audit.redact import REDACTED, redact
-from app.audit.verify import VerifyResult, verify_chain
-
-__all__ = ["GENESIS_HASH", "REDACTED", "VerifyResult", "compute_row_hash", "record", "redact", "verify_chain"]

@@ -1,54 +1,110 @@
-"""The `secureai` command."""
+"""The `secureai` command.
+
+Every sub-command lives in its own module and is imported only when it runs: `secureai --version` and
+`secureai --help` load none of them (no SQLAlchemy, no engine, no Rich), and `secureai scan` loads the scanner but
+not the database, the server or the report renderers. `COMMANDS` is the one place a sub-command is registered; the
+line `secureai --help` shows for it is written there too, and a test checks its words still come from the
+command's own help.
+"""
 
 from __future__ import annotations
 
-import time
-from typing import Annotated
+import importlib
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand, TyperGroup
+from typer.main import get_command, get_group
 
 from app import __version__
-from app.cli import (
-    audit,
-    compliance,
-    db,
-    imports,
-    judge,
-    probes,
-    report,
-    rescore,
-    scan,
-    secrets,
-    strategies,
-    targets,
-    users,
-    worker,
-)
-from app.cli.output import ExitCode, fail
-from app.config import MissingSecretKeyError, get_settings
+
+
+@dataclass(frozen=True)
+class Lazy:
+    """A sub-command that is imported when it runs."""
+
+    module: str
+    #: a `typer.Typer` (a group of commands, e.g. `secureai db ...`) or a function (one command)
+    attribute: str
+    #: what `secureai --help` shows without importing the module: the start of the command's own help
+    summary: str
+
+
+COMMANDS: dict[str, Lazy] = {
+    "scan": Lazy("app.cli.scan", "scan", "Attack TARGET with the selected probes"),
+    "report": Lazy("app.cli.report", "report", "Render one scan for people, CI, spreadsheets or tools"),
+    "rescore": Lazy("app.cli.rescore", "rescore_command", "Re-apply the current detectors to every recorded answer"),
+    "worker": Lazy("app.cli.worker", "worker", "Take scans off the queue and run them"),
+    "serve": Lazy("app.cli.serve", "serve", "Run the server: the dashboard at /, the API at /api/v1"),
+    "start": Lazy("app.cli.start", "start", "Start the server as a deployment does"),
+    "demo": Lazy("app.cli.demo", "demo", "The main job end to end"),
+    "demo-target": Lazy("app.cli.demo", "demo_target", "Serve the deliberately vulnerable LLM-app SIMULATOR"),
+    "demo-model": Lazy("app.cli.demo", "demo_model", "Serve Gemma 3 270M (a real, small LLM)"),
+    "db": Lazy("app.cli.db", "app", "Migrate, inspect, back up and diagnose the SecureAI database"),
+    "probes": Lazy("app.cli.probes", "app", "Browse the probe packs and check your own"),
+    "strategies": Lazy("app.cli.strategies", "app", "Browse the attack strategies"),
+    "target": Lazy("app.cli.targets", "app", "Check targets before scanning them"),
+    "import": Lazy("app.cli.imports", "app", "Import results of other tools"),
+    "compliance": Lazy("app.cli.compliance", "app", "Compliance frameworks, coverage gaps and per-scan assessment"),
+    "secrets": Lazy("app.cli.secrets", "app", "Make a secret key; operate on sealed credentials"),
+    "audit": Lazy("app.cli.audit", "app", "Check the hash-chained audit log"),
+    "users": Lazy("app.cli.users", "app", "Create and manage user accounts"),
+    "judge": Lazy("app.cli.judge", "app", "The LLM judge: calibrate it against labelled cases"),
+    "triage": Lazy("app.cli.triage", "app", "Carry triage decisions to CI"),
+}
+
+
+def load(name: str) -> Any:
+    """The click command behind sub-command NAME, importing its module."""
+    entry = COMMANDS[name]
+    target = getattr(importlib.import_module(entry.module), entry.attribute)
+    command: Any
+    if isinstance(target, typer.Typer):
+        command = get_group(target)  # a group even when it holds one command (`secureai strategies list`)
+    else:
+        single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+        single.command(name)(target)
+        command = get_command(single)
+    command.name = name
+    return command
+
+
+class LazyGroup(TyperGroup):
+    """Resolves a sub-command by importing its module; lists them from `COMMANDS` without importing any."""
+
+    listing = False
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*super().list_commands(ctx), *COMMANDS]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        if self.listing:  # `secureai --help`: the registry's line is enough
+            return TyperCommand(cmd_name, help=COMMANDS[cmd_name].summary + ".")
+        return load(cmd_name)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self.listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self.listing = False
+
 
 app = typer.Typer(
     name="secureai",
+    cls=LazyGroup,
     help="SecureAI: test the security of LLM applications. Settings come from the environment or .env "
-    "(see docs/configuration.md).",
+    "(see docs/configuration.md). `secureai COMMAND --help` explains each command.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # click's plain help for the list of commands: Rich alone would take longer to load than the rest of
+    # `secureai --help`; each command's own help is still drawn by Rich
+    rich_markup_mode=None,
 )
-app.add_typer(db.app, name="db")
-app.add_typer(probes.app, name="probes")
-app.add_typer(strategies.app, name="strategies")
-app.add_typer(targets.app, name="target")
-app.add_typer(imports.app, name="import")
-app.add_typer(compliance.app, name="compliance")
-app.add_typer(secrets.app, name="secrets")
-app.add_typer(audit.app, name="audit")
-app.add_typer(users.app, name="users")
-app.add_typer(judge.app, name="judge")
-app.command("scan")(scan.scan)
-app.command("report")(report.report)
-app.command("rescore")(rescore.rescore_command)
-app.command("worker")(worker.worker)
 
 
 def _version(value: bool) -> None:
@@ -64,189 +120,6 @@ def main(
     ] = False,
 ) -> None:
     """SecureAI command line."""
-
-
-@app.command()
-def serve(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
-) -> None:
-    """Run the server: the dashboard at /, the API at /api/v1 (schema at /openapi.json), /health and /ready."""
-    import uvicorn
-
-    settings = get_settings()
-    try:
-        settings.require_secret_key()
-    except MissingSecretKeyError as error:
-        fail(str(error), ExitCode.USAGE)
-    uvicorn.run("app.main:app", host=host, port=port, reload=reload, log_level=settings.log_level.lower())
-
-
-@app.command("demo-target")
-def demo_target(
-    mode: Annotated[
-        str,
-        typer.Option(
-            help="vulnerable, refusing, base64 or flaky; for adaptive attacks guarded or filtered (targets), "
-            "attacker or judge (rule-based stand-ins for those roles)."
-        ),
-    ] = "vulnerable",
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8900,
-    latency: Annotated[float, typer.Option(min=0, help="Seconds to wait before each answer.")] = 0.0,
-) -> None:
-    """Serve the deliberately vulnerable LLM-app SIMULATOR (not a model) on an OpenAI-compatible API."""
-    import uvicorn
-
-    from app.demo.simulator import MODES, create_app
-
-    if mode not in MODES:
-        fail(f"--mode must be one of {', '.join(MODES)}", ExitCode.USAGE)
-    typer.echo(f"SecureAI simulator ({mode}) at http://{host}:{port}/v1 - a deliberately vulnerable fake, not a model")
-    uvicorn.run(create_app(mode, latency_s=latency), host=host, port=port, log_level="warning")
-
-
-@app.command("demo")
-def demo(
-    host: Annotated[str, typer.Option(help="Interface for the server (API and dashboard).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Server port (API and dashboard).")] = 8000,
-    target_port: Annotated[int, typer.Option(help="Port of the vulnerable simulator it scans.")] = 8900,
-    keep_serving: Annotated[
-        bool, typer.Option("--keep-serving/--exit", help="Keep the server up after the scan (Ctrl-C stops it).")
-    ] = True,
-) -> None:
-    """The main job end to end: migrate SQLite, create the demo admin, start the vulnerable SIMULATOR, its
-    rule-based judge double and the server, scan the simulator through the API (the harmful-content pack graded
-    by the judge double, then the OWASP probes), save the HTML and PDF reports, print the findings, the
-    dashboard's address and where to look next, and keep serving the dashboard."""
-    from rich.progress import BarColumn, Progress, TextColumn
-    from rich.table import Table
-
-    from app.cli.output import console
-    from app.demo.platform_demo import DEMO_ADMIN, DEMO_SCANS, BackgroundServer, prepare, run_demo_scan
-    from app.demo.simulator import create_app as create_simulator
-
-    settings = get_settings()
-    try:
-        settings.require_secret_key()
-    except MissingSecretKeyError as error:
-        fail(f"{error} (or run `make demo`, which sets SECUREAI_DEMO=1)", ExitCode.USAGE)
-    console.print(f"database: {settings.effective_database_url}")
-    password_file = prepare(settings)
-    from app.main import create_app as create_api
-
-    api_url = f"http://{host}:{port}"
-    try:
-        with (
-            BackgroundServer(create_simulator("vulnerable"), "127.0.0.1", target_port),
-            BackgroundServer(create_simulator("judge"), "127.0.0.1", 0) as judge,
-            BackgroundServer(create_api(), host, port),
-        ):
-            console.print(
-                f"simulator (a deliberately vulnerable fake LLM app, not a model): http://127.0.0.1:{target_port}/v1",
-                soft_wrap=True,
-            )
-            judge_url = f"http://127.0.0.1:{judge.port}/v1"
-            console.print(f"judge double (rules, not a model): {judge_url}", soft_wrap=True)
-            with Progress(TextColumn("scanning the simulator through the API"), BarColumn(), console=console) as bar:
-                task = bar.add_task("scan", total=100 * len(DEMO_SCANS))
-                titles = [title for title, *_ in DEMO_SCANS]
-                result = run_demo_scan(
-                    api_url,
-                    f"http://127.0.0.1:{target_port}/v1",
-                    judge_url,
-                    password_file,
-                    settings.data_dir / "reports",
-                    lambda title, done: bar.update(task, completed=100 * titles.index(title) + done),
-                )
-            for demo_scan in result.scans:
-                scan = demo_scan.scan
-                table = Table(
-                    "probe",
-                    "OWASP",
-                    "severity",
-                    "ASR",
-                    "attempts",
-                    title=f"Findings of scan {scan['id']} ({demo_scan.title})",
-                )
-                for finding in sorted(demo_scan.findings, key=lambda f: (f["owasp"] or "", f["probe_id"] or "")):
-                    table.add_row(
-                        finding["probe_id"],
-                        finding["owasp"],
-                        finding["severity"],
-                        f"{finding['asr']:.0%}",
-                        str(finding["attempts"]),
-                    )
-                console.print(table)
-                summary = scan["summary"] or {}
-                console.print(
-                    f"scan {scan['id']} {scan['status']}: {summary.get('attempts', 0)} attempts, "
-                    f"{scan['vulnerability_count']} findings, risk score {scan['risk_score']}/100"
-                )
-            lines = [f"dashboard: {api_url}/ (sign in as {DEMO_ADMIN!r} with the password in {result.password_file})"]
-            for demo_scan in result.scans:
-                scan_id = demo_scan.scan["id"]
-                lines += [
-                    f"this scan in the dashboard: {api_url}/scans/{scan_id} ({demo_scan.title})",
-                    f"API: {api_url}/api/v1 (docs: {api_url}/docs); this scan: .../api/v1/scans/{scan_id}",
-                    *(f"report: {path.resolve().as_uri()}" for path in demo_scan.reports),
-                ]
-            for line in lines:
-                console.print(line, highlight=False, soft_wrap=True)
-            if keep_serving:
-                console.print("serving; Ctrl-C to stop")
-                while True:
-                    time.sleep(3600)
-    except KeyboardInterrupt:
-        console.print("stopped")
-    except RuntimeError as error:
-        fail(str(error), ExitCode.UNREACHABLE)
-
-
-@app.command("demo-model")
-def demo_model(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8901,
-    threads: Annotated[int, typer.Option(min=1, help="CPU threads for inference.")] = 2,
-    chat_format: Annotated[
-        str,
-        typer.Option(
-            help="How a conversation is written for the model: `dialogue` (a plain-text transcript, what the "
-            "packaged pretrained Gemma continues) or `gemma` (Gemma's turn markers, system text folded into the "
-            "first user turn; for an instruction-tuned Gemma). See docs/local-model.md."
-        ),
-    ] = "dialogue",
-    check: Annotated[
-        bool, typer.Option(help="At start-up, ask the model an instruction and stop if it echoes or is silent.")
-    ] = True,
-) -> None:
-    """Serve Gemma 3 270M (a real, small LLM) on an OpenAI-compatible API; needs the local-model extra."""
-    from app.demo.local_model import (
-        CHAT_FORMATS,
-        MODEL_ALIAS,
-        LocalModelCheckError,
-        LocalModelUnavailableError,
-        client_url,
-        model_path,
-        run_server,
-        server_command,
-    )
-
-    if chat_format not in CHAT_FORMATS:
-        fail(f"unknown --chat-format {chat_format!r}; choose one of: {', '.join(CHAT_FORMATS)}", ExitCode.USAGE)
-    try:
-        gguf = model_path(get_settings().data_dir)
-    except LocalModelUnavailableError as error:
-        fail(str(error), ExitCode.USAGE)
-    url = client_url(host, port)
-    typer.echo(f"Gemma 3 270M ({gguf.name}, chat format {chat_format}) at {url} as model {MODEL_ALIAS!r}")
-    command = server_command(gguf, host, port, threads=threads, chat_format=chat_format)
-    try:
-        code = run_server(command, url, lambda line: typer.echo(line), check=check)
-    except LocalModelCheckError as error:
-        fail(str(error), ExitCode.FAILED)
-    raise typer.Exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,60 +5,27 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from app.cli.output import ExitCode, console, err_console, fail, print_json
+from app.cli.packs import PacksOption, activate_packs
 from app.engine.probes.registry import ProbePackError, select
 from app.engine.probes.user_packs import (
     PackProblem,
     PackValidationError,
     UserPack,
-    load_pack_dirs,
     merge_catalogue,
     pack_files,
     pack_json_schema,
     parse_pack_file,
-    using_packs,
 )
 from app.engine.scoring import SEVERITY_ORDER
 
 app = typer.Typer(help="Browse the probe packs and check your own.", no_args_is_help=True)
-
-PacksOption = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--packs",
-        help="A directory of your own probe packs (*.yaml, *.yml), repeatable; see docs/probe-packs.md.",
-    ),
-]
-
-
-def fail_packs(error: ProbePackError, code: ExitCode = ExitCode.USAGE) -> NoReturn:
-    """Every problem on a line of its own (file:line: field: message), then exit with ``code``."""
-    problems = error.problems if isinstance(error, PackValidationError) else ()
-    for line in [str(problem) for problem in problems] or [str(error)]:
-        err_console.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
-    raise SystemExit(int(code))
-
-
-def activate_packs(ctx: typer.Context, dirs: Sequence[Path] | None) -> list[UserPack]:
-    """Load ``--packs`` directories and add their probes to the catalogue until the command (``ctx``) ends.
-
-    Any problem in them (or a clash with a shipped pack) is a usage error listing every problem.
-    """
-    if not dirs:
-        return []
-    try:
-        packs = load_pack_dirs(dirs)
-        ctx.with_resource(using_packs(packs))
-    except ProbePackError as error:
-        fail_packs(error)
-    return packs
-
 
 @app.command("list")
 def probes_list(

@@ -10,7 +10,7 @@ import typer
 
 from app.cli.database import database_session
 from app.cli.output import ExitCode, err_console, fail
-from app.cli.probes import PacksOption, activate_packs
+from app.cli.packs import PacksOption, activate_packs
 from app.reports.render import FORMATS, render
 from app.reports.source import ReportSourceError, result_from_file, result_from_scan
 

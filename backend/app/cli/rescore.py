@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from app.cli.output import ExitCode, console, err_console, fail, print_json
-from app.cli.probes import PacksOption, activate_packs
+from app.cli.packs import PacksOption, activate_packs
 from app.engine.model import AttemptRecord
 from app.engine.probes.registry import get_probe
 from app.engine.probes.user_packs import UserPack

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from app.cli.judge import latest_calibration
 from app.cli.output import ExitCode, console, err_console, fail
-from app.cli.probes import PacksOption, activate_packs
+from app.cli.packs import PacksOption, activate_packs
 from app.engine.attacks import ADAPTIVE, adaptive_of, needing_attacker, parse_attack_options, resolved_params
 from app.engine.attacks.session import ROLES, Budget, Roles
 from app.engine.attacks.session import parse_role_caps as role_caps

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from app.db.models import Attempt, Scan, Target
 from app.engine.model import AttemptRecord
 from app.engine.probes.registry import load_probes
 from app.engine.report_json import SCHEMA, scan_result_json
 from app.engine.scoring import DEFAULT_ERROR_THRESHOLD, ProbeInfo, probe_infos, score_records
 from app.engine.sinks import read_jsonl
-from app.jobs.sink import record_of
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 #: Fields of a platform scan's `results` that describe the run, copied into its result document.
 RUN_FIELDS = ("roles", "judge_calibration", "adaptive", "budget_exhausted")
@@ -43,6 +41,12 @@ def result_from_records(
 
 def result_from_scan(session: Session, scan_id: int) -> dict[str, Any]:
     """The result document of a platform scan, from its checkpointed attempts."""
+    # the database side is imported here: `secureai scan` reads result files and must not load SQLAlchemy
+    from sqlalchemy import select
+
+    from app.db.models import Attempt, Scan, Target
+    from app.jobs.sink import record_of
+
     scan = session.get(Scan, scan_id)
     if scan is None:
         raise ReportSourceError(f"no scan {scan_id} in the database")

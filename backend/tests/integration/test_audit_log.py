@@ -17,9 +17,9 @@ from sqlalchemy import Engine, Table, delete, select, text, update
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from app.audit import GENESIS_HASH, VerifyResult, compute_row_hash, record, verify_chain
-from app.audit.chain import fields_of
-from app.audit.verify import ALTERED, LINK, MISSING_ANCHOR, UNCHAINED
+from app.audit.chain import GENESIS_HASH, compute_row_hash, fields_of
+from app.audit.log import record
+from app.audit.verify import ALTERED, LINK, MISSING_ANCHOR, UNCHAINED, VerifyResult, verify_chain
 from app.cli import audit as audit_cli
 from app.config import get_settings
 from app.db import migrate
