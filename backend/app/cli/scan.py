@@ -16,6 +16,7 @@ from rich.table import Table
 from app.cli.judge import latest_calibration
 from app.cli.output import ExitCode, console, err_console, fail
 from app.cli.packs import PacksOption, activate_packs
+from app.cli.triage import load_triage_option
 from app.engine.attacks import ADAPTIVE, adaptive_of, needing_attacker, parse_attack_options, resolved_params
 from app.engine.attacks.session import ROLES, Budget, Roles
 from app.engine.attacks.session import parse_role_caps as role_caps
@@ -40,6 +41,7 @@ from app.reports.baseline import compare
 from app.reports.redaction import redact_result
 from app.reports.render import render
 from app.reports.source import ReportSourceError, result_from_file
+from app.reports.triage import apply_triage, blocking_findings, is_set_aside
 
 Severity = Literal["critical", "high", "medium", "low", "info"]
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/\s*(min|m|s|sec))?\s*$")
@@ -189,6 +191,14 @@ def scan(
         bool,
         typer.Option("--fail-on-new", help="With --baseline: exit 1 only for new findings (at or above --fail-on)."),
     ] = False,
+    triage_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--triage",
+            help="A secureai.triage/v1 file (JSON or YAML; `secureai triage export`): its false positives and "
+            "unexpired accepted risks are marked in every report and do not fail --fail-on.",
+        ),
+    ] = None,
     attacker: Annotated[
         str | None,
         typer.Option(
@@ -238,6 +248,7 @@ def scan(
     for --fail-on-over-refusal)."""
     if fail_on_new and baseline is None:
         fail("--fail-on-new needs --baseline PREVIOUS.json", ExitCode.USAGE)
+    triage_entries = load_triage_option(triage_path)
     previous = _load_baseline(baseline) if baseline else None
     try:
         config = load_target_config(
@@ -353,6 +364,7 @@ def scan(
         "seed": seed,
         "profile": profile,
         "plan": fingerprint,
+        "attempts_planned": len(plan),
         "results_file": str(out),
         "rate_limited_responses": rate_limited,
         "run": {"sent": stats.sent, "already_done": stats.skipped, "seconds": round(stats.seconds, 2)},
@@ -367,6 +379,8 @@ def scan(
         **({"budget_exhausted": stats.budget_exhausted} if stats.budget_exhausted else {}),
     }
     result = scan_result_json(score, meta, over_refusal_threshold=fail_on_over_refusal)
+    if triage_entries is not None:
+        result = apply_triage(result, triage_entries, f"file {triage_path}")
     diff = compare(result, previous) if previous is not None else None
     if diff is not None:
         result["baseline"] = {"file": str(baseline), **diff.as_dict()}
@@ -383,13 +397,13 @@ def scan(
         )
         raise typer.Exit(int(ExitCode.INCONCLUSIVE))
     if diff is not None and fail_on_new:
-        if diff.new_at_or_above(fail_on):
+        if [finding for finding in diff.new_at_or_above(fail_on) if not is_set_aside(finding)]:
             raise typer.Exit(int(ExitCode.FAILED))
         _exit_over_refusal(score, fail_on_over_refusal)
         if score.inconclusive:
             raise typer.Exit(int(ExitCode.INCONCLUSIVE))
         return
-    _exit(score, fail_on, fail_on_over_refusal)
+    _exit(score, fail_on, fail_on_over_refusal, result)
 
 
 def _load_baseline(path: Path) -> dict[str, Any]:
@@ -587,8 +601,11 @@ def _print_over_refusal(block: dict[str, Any]) -> None:
             console.print(f"...and {block['refused'] - len(prompts)} more: see usability.over_refusal in the report")
 
 
-def _exit(score: ScanScore, fail_on: str | None, over_refusal_limit: float | None = None) -> None:
-    if fail_on and score.findings_at_or_above(fail_on):
+def _exit(
+    score: ScanScore, fail_on: str | None, over_refusal_limit: float | None = None, result: dict[str, Any] | None = None
+) -> None:
+    """Exit 1 for a finding at or above --fail-on that triage did not set aside (`result` holds the triage)."""
+    if fail_on and (blocking_findings(result, fail_on) if result is not None else score.findings_at_or_above(fail_on)):
         raise typer.Exit(int(ExitCode.FAILED))
     _exit_over_refusal(score, over_refusal_limit)
     if score.inconclusive:

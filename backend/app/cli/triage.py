@@ -7,9 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy import select
 
-from app.cli.database import database_session
 from app.cli.output import ExitCode, err_console, fail
 from app.reports.triage import TriageEntry, TriageFileError, load_triage_file
 
@@ -34,6 +32,10 @@ def export(
     """Write TARGET's triage as a secureai.triage/v1 JSON file: one entry per triaged weakness (fingerprint,
     probe, state, reason, an accepted risk's expiry). Give it to `secureai scan --triage FILE --fail-on high` so
     CI fails only on findings nobody set aside (docs/reports.md)."""
+    # the database side only here: `secureai scan --triage FILE` reads a file and loads no SQLAlchemy
+    from sqlalchemy import select
+
+    from app.cli.database import database_session
     from app.crud.triage import target_triage_file
     from app.db.models import Target
     from app.reports.triage import dump_triage_file

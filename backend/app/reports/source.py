@@ -15,6 +15,7 @@ from app.engine.probes.registry import load_probes
 from app.engine.report_json import SCHEMA, scan_result_json
 from app.engine.scoring import DEFAULT_ERROR_THRESHOLD, ProbeInfo, probe_infos, score_records
 from app.engine.sinks import read_jsonl
+from app.reports.triage import apply_triage
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -39,8 +40,9 @@ def result_from_records(
     return scan_result_json(score_records(records, _probe_info(), error_threshold), meta)
 
 
-def result_from_scan(session: Session, scan_id: int) -> dict[str, Any]:
-    """The result document of a platform scan, from its checkpointed attempts."""
+def result_from_scan(session: Session, scan_id: int, *, triage: bool = True) -> dict[str, Any]:
+    """The result document of a platform scan, from its checkpointed attempts: each finding with the platform's
+    fingerprint and, unless `triage` is False, the target's triage applied (app/reports/triage.py)."""
     # the database side is imported here: `secureai scan` reads result files and must not load SQLAlchemy
     from sqlalchemy import select
 
@@ -67,12 +69,25 @@ def result_from_scan(session: Session, scan_id: int) -> dict[str, Any]:
         "seed": options.get("seed"),
         "started_at": scan.started_at.isoformat() if scan.started_at else None,
         "completed_at": scan.completed_at.isoformat() if scan.completed_at else None,
+        "attempts_planned": scan.attempts_planned,
     }
     # what the job recorded of the run: the attacker and judge models and their usage, the judge's calibration,
     # the adaptive settings and a budget that ran out (the same fields as a `secureai scan` result)
     recorded = scan.results or {}
     meta.update({name: recorded[name] for name in RUN_FIELDS if name in recorded})
-    return result_from_records(records, meta, float(options.get("max_error_share", DEFAULT_ERROR_THRESHOLD)))
+    document = result_from_records(records, meta, float(options.get("max_error_share", DEFAULT_ERROR_THRESHOLD)))
+    if scan.target_id is None:
+        return document
+    from app.crud.triage import target_triage
+    from app.jobs.scan_job import fingerprint
+
+    document["findings"] = [
+        {**finding, "fingerprint": fingerprint(scan.target_id, str(finding["probe_id"]))}
+        for finding in document.get("findings") or []
+    ]
+    if not triage:
+        return document
+    return apply_triage(document, target_triage(session, scan.target_id), f"platform target {meta['target']}")
 
 
 def result_from_file(path: Path) -> dict[str, Any]:
@@ -85,7 +100,9 @@ def result_from_file(path: Path) -> dict[str, Any]:
             raise ReportSourceError(f"{path} holds no attempts")
         header = header or {}
         meta = {key: header.get(key) for key in ("target", "strategies", "repeat", "seed", "plan")}
-        meta.update(selection=header.get("probes"), results_file=str(path))
+        meta.update(selection=header.get("probes"), results_file=str(path), attempts_planned=header.get("attempts"))
+        # an imported garak run says whether it completed (secureai import garak writes it at the end)
+        meta.update({key: header[key] for key in ("source", "complete", "status") if key in header})
         return result_from_records(records, meta)
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
