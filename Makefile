@@ -24,10 +24,10 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
 
-# Extras to install; `make test` adds mcp and litellm (their tests) and local-model (the real-LLM test;
-# llama-cpp-python compiles once per machine, 5-10 min on 2 cores, then comes from a per-machine wheelhouse:
-# see tools/sync-venv.sh).
-EXTRAS ?=
+# Extras to install: mcp (`secureai mcp scan`) and litellm (the litellm target type) always, so their tests run
+# wherever the tests do; `make test` adds local-model (the real-LLM test; llama-cpp-python compiles once per
+# machine, 5-10 min on 2 cores, then comes from a per-machine wheelhouse: see tools/sync-venv.sh).
+EXTRAS ?= --extra mcp --extra litellm
 
 setup: $(UV)  ## create backend/.venv with the locked dependencies (uv.lock)
 	tools/sync-venv.sh $(UV) $(PYTHON) $(EXTRAS)
