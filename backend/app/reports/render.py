@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from app.reports.partial import partial_json
 from app.reports.redaction import redact_result
 
 #: format -> (file extension, media type)
@@ -67,6 +68,7 @@ def _renderer(name: str, pii: bool) -> Callable[[dict[str, Any]], str | bytes]:
 
 def render(document: dict[str, Any], name: str, *, pii: bool = False) -> bytes:
     """The report in format `name` as bytes (text formats in UTF-8); credentials are always masked first,
-    personal data when `pii`."""
+    personal data when `pii`. Every format gets the document's `partial` block (None for a complete scan)."""
+    document = {**document, "partial": partial_json(document)}
     output = _renderer(name, pii)(redact_result(document, pii=pii))
     return output.encode("utf-8") if isinstance(output, str) else output
