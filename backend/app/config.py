@@ -8,15 +8,23 @@ step with this class. One code base serves the laptop (SQLite, in-process worker
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import secrets
 import string
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "secureai"
 DEMO_KEY_FILE = "demo-secret.key"
@@ -30,6 +38,40 @@ def normalise_database_url(url: str) -> str:
         if url.startswith(plain):
             return "postgresql+psycopg://" + url.removeprefix(plain)
     return url
+
+
+#: The earlier SecureAI deployment's variable names, read when the new one is unset (docs/configuration.md,
+#: "Names of the earlier deployment"): legacy name -> the variable it stands for.
+LEGACY_NAMES = {"SECRET_KEY": "SECUREAI_SECRET_KEY", "REDIS_URL": "SECUREAI_BROKER_URL"}
+log = logging.getLogger("secureai.config")
+
+
+class _LegacyNames(PydanticBaseSettingsSource):
+    """The old names (LEGACY_NAMES), from the environment or `.env`, below every SECUREAI_ variable in priority:
+    a value is taken only when its new name is set nowhere, and then with a warning naming the new variable."""
+
+    def __init__(self, settings_cls: type[BaseSettings], sources: tuple[Mapping[str, str | None], ...]) -> None:
+        super().__init__(settings_cls)
+        self.sources = sources  # environment first, then .env; names lower-cased as pydantic-settings reads them
+
+    def _lookup(self, name: str) -> str | None:
+        for variables in self.sources:
+            value = variables.get(name.lower())
+            if value:
+                return value
+        return None
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads the variables itself
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for old, new in LEGACY_NAMES.items():
+            value = self._lookup(old)
+            if value is not None and self._lookup(new) is None:
+                log.warning("%s (the earlier deployment's name) is used as %s, which is unset; rename it", old, new)
+                values[new] = value
+        return values
 
 
 class MissingSecretKeyError(RuntimeError):
@@ -152,6 +194,12 @@ class Settings(BaseSettings):
         description="Alternative Alembic script directory (a fork's migrations, or a test's branch). "
         "Default: the migrations shipped in app/db/migrations.",
     )
+    migrate_on_start: bool = Field(
+        default=True,
+        validation_alias="SECUREAI_MIGRATE_ON_START",
+        description="`secureai start` (the container's entry) applies the migrations before it serves; 0 where "
+        "an operator runs `secureai db upgrade` by hand (docs/deploy.md).",
+    )
     sqlite_busy_timeout_ms: int = Field(
         default=5000,
         ge=0,
@@ -247,6 +295,22 @@ class Settings(BaseSettings):
         "CGNAT and other non-public ones only when a rule covers them; link-local and cloud metadata addresses "
         f"never. With SECUREAI_DEMO=1, `{DEMO_TARGET_ALLOW}` (the demo simulator) is added. See docs/targets.md.",
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The usual order (arguments, environment, `.env`, secrets files), with the earlier deployment's
+        variable names (LEGACY_NAMES) after the environment and `.env`."""
+        sources = (env_settings, dotenv_settings)
+        read = tuple(source.env_vars for source in sources if isinstance(source, EnvSettingsSource))
+        legacy = _LegacyNames(settings_cls, read)
+        return init_settings, env_settings, dotenv_settings, legacy, file_secret_settings
 
     @field_validator("database_url")
     @classmethod

@@ -62,7 +62,7 @@ TEST_SECRET_KEY = "pcHs3KPkWLZ3sb4s6xJl_pDJPVwwr96vQmdCkPSWglxN4A_-xjZG7dmUs2_AJ
 @pytest.fixture(autouse=True)
 def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every test gets its own data directory, no inherited DATABASE_URL, and the test secret key."""
-    for name in ("DATABASE_URL", "SECUREAI_DEMO"):
+    for name in ("DATABASE_URL", "SECUREAI_DEMO", "SECRET_KEY", "REDIS_URL"):  # the last two: legacy names
         monkeypatch.delenv(name, raising=False)
     # a fixed key, as an operator would have: legacy upgrades seal credentials with it (tests that need no
     # key delete it themselves)
