@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -50,9 +50,11 @@ def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[b
     )
 
 
-def wait_until(condition: str, check: object, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+def wait_until(
+    condition: str, check: Callable[[], bool], process: subprocess.Popen[bytes], log: Path, timeout: float
+) -> None:
     deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
+    while not check():
         if process.poll() is not None or time.monotonic() > deadline:
             pytest.fail(f"{condition} did not happen (exit {process.poll()}):\n{log.read_text()}", pytrace=False)
         time.sleep(0.2)
@@ -69,7 +71,7 @@ def stop(process: subprocess.Popen[bytes]) -> int:
 
 
 @pytest.fixture
-def late_database(postgres_server: str) -> Iterator[tuple[str, object]]:
+def late_database(postgres_server: str) -> Iterator[tuple[str, Callable[[], None]]]:
     """The URL of a database that does not exist yet, and a function that creates it (dropped afterwards)."""
     admin_url = make_url(postgres_server)
     name = f"secureai_deploy_{uuid.uuid4().hex[:12]}"
@@ -88,7 +90,7 @@ def late_database(postgres_server: str) -> Iterator[tuple[str, object]]:
 
 
 def test_the_stack_starts_as_plain_processes(
-    late_database: tuple[str, object], redis_server: str, tmp_path: Path
+    late_database: tuple[str, Callable[[], None]], redis_server: str, tmp_path: Path
 ) -> None:
     database_url, create_database = late_database
     plain_url = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -117,7 +119,7 @@ def test_the_stack_starts_as_plain_processes(
             backend_log,
             20,
         )
-        create_database()  # type: ignore[operator]
+        create_database()
         ready = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5)
 
         def is_ready() -> bool:
