@@ -3,13 +3,17 @@
 
     python scripts/test_migration.py                       # temporary SQLite database
     python scripts/test_migration.py --database-url postgresql://postgres@127.0.0.1:5432/test
-    python scripts/test_migration.py --legacy ../shared/legacy/secureai-legacy.db
+    python scripts/test_migration.py --legacy tests/fixtures/legacy/secureai-legacy.db
 
 Fresh run: create a temporary database, apply every migration, verify each table, column, type, nullability
 and index of the models, downgrade to base, upgrade again and verify again. With --legacy: upgrade a copy of
 that legacy database (loaded into a temporary PostgreSQL database when --database-url says so), compare every
 row and value with the original file, check the manifest beside it (counts, passwords, text digest), downgrade
 to the legacy revision and compare again. Exit 0 only if everything holds.
+
+The legacy samples hold plaintext API keys, which the upgrade seals with a key derived from
+SECUREAI_SECRET_KEY: --legacy checks that it is set before anything runs (`secureai secrets generate-key`
+makes one). The database URL is shown with its password masked.
 """
 
 from __future__ import annotations
@@ -29,10 +33,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rich.console import Console
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from app.auth.passwords import verify_password
 from app.db import migrate
-from app.db.legacy import compare_with_original, copy_legacy_database, text_sha256
+from app.db.errors import MigrationPreconditionError
+from app.db.legacy import compare_with_original, copy_legacy_database, open_read_only, text_sha256
+from app.db.preflight import check_upgrade_preconditions
 from app.db.schema_check import check_schema
 from app.db.session import make_engine
 from app.db.tempdb import temporary_database
@@ -198,6 +205,28 @@ def _guarded(run: Run, name: str, action: Callable[[], None]) -> None:
         run.record(name, False, [f"{type(error).__name__}: {error}"])
 
 
+def _shown(url: str) -> str:
+    """`url` with its password masked, for the report."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(not a database URL)"
+
+
+def legacy_precondition(path: Path) -> str | None:
+    """Why upgrading a copy of `path` cannot work as things are (no SECUREAI_SECRET_KEY for its plaintext
+    credentials), checked on the original, read-only; None when it can."""
+    engine = open_read_only(path)
+    try:
+        with engine.connect() as connection:
+            check_upgrade_preconditions(connection)
+    except MigrationPreconditionError as error:
+        return str(error).removesuffix(" Nothing was changed.")
+    finally:
+        engine.dispose()
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
@@ -215,11 +244,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", action="store_true", help="list every column and index checked")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
+    if args.skip_fresh and not args.legacy:
+        parser.error("--skip-fresh leaves only the --legacy checks: give at least one --legacy PATH")
     for path in args.legacy:
         if not path.is_file():
             parser.error(f"--legacy {path}: no such file")
+    for path in args.legacy:
+        problem = legacy_precondition(path)
+        if problem:
+            parser.error(f"--legacy {path}: {problem}")
 
-    run = Run(database=args.database_url or "sqlite (temporary file)", quiet=args.json)
+    run = Run(database=_shown(args.database_url) if args.database_url else "sqlite (temporary file)", quiet=args.json)
     if not args.json:
         console.print(f"[bold]SecureAI migration self-test[/] on {run.database}")
     if not args.skip_fresh:

@@ -50,13 +50,19 @@ def backup_directory(data_dir: Path) -> Path:
 
 def resolve_output(url: str, output: str) -> Path:
     """Where `--output` asks for the backup: into an existing directory (a timestamped name), or a file in an
-    existing directory (replaced if it exists). A directory that does not exist is refused, never created."""
+    existing directory (replaced if it exists). A directory that does not exist is refused, never created; so
+    is a new name without an extension (`-o /backups/nightly`), which reads as a directory as much as a file."""
     path = Path(output).expanduser()
     if path.is_dir():
         return default_backup_path(url, path)
     if output.endswith(("/", os.sep)) or not path.parent.is_dir():
         missing = path if output.endswith(("/", os.sep)) else path.parent
         raise BackupError(f"the directory {missing} does not exist; create it first (backups never create one)")
+    if not path.exists() and not path.suffix:
+        raise BackupError(
+            f"the directory {path} does not exist; create it first (backups never create one), or name a file "
+            f"with an extension, e.g. {path}.{'db' if make_url(url).get_backend_name() == 'sqlite' else 'dump'}"
+        )
     return path
 
 

@@ -18,10 +18,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect
 
 from app.db.errors import MigrationPreconditionError
-from app.db.migrate import LEGACY_REVISION, LEGACY_TABLES
+from app.db.migrate import LEGACY_REVISION, LEGACY_TABLES, script_directory
 
 #: Made by the first revision after the legacy one; its absence beside the legacy tables means the legacy schema.
 FIRST_NEW_TABLE = "migration_fixups"
@@ -90,5 +91,19 @@ def check_plan(
         if not info.is_upgrade:
             continue
         check = getattr(info.up_revision.module, "preflight_upgrade", None)
+        if callable(check):
+            check(connection)
+
+
+def check_upgrade_preconditions(connection: Connection, target: str = "heads") -> None:
+    """Run the `preflight_upgrade` of every revision an upgrade of this database to `target` would apply, on
+    the database as it is (read-only is enough): what `alembic upgrade` checks first, for callers that want
+    to know before they copy or load anything (scripts/test_migration.py)."""
+    scripts = script_directory()
+    current = MigrationContext.configure(connection).get_current_heads()
+    applied = {script.revision for script in scripts.iterate_revisions(current, "base")} if current else set()
+    pending = [script for script in scripts.iterate_revisions(target, "base") if script.revision not in applied]
+    for script in reversed(pending):  # oldest first, as the upgrade applies them
+        check = getattr(script.module, "preflight_upgrade", None)
         if callable(check):
             check(connection)

@@ -6,10 +6,17 @@ Create Date: ${create_date}
 
 """
 
+<%
+    body = (upgrades or "") + (downgrades or "")
+%>\
 from collections.abc import Sequence
 
+% if "sa." in body:
 import sqlalchemy as sa
+% endif
+% if "op." in body:
 from alembic import op
+% endif
 ${imports if imports else ""}
 
 # revision identifiers, used by Alembic.

@@ -15,7 +15,7 @@ Create Date: 2025-12-17 21:57:00
 from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
-from alembic import op
+from alembic import context, op
 
 # revision identifiers, used by Alembic.
 revision: str = "6f650d08cf3d"
@@ -140,7 +140,14 @@ TABLES: dict[str, Callable[[], None]] = {
 
 
 def upgrade() -> None:
-    """Create the missing legacy tables; add `scans.scanner_type` where an older release left it out."""
+    """Create the missing legacy tables; add `scans.scanner_type` where an older release left it out.
+
+    Offline (`alembic upgrade head --sql`) there is no database to look at: the script creates every table,
+    for an empty database."""
+    if context.is_offline_mode():
+        for create in TABLES.values():
+            create()
+        return
     inspector = sa.inspect(op.get_bind())
     existing = set(inspector.get_table_names())
     for name, create in TABLES.items():

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from alembic import op
+from alembic import context, op
 
 from app.db.enums import LEGACY_NAMES, ComplianceStatus, ScannerType, ScanStatus, Severity, UserRole
 
@@ -124,32 +124,35 @@ def _new_value_sql(spec: EnumColumn) -> str:
     return f"CASE UPPER({spec.column}) {branches} ELSE {_quote(spec.fallback)} END"
 
 
-def _record_fixups(table: str, column: str, new_value_sql: str, where: str, reason: str) -> int:
-    """Insert one migration_fixups row per affected row, computed in SQL; return how many."""
-    bind = op.get_bind()
-    bind.execute(
+def _record_fixups(table: str, column: str, new_value_sql: str, where: str, reason: str) -> None:
+    """Insert one migration_fixups row per affected row, computed in SQL; log how many (online only: offline,
+    `alembic upgrade head --sql`, the statements are written out and nothing is counted)."""
+    op.execute(
         sa.text(
             "INSERT INTO migration_fixups (revision, table_name, row_id, column_name, old_value, new_value,"
             " reason, created_at) "
             f"SELECT :revision, :table, id, :column, {column}, {new_value_sql}, :reason, CURRENT_TIMESTAMP "
             f"FROM {table} WHERE {where}"
-        ),
-        {"revision": revision, "table": table, "column": column, "reason": reason},
+        ).bindparams(revision=revision, table=table, column=column, reason=reason)
     )
-    count = bind.execute(
-        sa.text(
-            "SELECT COUNT(*) FROM migration_fixups WHERE revision = :revision AND table_name = :table "
-            "AND column_name = :column AND reason = :reason"
-        ),
-        {"revision": revision, "table": table, "column": column, "reason": reason},
-    ).scalar_one()
+    if context.is_offline_mode():
+        return
+    count = (
+        op.get_bind()
+        .execute(
+            sa.text(
+                "SELECT COUNT(*) FROM migration_fixups WHERE revision = :revision AND table_name = :table "
+                "AND column_name = :column AND reason = :reason"
+            ),
+            {"revision": revision, "table": table, "column": column, "reason": reason},
+        )
+        .scalar_one()
+    )
     if count:
         log.warning("%s.%s: %d legacy value(s) changed (%s); see table migration_fixups", table, column, count, reason)
-    return int(count)
 
 
 def _upgrade_data() -> None:
-    bind = op.get_bind()
     for spec in ENUM_COLUMNS:
         exact = ", ".join(_quote(name) for name in spec.names)
         odd = f"{spec.column} IS NOT NULL AND {spec.column} NOT IN ({exact})"
@@ -157,18 +160,18 @@ def _upgrade_data() -> None:
             odd = f"({odd}) OR {spec.column} IS NULL"
         _record_fixups(spec.table, spec.column, _new_value_sql(spec), odd, "not a legacy enumeration name")
         keep_null = f" WHERE {spec.column} IS NOT NULL" if spec.nullable else ""
-        bind.execute(sa.text(f"UPDATE {spec.table} SET {spec.column} = {_new_value_sql(spec)}{keep_null}"))
+        op.execute(sa.text(f"UPDATE {spec.table} SET {spec.column} = {_new_value_sql(spec)}{keep_null}"))
 
     renamed_email = "SUBSTR('dup' || CAST(id AS VARCHAR(20)) || '.' || email, 1, 255)"
     duplicate = "EXISTS (SELECT 1 FROM users AS older WHERE older.email = users.email AND older.id < users.id)"
-    if _record_fixups("users", "email", renamed_email, duplicate, "e-mail already used by an older user"):
-        bind.execute(
-            sa.text(
-                f"UPDATE users SET email = {renamed_email} WHERE id IN (SELECT row_id FROM migration_fixups "
-                "WHERE revision = :revision AND table_name = 'users' AND column_name = 'email')"
-            ),
-            {"revision": revision},
-        )
+    _record_fixups("users", "email", renamed_email, duplicate, "e-mail already used by an older user")
+    # renames exactly the rows just recorded (none: nothing changes)
+    op.execute(
+        sa.text(
+            f"UPDATE users SET email = {renamed_email} WHERE id IN (SELECT row_id FROM migration_fixups "
+            "WHERE revision = :revision AND table_name = 'users' AND column_name = 'email')"
+        ).bindparams(revision=revision)
+    )
 
 
 def _alter_schema_up() -> None:
@@ -221,23 +224,21 @@ def downgrade() -> None:
                     server_default=spec.legacy_server_default,
                 )
 
-    bind = op.get_bind()
     for spec in ENUM_COLUMNS:
         reverse = {value: name for name, value in spec.names.items()}
         reverse.update(dict(spec.downgrade_extra))
         branches = " ".join(f"WHEN {_quote(value)} THEN {_quote(name)}" for value, name in sorted(reverse.items()))
-        bind.execute(
+        op.execute(
             sa.text(f"UPDATE {spec.table} SET {spec.column} = CASE {spec.column} {branches} ELSE {spec.column} END")
         )
     for table, column in {(spec.table, spec.column) for spec in ENUM_COLUMNS} | {("users", "email")}:
-        bind.execute(
+        op.execute(
             sa.text(
                 f"UPDATE {table} SET {column} = (SELECT f.old_value FROM migration_fixups AS f "
                 f"WHERE f.revision = :revision AND f.table_name = :table AND f.column_name = :column "
                 f"AND f.row_id = {table}.id) "
                 f"WHERE id IN (SELECT row_id FROM migration_fixups WHERE revision = :revision "
                 f"AND table_name = :table AND column_name = :column)"
-            ),
-            {"revision": revision, "table": table, "column": column},
+            ).bindparams(revision=revision, table=table, column=column)
         )
     op.drop_table("migration_fixups")

@@ -130,8 +130,25 @@ def preflight_upgrade(bind: sa.Connection) -> None:
         _sealing_key(_purpose(len(parsed)))
 
 
+def _offline_guard(condition: str, work: str) -> None:
+    """Offline (`alembic upgrade head --sql`, PostgreSQL) nothing can be read or sealed: write a statement that
+    stops the script, with nothing of this revision done, if the database holds data this revision must
+    convert; on a database without such rows the script goes on."""
+    message = (
+        f"revision {revision} must {work} online, with SECUREAI_SECRET_KEY: run `alembic upgrade head` or "
+        "`secureai db upgrade` against the database instead of this SQL script"
+    )
+    op.execute(f"DO $$ BEGIN IF EXISTS ({condition}) THEN RAISE EXCEPTION '{message}'; END IF; END $$")
+
+
 def upgrade() -> None:
     """Seal legacy credentials into targets and strip them from scans.model_config."""
+    if context.is_offline_mode():
+        _offline_guard(
+            "SELECT 1 FROM scans WHERE model_config IS NOT NULL AND json_typeof(model_config) = 'object'",
+            "seal the legacy credentials in scans.model_config",
+        )
+        return
     bind = op.get_bind()
     parsed = _parsed_configs(bind)
     if not parsed:
@@ -178,6 +195,12 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Put each rewritten model_config back as it was and remove the targets this revision made."""
+    if context.is_offline_mode():
+        _offline_guard(
+            f"SELECT 1 FROM targets WHERE settings::jsonb ? '{MARKER}'",
+            "restore the legacy credentials sealed in targets",
+        )
+        return
     bind = op.get_bind()
     made = [
         (row.id, row.credentials)
