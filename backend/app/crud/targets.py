@@ -45,6 +45,11 @@ def _refuse_server_side_sources(settings: Mapping[str, Any]) -> None:
         raise TargetConfigError(
             "python targets run code inside the server; scan them from the command line (`secureai scan -t`)"
         )
+    if settings.get("type") == "litellm":
+        raise TargetConfigError(
+            "litellm targets authenticate with the server's own provider credentials (AWS, Google, ... from its "
+            "environment) and connect outside the egress policy; scan them from the command line (`secureai scan -t`)"
+        )
     for field in ("api_key_env", "api_key_file"):
         if settings.get(field):
             raise TargetConfigError(

@@ -1,4 +1,5 @@
-"""Target connectors, found by type name: openai (compatible), anthropic, ollama, http (templated), python."""
+"""Target connectors, found by type name: openai (compatible), anthropic, ollama, http (templated), python,
+litellm (the providers LiteLLM reaches; optional extra)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from app.engine.targets.base import Connector, HttpConnector
 from app.engine.targets.config import TargetConfig, TargetConfigError, load_target_config
 from app.engine.targets.egress import EgressPolicy
 from app.engine.targets.http import HttpTemplateConnector
+from app.engine.targets.litellm import LiteLLMConnector
 from app.engine.targets.ollama import OllamaConnector
 from app.engine.targets.openai import OpenAIConnector
 from app.engine.targets.python_callable import PythonConnector
@@ -20,7 +22,11 @@ HTTP_CONNECTORS: dict[str, type[HttpConnector]] = {
     "ollama": OllamaConnector,
     "http": HttpTemplateConnector,
 }
-CONNECTORS: dict[str, Callable[[TargetConfig], Connector]] = {**HTTP_CONNECTORS, "python": PythonConnector}
+CONNECTORS: dict[str, Callable[[TargetConfig], Connector]] = {
+    **HTTP_CONNECTORS,
+    "python": PythonConnector,
+    "litellm": LiteLLMConnector,
+}
 
 
 def build_connector(config: TargetConfig, *, egress: EgressPolicy | None = None) -> ResilientConnector:

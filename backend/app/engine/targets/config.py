@@ -26,7 +26,7 @@ from pydantic import (
 
 from app.engine.targets.egress import EgressError, check_url
 
-TargetType = Literal["openai", "anthropic", "ollama", "http", "python"]
+TargetType = Literal["openai", "anthropic", "ollama", "http", "python", "litellm"]
 #: Where a connector sends requests when `base_url` is not given.
 DEFAULT_BASE_URLS: dict[str, str] = {"anthropic": "https://api.anthropic.com", "ollama": "http://127.0.0.1:11434"}
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -104,6 +104,7 @@ class TargetConfig(BaseModel):
             "ollama": ("model",),
             "http": ("base_url", "request_template", "response_path"),
             "python": ("callable",),
+            "litellm": ("model",),
         }
         missing = [name for name in needs[self.type] if getattr(self, name) in (None, "")]
         if missing:
@@ -198,14 +199,19 @@ def load_target_config(source: str, overrides: dict[str, Any] | None = None) -> 
 
 
 def _parse_short_form(spec: str) -> dict[str, Any]:
-    """`openai:gpt-4o-mini@http://localhost:8080/v1`, `ollama:llama3`, `python:pkg.mod:func`."""
+    """`openai:gpt-4o-mini@http://localhost:8080/v1`, `ollama:llama3`, `python:pkg.mod:func`,
+    `litellm:bedrock/anthropic.claude-3-haiku-20240307-v1:0` (a LiteLLM model string may hold colons and @)."""
     kind, _, rest = spec.partition(":")
-    if kind not in ("openai", "anthropic", "ollama", "http", "python") or not rest:
+    if kind not in ("openai", "anthropic", "ollama", "http", "python", "litellm") or not rest:
         raise TargetConfigError(
             f"cannot read target {spec!r}: give a .yaml/.json file or TYPE:MODEL[@BASE_URL] "
-            "(types: openai, anthropic, ollama, python)"
+            "(types: openai, anthropic, ollama, litellm, python)"
         )
     if kind == "python":
         return {"type": "python", "callable": rest}
+    if kind == "litellm":  # a model string may hold an @ (Vertex AI's `claude-3-5-sonnet@20240620`)
+        at = max(rest.rfind("@http://"), rest.rfind("@https://"))
+        model, base_url = (rest[:at], rest[at + 1 :]) if at > 0 else (rest, "")
+        return {"type": kind, "model": model, "base_url": base_url or None}
     model, _, base_url = rest.partition("@")
     return {"type": kind, "model": model, "base_url": base_url or None}
