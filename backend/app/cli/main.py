@@ -46,6 +46,7 @@ COMMANDS: dict[str, Lazy] = {
     "strategies": Lazy("app.cli.strategies", "app", "Browse the attack strategies"),
     "target": Lazy("app.cli.targets", "app", "Check targets before scanning them"),
     "import": Lazy("app.cli.imports", "app", "Import results of other tools"),
+    "mcp": Lazy("app.cli.mcp", "app", "Scan MCP servers' tools, prompts and resources"),
     "compliance": Lazy("app.cli.compliance", "app", "Compliance frameworks, coverage gaps and per-scan assessment"),
     "secrets": Lazy("app.cli.secrets", "app", "Make a secret key; operate on sealed credentials"),
     "audit": Lazy("app.cli.audit", "app", "Check the hash-chained audit log"),
