@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.cli.output import ExitCode, console, fail
 from app.config import MissingSecretKeyError, Settings, get_settings
 from app.db.errors import describe_db_error
+from app.db.session import make_engine
 
 #: Seconds between two attempts to reach the database or the broker.
 POLL_S = 1.0
@@ -28,8 +29,10 @@ POLL_S = 1.0
 
 def database_problem(url: str) -> str | None:
     """Why the database cannot be reached, in one line, or None when it answers a query."""
-    connect_args = {"connect_timeout": 3} if make_url(url).get_backend_name() == "postgresql" else {}
-    engine = create_engine(url, connect_args=connect_args)
+    if make_url(url).get_backend_name() == "postgresql":
+        engine = create_engine(url, connect_args={"connect_timeout": 3})  # a silent host is an answer in 3 s
+    else:
+        engine = make_engine(url)  # the embedded SQLite file's directory is made as the server would
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
