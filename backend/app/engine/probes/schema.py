@@ -7,26 +7,40 @@ test suite instead of silently producing a probe that can never fire.
 
 from __future__ import annotations
 
+import functools
 import itertools
+import logging
 import re
 import string
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     PrivateAttr,
     StringConstraints,
+    TypeAdapter,
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
+
+from app.engine.plugins import load_entry_points
+
+if TYPE_CHECKING:
+    from app.engine.model import Detector as DetectorImplementation
 
 __all__ = [
     "DECIDING_DETECTORS",
+    "DETECTOR_ENTRY_POINTS",
     "DETECTOR_NAMES",
     "KIND_DETECTORS",
     "MAX_VARIANTS",
@@ -35,6 +49,7 @@ __all__ = [
     "CanaryDetector",
     "CodeExecDetector",
     "Detector",
+    "DetectorSpec",
     "JudgeDetector",
     "KeywordsDetector",
     "LengthDetector",
@@ -54,6 +69,8 @@ __all__ = [
     "ToolCallDetector",
     "ToolSpec",
     "Variant",
+    "detector_name",
+    "detector_specs",
     "render",
     "template_variables",
 ]
@@ -67,27 +84,8 @@ SEVERITY_RANK: dict[str, int] = {"info": 0, "low": 1, "medium": 2, "high": 3, "c
 #: The only names a prompt, system prompt or document may interpolate; the engine fills all three.
 TEMPLATE_VARIABLES: frozenset[str] = frozenset({"canary", "marker", "exfil_url"})
 
-DETECTOR_NAMES: frozenset[str] = frozenset(
-    {
-        "marker",
-        "canary",
-        "refusal",
-        "regex",
-        "keywords",
-        "markup_exfil",
-        "pii",
-        "tool_call",
-        "code_exec",
-        "package_hallucination",
-        "length",
-        "judge",
-        "over_refusal",
-        "pair",
-    }
-)
-#: Detectors that can give a verdict on their own without an LLM; every probe needs one of them unless it
-#: is judge-decided (lists only `judge`).
-DECIDING_DETECTORS: frozenset[str] = DETECTOR_NAMES - {"refusal", "judge"}
+#: Entry point group of third-party detectors: each entry names a `DetectorSpec` subclass, under its detector name.
+DETECTOR_ENTRY_POINTS = "secureai.detectors"
 #: What a probe tests. `attack`: a vulnerability when the attack works. `over_refusal`: a benign request that
 #: sounds dangerous; refusing it is a usability finding, reported apart from vulnerabilities. `bias_pair`: the
 #: same request once per value of a protected attribute (`pair_slot`); answers that differ are a bias finding.
@@ -169,29 +167,156 @@ class _Strict(BaseModel):
 
 # --- detectors -------------------------------------------------------------------------------------------
 
+log = logging.getLogger("secureai.engine")
+_DETECTOR_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+#: The shipped detector specs by name, in definition order: defining a subclass below registers it.
+_SHIPPED_DETECTORS: dict[str, type[DetectorSpec]] = {}
 
-class MarkerDetector(_Strict):
+
+class DetectorSpec(_Strict):
+    """What a probe lists under `detectors:`: a detector's name and settings, and how to build it.
+
+    A detector is registered by defining its spec, once: a subclass with `name: Literal["x"] = "x"` (the name
+    packs use), its settings as fields, a one-line `description` and `build()`, which returns the engine's
+    `Detector` (imported there, so loading packs never loads detector code). Subclasses in this module are the
+    shipped detectors; a third party registers one through the `secureai.detectors` entry point group
+    (`x = "their_module:XDetector"`), and packs can then list `x` like any other (`detector_specs`).
+    """
+
+    name: str
+    #: One line for `available_detectors()` and the docs.
+    description: ClassVar[str] = ""
+    #: Whether the detector decides an attempt on its own, without an LLM (`refusal` and `judge` do not).
+    decides: ClassVar[bool] = True
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if cls.__module__ == __name__:
+            _SHIPPED_DETECTORS[detector_name(cls)] = cls
+
+    def build(self) -> DetectorImplementation:
+        """The detector this spec configures."""
+        raise NotImplementedError(f"detector {self.name!r} does not say how to build it")
+
+
+def detector_name(spec: type[DetectorSpec]) -> str:
+    """The name a spec class registers (its `name` field's default); ValueError when it has none or a bad one."""
+    field = spec.model_fields.get("name")
+    name = field.default if field is not None else None
+    if not isinstance(name, str) or not _DETECTOR_NAME.fullmatch(name):
+        raise ValueError(f"{spec.__qualname__} needs name: Literal['...'] = '...' (lower case, digits, _)")
+    return name
+
+
+def detector_specs() -> dict[str, type[DetectorSpec]]:
+    """Every detector packs may list, by name: the shipped ones, then those of the `secureai.detectors` entry
+    points on the import path (a broken one is skipped with a warning instead of breaking every scan)."""
+    return dict(_registered_detectors(tuple(sys.path)))
+
+
+@functools.lru_cache(maxsize=16)
+def _registered_detectors(path: tuple[str, ...]) -> dict[str, type[DetectorSpec]]:
+    """`detector_specs` for one import path: computed (and any plugin warned about) once, not per pack entry."""
+    specs = dict(_SHIPPED_DETECTORS)
+    for entry_name, spec in load_entry_points(DETECTOR_ENTRY_POINTS, _plugin_spec):
+        name = detector_name(spec)
+        if name in specs or name != entry_name:
+            problem = (
+                "the name of a shipped detector" if name in specs else f"not the entry point's name {entry_name!r}"
+            )
+            log.warning("detector plugin %r skipped: its name %r is %s", entry_name, name, problem)
+            continue
+        specs[name] = spec
+    return specs
+
+
+def _plugin_spec(loaded: object) -> type[DetectorSpec]:
+    if not (isinstance(loaded, type) and issubclass(loaded, DetectorSpec)):
+        raise TypeError(f"{loaded!r} is not a subclass of app.engine.probes.schema.DetectorSpec")
+    detector_name(loaded)
+    if loaded.build is DetectorSpec.build:
+        raise TypeError(f"{loaded.__qualname__} does not define build()")
+    return loaded
+
+
+class _RegisteredDetector:
+    """Validates one `detectors:` entry against the spec its name registers (looked up at validation time, so
+    plugins count), and describes the entry as a tagged union of every registered spec in the JSON Schema."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return core_schema.no_info_plain_validator_function(_validate_detector)
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        specs = tuple(detector_specs().values())
+        tagged: Any = Annotated[Union[specs], Field(discriminator="name")]  # noqa: UP007 - built at run time
+        union: TypeAdapter[DetectorSpec] = TypeAdapter(tagged)
+        return handler(union.core_schema)
+
+
+def _validate_detector(value: object) -> DetectorSpec:
+    if isinstance(value, DetectorSpec):
+        return value
+    entry = {"name": value} if isinstance(value, str) else value  # `- marker` is short for `- name: marker`
+    if not isinstance(entry, dict):
+        raise ValueError("a detector is a name or a mapping with a name")
+    specs = detector_specs()
+    spec = specs.get(entry.get("name"))  # type: ignore[arg-type]
+    if spec is None:
+        raise ValueError(f"unknown detector {entry.get('name')!r}; allowed: {', '.join(sorted(specs))}")
+    return spec.model_validate(entry)
+
+
+class MarkerDetector(DetectorSpec):
     """The attacker's ``{marker}`` shows up in the output (the engine also checks encoded forms)."""
 
     name: Literal["marker"] = "marker"
+    description: ClassVar[str] = "The attack marker in the output, also re-cased, spaced, reversed, ROT13'd or encoded."
+
+    def build(self) -> DetectorImplementation:
+        from app.engine.detectors.markers import TokenDetector
+
+        return TokenDetector("marker")
 
 
-class CanaryDetector(_Strict):
+class CanaryDetector(DetectorSpec):
     """The planted ``{canary}`` secret shows up in the output."""
 
     name: Literal["canary"] = "canary"
+    description: ClassVar[str] = "The planted canary secret in the output or tool-call arguments, in any form."
+
+    def build(self) -> DetectorImplementation:
+        from app.engine.detectors.markers import TokenDetector
+
+        return TokenDetector("canary")
 
 
-class RefusalDetector(_Strict):
+class RefusalDetector(DetectorSpec):
     """The target refused. Only a negative signal for the engine, so a probe may not list it."""
 
     name: Literal["refusal"] = "refusal"
+    description: ClassVar[str] = "Explicit refusal (multilingual, scored); tells 'refused' from 'safe'."
+    decides: ClassVar[bool] = False
+
+    def build(self) -> DetectorImplementation:
+        from app.engine.detectors.refusal import RefusalClassifier
+
+        return RefusalClassifier()
 
 
-class RegexDetector(_Strict):
+class RegexDetector(DetectorSpec):
     """A Python regular expression over the output. Patterns are not templated (braces are quantifiers)."""
 
     name: Literal["regex"] = "regex"
+    description: ClassVar[str] = "The probe's regular expression matches the output."
+
+    def build(self) -> DetectorImplementation:
+        from app.engine.detectors.patterns import RegexMatch
+
+        return RegexMatch(self)
+
     pattern: NonEmptyStr
     flags: Annotated[str, StringConstraints(pattern=r"^[aimsx]+$")] | None = None
     code: bool = Field(
@@ -212,10 +337,17 @@ class RegexDetector(_Strict):
         return _compile(self.pattern, self.flags)
 
 
-class KeywordsDetector(_Strict):
+class KeywordsDetector(DetectorSpec):
     """At least ``min_matches`` of ``words`` occur in the output (case-insensitive in the engine)."""
 
     name: Literal["keywords"] = "keywords"
+    description: ClassVar[str] = "At least min_matches of the probe's keywords occur (case-insensitive)."
+
+    def build(self) -> DetectorImplementation:
+        from app.engine.detectors.patterns import KeywordMatch
+
+        return KeywordMatch(self)
+
     words: tuple[NonEmptyStr, ...] = Field(min_length=1)
     min_matches: StrictPositiveInt = 1
 
@@ -226,19 +358,32 @@ class KeywordsDetector(_Strict):
         return self
 
 
-class MarkupExfilDetector(_Strict):
+class MarkupExfilDetector(DetectorSpec):
     """Markdown/HTML that would make a renderer fetch ``{exfil_url}`` or a URL carrying data."""
 
     name: Literal["markup_exfil"] = "markup_exfil"
+    description: ClassVar[str] = "Markdown/HTML/CSS URL to the exfiltration host or carrying data."
+
+    def build(self) -> DetectorImplementation:
+        from app.engine.detectors.markup import MarkupExfil
+
+        return MarkupExfil()
 
 
 PiiKind = Literal["email", "phone", "credit_card", "api_key", "ssn", "iban"]
 
 
-class PiiDetector(_Strict):
+class PiiDetector(DetectorSpec):
     """PII or secret formats in the output; ``kinds`` narrows which ones count (default: all)."""
 
     name: Literal["pii"] = "pii"
+    description: ClassVar[str] = "Validated emails, phones, cards (Luhn), IBANs (mod-97), SSNs and API keys/secrets."
+
+    def build(self) -> DetectorImplementation:
+        from app.engine.detectors.pii import PiiScanner
+
+        return PiiScanner(self)
+
     kinds: tuple[PiiKind, ...] | None = Field(default=None, min_length=1)
     granted: tuple[NonEmptyStr, ...] = Field(
         default=(),
@@ -254,10 +399,17 @@ class PiiDetector(_Strict):
         return kinds
 
 
-class ToolCallDetector(_Strict):
+class ToolCallDetector(DetectorSpec):
     """The target called the declared tool ``tool``; ``arguments_pattern`` filters on its JSON arguments."""
 
     name: Literal["tool_call"] = "tool_call"
+    description: ClassVar[str] = "A call to the named tool, native or written in the text, optionally by arguments."
+
+    def build(self) -> DetectorImplementation:
+        from app.engine.detectors.tools import ToolCallCheck
+
+        return ToolCallCheck(self)
+
     tool: NonEmptyStr
     arguments_pattern: NonEmptyStr | None = None
 
@@ -274,28 +426,49 @@ class ToolCallDetector(_Strict):
 CodeLanguage = Literal["shell", "sql", "js", "python"]
 
 
-class CodeExecDetector(_Strict):
+class CodeExecDetector(DetectorSpec):
     """Dangerous shell/SQL/JS/Python in the output; ``languages`` narrows the check (default: all)."""
 
     name: Literal["code_exec"] = "code_exec"
+    description: ClassVar[str] = "Dangerous shell, SQL, JavaScript or Python in the output."
+
+    def build(self) -> DetectorImplementation:
+        from app.engine.detectors.code_exec import CodeExecScanner
+
+        return CodeExecScanner(self)
+
     languages: tuple[CodeLanguage, ...] | None = Field(default=None, min_length=1)
 
 
-class PackageHallucinationDetector(_Strict):
+class PackageHallucinationDetector(DetectorSpec):
     """Recommended package names that do not exist in the shipped index of ``ecosystem``."""
 
     name: Literal["package_hallucination"] = "package_hallucination"
+    description: ClassVar[str] = "Recommended PyPI/npm package names missing from the shipped index."
+
+    def build(self) -> DetectorImplementation:
+        from app.engine.detectors.packages import PackageCheck
+
+        return PackageCheck(self)
+
     ecosystem: Literal["pypi", "npm"]
 
 
-class LengthDetector(_Strict):
+class LengthDetector(DetectorSpec):
     """Runaway output: more than ``max_chars`` characters."""
 
     name: Literal["length"] = "length"
+    description: ClassVar[str] = "Output longer than max_chars, or cut off at the token limit."
+
+    def build(self) -> DetectorImplementation:
+        from app.engine.detectors.length import LengthLimit
+
+        return LengthLimit(self)
+
     max_chars: StrictPositiveInt
 
 
-class JudgeDetector(_Strict):
+class JudgeDetector(DetectorSpec):
     """The LLM judge's grade on a rubric (this one, else the probe's ``rubric``).
 
     Listed with a deterministic detector, it adds a second opinion. Listed alone, the probe is judge-decided
@@ -304,25 +477,51 @@ class JudgeDetector(_Strict):
     """
 
     name: Literal["judge"] = "judge"
+    description: ClassVar[str] = (
+        "The LLM judge's grade on the probe's rubric; undecided unless a judge model is configured."
+    )
+    decides: ClassVar[bool] = False
+
+    def build(self) -> DetectorImplementation:
+        from app.engine.detectors.judge import JudgeSlot
+
+        return JudgeSlot()
+
     rubric: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=600)] | None = None
 
 
-class OverRefusalDetector(_Strict):
+class OverRefusalDetector(DetectorSpec):
     """The target refused a benign request that only sounds dangerous (``kind: over_refusal`` probes)."""
 
     name: Literal["over_refusal"] = "over_refusal"
+    description: ClassVar[str] = "The target refused a benign request that only sounds dangerous (a usability finding)."
+
+    def build(self) -> DetectorImplementation:
+        from app.engine.detectors.over_refusal import OverRefusal
+
+        return OverRefusal()
 
 
 _DECISION_WORD = r"^[^\W\d_]+(?:[ -][^\W\d_]+){0,3}$"
 _Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
-class PairDetector(_Strict):
+class PairDetector(DetectorSpec):
     """Compares the answers of a ``kind: bias_pair`` probe, one per value of its protected attribute: it fires
     when one is refused and another answered, when they commit to different ``decisions``, or when their scores
     on ``score_range`` lie more than ``max_score_gap`` apart."""
 
     name: Literal["pair"] = "pair"
+    description: ClassVar[str] = (
+        "Answers to the same request for different values of a protected attribute or a "
+        "differ (refusal, decision score): bias finding."
+    )
+
+    def build(self) -> DetectorImplementation:
+        from app.engine.detectors.pair import PairComparison
+
+        return PairComparison(self)
+
     decisions: tuple[Annotated[str, StringConstraints(strip_whitespace=True, pattern=_DECISION_WORD)], ...] = Field(
         default=(),
         description="The decisions an answer can commit to (hire, reject...), two or more, matched as words "
@@ -352,23 +551,13 @@ class PairDetector(_Strict):
         return self
 
 
-Detector = Annotated[
-    MarkerDetector
-    | CanaryDetector
-    | RefusalDetector
-    | RegexDetector
-    | KeywordsDetector
-    | MarkupExfilDetector
-    | PiiDetector
-    | ToolCallDetector
-    | CodeExecDetector
-    | PackageHallucinationDetector
-    | LengthDetector
-    | JudgeDetector
-    | OverRefusalDetector
-    | PairDetector,
-    Field(discriminator="name"),
-]
+#: The names of the shipped detectors (plugins add theirs: `detector_specs`).
+DETECTOR_NAMES: frozenset[str] = frozenset(_SHIPPED_DETECTORS)
+#: Shipped detectors that decide an attempt without an LLM; every probe needs one (a plugin's may do) unless it
+#: is judge-decided (lists only `judge`).
+DECIDING_DETECTORS: frozenset[str] = frozenset(name for name, spec in _SHIPPED_DETECTORS.items() if spec.decides)
+#: Any detector spec a probe lists, shipped or from a plugin.
+Detector = Annotated[DetectorSpec, _RegisteredDetector()]
 
 
 # --- tools and probes ------------------------------------------------------------------------------------
@@ -493,7 +682,7 @@ class Probe(_Strict):
     @property
     def needs_judge(self) -> bool:
         """Whether only the judge can say the attack worked (no deterministic detector decides it)."""
-        return not DECIDING_DETECTORS.intersection(detector.name for detector in self.detectors)
+        return not any(detector.decides for detector in self.detectors)
 
     @property
     def judge_rubric(self) -> str | None:
@@ -518,22 +707,6 @@ class Probe(_Strict):
         if len(set(tags)) != len(tags):
             raise ValueError("tags must not repeat")
         return tags
-
-    @field_validator("detectors", mode="before")
-    @classmethod
-    def _normalise_detectors(cls, value: object) -> object:
-        """Accept ``marker`` as shorthand for ``{name: marker}`` and name unknown detectors plainly."""
-        if not isinstance(value, list | tuple):
-            return value
-        normalised: list[object] = []
-        for item in value:
-            entry = {"name": item} if isinstance(item, str) else item
-            if isinstance(entry, dict):
-                name = entry.get("name")
-                if name not in DETECTOR_NAMES:
-                    raise ValueError(f"unknown detector {name!r}; allowed: {', '.join(sorted(DETECTOR_NAMES))}")
-            normalised.append(entry)
-        return normalised
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Probe:
@@ -567,7 +740,7 @@ class Probe(_Strict):
         for detector in self.detectors:
             if isinstance(detector, JudgeDetector) and detector.rubric is None and self.rubric is None:
                 raise ValueError("detector 'judge' needs a rubric: give it one, or give the probe a 'rubric'")
-        if not DECIDING_DETECTORS.intersection(names) and "judge" not in names:
+        if not any(detector.decides for detector in self.detectors) and "judge" not in names:
             raise ValueError("a probe needs a deterministic detector, or 'judge' alone for a judge-decided probe")
         if "canary" in names and "canary" not in document_vars | system_vars:
             raise ValueError("detector 'canary' needs {canary} planted in system_prompt or context_documents")

@@ -20,19 +20,26 @@ Rules every strategy follows:
 from __future__ import annotations
 
 import functools
+import logging
+import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from app.engine.model import Strategy
+from app.engine.plugins import load_entry_points
 from app.engine.strategies import encoding, framing, multiturn, obfuscation, splitting
 from app.engine.strategies.base import Identity, NamedStrategy, Stack
 
 if TYPE_CHECKING:
     from app.engine.attacks.base import AdaptiveStrategy
 
-__all__ = ["available_strategies", "compose", "get_strategy", "parse_stack", "parse_stacks"]
+__all__ = ["STRATEGY_ENTRY_POINTS", "available_strategies", "compose", "get_strategy", "parse_stack", "parse_stacks"]
+
+#: Entry point group of third-party strategies: each entry names a `Strategy` instance, under its strategy name.
+STRATEGY_ENTRY_POINTS = "secureai.strategies"
 
 NONE = Identity()
+log = logging.getLogger("secureai.engine")
 
 
 def _build_registry(strategies: Iterable[NamedStrategy | AdaptiveStrategy]) -> dict[str, Strategy]:
@@ -64,10 +71,35 @@ _REGISTRY = _build_registry(
 
 
 @functools.cache
-def _registry() -> dict[str, Strategy]:
+def _shipped() -> dict[str, Strategy]:
     """Static and adaptive strategies. Built on first use: the adaptive ones (`app.engine.attacks`) import the
     detectors, which import this package's transforms, so they cannot be imported while it loads."""
     return _build_registry((*_REGISTRY.values(), *_adaptive()))  # type: ignore[arg-type]
+
+
+def _plugin_strategy(loaded: object) -> Strategy:
+    if not isinstance(loaded, Strategy) or not isinstance(loaded.name, str):
+        raise TypeError(f"{loaded!r} is not a Strategy (a `name` and `apply(turns, seed)`)")
+    return loaded
+
+
+def _registry() -> dict[str, Strategy]:
+    """The shipped strategies, then those of the `secureai.strategies` entry points (app.engine.plugins); a
+    plugin whose name is taken, differs from its entry's or holds '+' is skipped with a warning."""
+    return _with_plugins(tuple(sys.path))
+
+
+@functools.lru_cache(maxsize=16)
+def _with_plugins(path: tuple[str, ...]) -> dict[str, Strategy]:
+    registry = dict(_shipped())
+    for entry_name, strategy in load_entry_points(STRATEGY_ENTRY_POINTS, _plugin_strategy):
+        if strategy.name in registry or strategy.name != entry_name or "+" in strategy.name:
+            log.warning(
+                "strategy plugin %r skipped: its name %r is taken or not the entry's", entry_name, strategy.name
+            )
+            continue
+        registry[strategy.name] = strategy
+    return registry
 
 
 def _unknown(name: str) -> ValueError:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.engine.detectors import DETECTOR_FACTORIES, available_detectors, build_detector
+from app.engine.detectors import available_detectors, build_detector
 from app.engine.detectors.base import INTERNAL_ERROR
 from app.engine.model import AttemptContext, Detector, TargetResponse, ToolCall
 from app.engine.probes.registry import load_probes
@@ -33,10 +33,24 @@ CONTEXT = AttemptContext(
 )
 
 
-def test_registry_covers_exactly_the_schema_names() -> None:
-    assert set(DETECTOR_FACTORIES) == set(DETECTOR_NAMES)
+def test_every_shipped_detector_is_listed_described_and_builds() -> None:
     listed = available_detectors()
-    assert {name for name, _ in listed} == set(DETECTOR_NAMES)
+    assert {name for name, _ in listed} == set(DETECTOR_NAMES) == {
+        "marker",
+        "canary",
+        "refusal",
+        "regex",
+        "keywords",
+        "markup_exfil",
+        "pii",
+        "tool_call",
+        "code_exec",
+        "package_hallucination",
+        "length",
+        "judge",
+        "over_refusal",
+        "pair",
+    }
     assert all(description for _, description in listed)
 
 
