@@ -23,6 +23,7 @@ EXPECTED_COMMANDS = [
     "rescore",
     "worker",
     "serve",
+    "start",
     "demo",
     "demo-target",
     "demo-model",
