@@ -180,3 +180,31 @@ class JsonlSink:
 
     def close(self) -> None:
         self._handle.close()
+
+
+class MemorySink:
+    """Keeps records and steps in memory: for driving the engine as a library (bench/adaptive.py runs the
+    adaptive strategies in-process with it and reads each attempt's journal back)."""
+
+    def __init__(self) -> None:
+        self.header: dict[str, Any] | None = None
+        self.records: list[AttemptRecord] = []
+        self.steps: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def completed_keys(self) -> set[str]:
+        return {record.key for record in self.records}
+
+    def write_header(self, header: dict[str, Any]) -> None:
+        self.header = header
+
+    def write(self, record: AttemptRecord) -> None:
+        self.records.append(record)
+
+    def recorded_steps(self) -> dict[str, dict[str, dict[str, Any]]]:
+        return {key: dict(steps) for key, steps in self.steps.items()}
+
+    def write_step(self, key: str, step_id: str, step: dict[str, Any]) -> None:
+        self.steps.setdefault(key, {})[step_id] = step
+
+    def close(self) -> None:
+        return None
