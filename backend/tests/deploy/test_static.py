@@ -5,6 +5,7 @@ every command, path, port and package they name against the repository, the inst
 from __future__ import annotations
 
 import copy
+import fnmatch
 import json
 import re
 import shlex
@@ -23,6 +24,7 @@ from typer.testing import CliRunner
 
 from app.cli.main import app as cli
 from app.config import Settings
+from app.db.backup import default_backup_path
 from app.db.migrate import head_revisions
 from tests.conftest import BACKEND_DIR
 
@@ -189,6 +191,11 @@ def test_every_command_the_compose_files_and_the_dockerfile_run_exists() -> None
     assert words[at : at + 4] == ["secureai", "db", "backup", "--output"]
     assert f"backups:{words[at + 4]}" in prod["services"]["backup"]["volumes"]
     assert run_secureai("db", "backup")[0] == 0
+    # the retention step deletes exactly the files `secureai db backup` names for PostgreSQL
+    pattern = words[words.index("-name") + 1]
+    made = default_backup_path("postgresql+psycopg://secureai@postgres:5432/secureai", Path("/backups"))
+    assert fnmatch.fnmatch(made.name, pattern)
+    assert not fnmatch.fnmatch("secureai.db", pattern)
     assert "backups" in prod["volumes"]
 
 
