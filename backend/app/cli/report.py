@@ -50,6 +50,13 @@ def report(
             "triage, which is applied otherwise.",
         ),
     ] = None,
+    all_evidence: Annotated[
+        bool,
+        typer.Option(
+            "--all-evidence",
+            help="PDF: every example of every finding (default: one example of each of the 25 most severe).",
+        ),
+    ] = False,
     fail_on: Annotated[
         Severity | None,
         typer.Option(
@@ -71,7 +78,7 @@ def report(
         document = load(source, platform_triage=entries is None)
         if entries is not None:
             document = apply_triage(document, entries, f"file {triage_path}")
-        body = render(document, output_format, pii=redact == "pii")
+        body = render(document, output_format, pii=redact == "pii", all_evidence=all_evidence)
     except (ReportSourceError, ValueError) as error:
         fail(str(error), ExitCode.USAGE)
     if out is None:

@@ -36,7 +36,7 @@ def _json(document: dict[str, Any]) -> bytes:
         return (json.dumps(document, indent=2) + "\n").encode("ascii")
 
 
-def _renderer(name: str, pii: bool) -> Callable[[dict[str, Any]], str | bytes]:
+def _renderer(name: str, pii: bool, all_evidence: bool = False) -> Callable[[dict[str, Any]], str | bytes]:
     if name == "json":
         return _json
     if name == "sarif":
@@ -62,13 +62,14 @@ def _renderer(name: str, pii: bool) -> Callable[[dict[str, Any]], str | bytes]:
     if name == "pdf":
         from app.reports.pdf import render_pdf
 
-        return lambda document: render_pdf(document, pii=pii)
+        return lambda document: render_pdf(document, pii=pii, all_evidence=all_evidence)
     raise ValueError(f"unknown report format {name!r}; choose one of {', '.join(FORMATS)}")
 
 
-def render(document: dict[str, Any], name: str, *, pii: bool = False) -> bytes:
+def render(document: dict[str, Any], name: str, *, pii: bool = False, all_evidence: bool = False) -> bytes:
     """The report in format `name` as bytes (text formats in UTF-8); credentials are always masked first,
-    personal data when `pii`. Every format gets the document's `partial` block (None for a complete scan)."""
+    personal data when `pii`. Every format gets the document's `partial` block (None for a complete scan). The
+    PDF shows one example of each finding unless `all_evidence`."""
     document = {**document, "partial": partial_json(document)}
-    output = _renderer(name, pii)(redact_result(document, pii=pii))
+    output = _renderer(name, pii, all_evidence)(redact_result(document, pii=pii))
     return output.encode("utf-8") if isinstance(output, str) else output

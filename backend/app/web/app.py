@@ -21,7 +21,19 @@ from starlette.types import ExceptionHandler
 
 from app.api.errors import UNSTORABLE_VALUE_DETAIL
 from app.web.deps import PageError, SignInRequiredError, verify_csrf
-from app.web.routes import api_docs, audit, auth, compliance, findings, overview, packs, scans, targets, users
+from app.web.routes import (
+    api_docs,
+    audit,
+    auth,
+    compliance,
+    findings,
+    housekeeping,
+    overview,
+    packs,
+    scans,
+    targets,
+    users,
+)
 from app.web.session import CsrfError
 from app.web.templating import page, redirect
 
@@ -40,6 +52,7 @@ WEB_ROUTERS = (
     compliance.router,
     audit.router,
     users.router,
+    housekeeping.router,
 )
 
 

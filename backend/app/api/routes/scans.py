@@ -261,8 +261,7 @@ def delete_scan(scan_id: PathId, session: SessionDep, principal: Writer, client:
     actor = housekeeping.Actor(principal.user.id, client.ip, client.user_agent)
     try:
         removed = housekeeping.delete_scan(session, scan, actor)
-    except housekeeping.DeleteRefusedError as error:
-        session.rollback()
+    except housekeeping.DeleteRefusedError as error:  # refused before anything was written
         raise HTTPException(error.status, str(error)) from None
     session.commit()
     return RemovedOut(**removed.as_dict())
@@ -309,13 +308,17 @@ def scan_report(
         Literal["json", "sarif", "junit", "csv", "md", "html", "pdf"], Query(alias="format")
     ] = "json",
     redact: Annotated[Literal["pii"] | None, Query(description="`pii`: also mask personal data.")] = None,
+    evidence: Annotated[
+        Literal["condensed", "all"],
+        Query(description="PDF: `condensed` (one example of each of the most severe findings) or `all`."),
+    ] = "condensed",
 ) -> Response:
     get_scan(session, scan_id)
     try:
         document = result_from_scan(session, scan_id)
     except ReportSourceError as error:
         raise HTTPException(409, str(error)) from None
-    body = render(document, report_format, pii=redact == "pii")
+    body = render(document, report_format, pii=redact == "pii", all_evidence=evidence == "all")
     audit(
         session,
         client,

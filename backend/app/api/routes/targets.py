@@ -189,8 +189,7 @@ def delete_target(target_id: PathId, session: SessionDep, principal: Writer, cli
     actor = housekeeping.Actor(principal.user.id, client.ip, client.user_agent)
     try:
         removed = housekeeping.delete_target(session, target, actor)
-    except housekeeping.DeleteRefusedError as error:
-        session.rollback()
+    except housekeeping.DeleteRefusedError as error:  # refused before anything was written
         raise HTTPException(error.status, str(error)) from None
     session.commit()
     return RemovedOut(**removed.as_dict())

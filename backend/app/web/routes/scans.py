@@ -539,10 +539,13 @@ def report(
     principal: Exporter,
     report_format: Annotated[ReportFormat, Query(alias="format")] = "html",
     redact: Annotated[Literal["pii"] | None, Query()] = None,
+    evidence: Annotated[Literal["condensed", "all"], Query()] = "condensed",
     inline: bool = False,
 ) -> Response:
     """The API's export (audited, credentials masked); `inline` shows an HTML report in the browser."""
-    response = api_call(scans_api.scan_report, scan_id, session, principal, client_of(request), report_format, redact)
+    response = api_call(
+        scans_api.scan_report, scan_id, session, principal, client_of(request), report_format, redact, evidence
+    )
     if inline and report_format == "html":
         response.headers["Content-Disposition"] = "inline"
         response.headers["Content-Security-Policy"] = f"{REPORT_CSP}; frame-ancestors 'none'"

@@ -21,6 +21,8 @@ router = APIRouter()
 Admin = Annotated[service.Principal, Depends(web_require(Permission.USERS_MANAGE))]
 Reader = Annotated[service.Principal, Depends(web_require(Permission.READ))]
 ROLES = [role.value for role in UserRole]
+#: Roles from the least to the most a token can do (a token form lists them in this order, viewer chosen).
+ROLES_BY_REACH = ["viewer", "auditor", "analyst", "admin"]
 
 
 def _users_page(
@@ -123,7 +125,8 @@ def _tokens_page(
 ) -> Response:
     context = {
         "tokens": users_api.list_tokens(session, principal),
-        "grantable": sorted(role.value for role in GRANTABLE[principal.role]),
+        # least role first, and preselected: a token gets more only when someone chooses it
+        "grantable": sorted((role.value for role in GRANTABLE[principal.role]), key=ROLES_BY_REACH.index),
         "created": created,
         "error": error,
     }
