@@ -414,17 +414,19 @@ def _categories_of(session: Session, scan_ids: Sequence[int], probe_ids: Iterabl
     return known
 
 
-def breakdown(session: Session, scan_id: int, categories: dict[str, str] | None = None) -> Breakdown:
-    """Attempts of one scan by probe, OWASP category and strategy stack (one grouped query)."""
+def _attempt_counts(session: Session, scan_id: int) -> list[tuple[str, str, int, int, int]]:
+    """(probe, strategy stack, vulnerable, scored, attempts) of one scan (one grouped query)."""
     vulnerable = func.sum(case((Attempt.outcome == AttemptOutcome.VULNERABLE, 1), else_=0))
     scored = func.sum(case((Attempt.outcome.in_(SCORED), 1), else_=0))
     rows = session.execute(
         select(Attempt.probe_id, Attempt.strategies, vulnerable, scored, func.count())
         .where(Attempt.scan_id == scan_id)
         .group_by(Attempt.probe_id, Attempt.strategies)
-    ).all()
-    if categories is None:
-        categories = _categories_of(session, [scan_id], {row[0] for row in rows})
+    )
+    return [(probe, stack, int(hit or 0), int(counted or 0), int(total)) for probe, stack, hit, counted, total in rows]
+
+
+def _breakdown_of(rows: list[tuple[str, str, int, int, int]], categories: dict[str, str]) -> Breakdown:
     sums: dict[str, dict[str, list[int]]] = {"probes": {}, "categories": {}, "strategies": {}}
     for probe_id, strategies, hit, counted, total in rows:
         for kind, key in (
@@ -433,14 +435,20 @@ def breakdown(session: Session, scan_id: int, categories: dict[str, str] | None 
             ("strategies", strategies),
         ):
             bucket = sums[kind].setdefault(key, [0, 0, 0])
-            bucket[0] += int(hit or 0)
-            bucket[1] += int(counted or 0)
-            bucket[2] += int(total)
+            bucket[0] += hit
+            bucket[1] += counted
+            bucket[2] += total
 
     def rates(kind: str) -> dict[str, Rate]:
         return {key: Rate(*values) for key, values in sorted(sums[kind].items())}
 
     return Breakdown(rates("probes"), rates("categories"), rates("strategies"))
+
+
+def breakdown(session: Session, scan_id: int) -> Breakdown:
+    """Attempts of one scan by probe, OWASP category and strategy stack."""
+    rows = _attempt_counts(session, scan_id)
+    return _breakdown_of(rows, _categories_of(session, [scan_id], {row[0] for row in rows}))
 
 
 @dataclass(frozen=True)
@@ -490,9 +498,9 @@ def compare(session: Session, base_id: int, head_id: int) -> Comparison:
         if scan is None:
             raise WorkspaceError(404, f"no scan {scan_id}")
     assert base is not None and head is not None
-    probe_ids = set(session.scalars(select(Attempt.probe_id).where(Attempt.scan_id.in_([base_id, head_id])).distinct()))
-    categories = _categories_of(session, [base_id, head_id], probe_ids)
-    before, after = breakdown(session, base_id, categories), breakdown(session, head_id, categories)
+    old_rows, new_rows = _attempt_counts(session, base_id), _attempt_counts(session, head_id)
+    categories = _categories_of(session, [base_id, head_id], {row[0] for row in old_rows + new_rows})
+    before, after = _breakdown_of(old_rows, categories), _breakdown_of(new_rows, categories)
 
     def side_by_side(old: dict[str, Rate], new: dict[str, Rate]) -> list[Change]:
         return [Change(key, old.get(key), new.get(key)) for key in sorted(old.keys() | new.keys())]

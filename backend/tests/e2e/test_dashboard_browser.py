@@ -202,3 +202,39 @@ def test_the_api_docs_page_works_offline(demo: Demo, watched: Watched) -> None:
     assert {"/api/v1/scans", "/api/v1/summary", "/api/v1/findings"} <= {p.replace("\u200b", "") for p in paths}
     assert all(url.startswith(demo.url) for url in watched.requests), watched.requests
     assert watched.errors == []
+
+
+def test_the_findings_workspace_filters_with_any_target_triages_in_bulk_and_compares(
+    demo: Demo, watched: Watched
+) -> None:
+    page = watched.page
+    _sign_in(page, demo, "/findings")
+    expect(page).to_have_url(demo.url + "/findings")
+    page.select_option("#target_id", label="any target")
+    page.select_option("#view", "all")
+    page.click("form[data-findings-filter] button[type=submit]")
+    expect(page.locator("[data-total]")).to_be_visible()
+    assert "target_id=&" in page.url  # the empty "any" value a browser sends is no longer a 422
+    total = int(page.locator("[data-total]").inner_text())
+    assert total >= 3, total
+    rows = page.locator("tr.finding-row")
+    picked = [rows.nth(i).get_attribute("data-finding") for i in (1, 2)]  # the first stays open for the KPI test
+    for finding in picked:
+        page.check(f"#pick-{finding}")
+    page.select_option("#bulk-state", "accepted_risk")
+    page.fill("#bulk-comment", "accepted in the browser test")
+    page.click("form[data-bulk-triage] button[type=submit]")
+    expect(page.locator("[data-triaged]")).to_contain_text("2 weaknesses triaged")
+    for finding in picked:
+        expect(page.locator(f'tr[data-finding="{finding}"] .tri-accepted_risk')).to_be_visible()
+
+    page.click("text=Compare two scans")
+    scans = page.locator("#base option[value]:not([value=''])")
+    values = [scans.nth(i).get_attribute("value") or "" for i in range(min(scans.count(), 2))]
+    page.select_option("#base", values[-1])
+    page.select_option("#head", values[0])
+    page.click("form[data-compare-form] button[type=submit]")
+    expect(page.locator('table[data-compare="categories"] tr[data-key]').first).to_be_visible()
+    expect(page.locator('table[data-compare="strategies"]')).to_be_visible()
+    assert all(url.startswith(demo.url) for url in watched.requests), watched.requests
+    assert watched.errors == []
