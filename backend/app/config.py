@@ -47,8 +47,9 @@ log = logging.getLogger("secureai.config")
 
 
 class _LegacyNames(PydanticBaseSettingsSource):
-    """The old names (LEGACY_NAMES), from the environment or `.env`, below every SECUREAI_ variable in priority:
-    a value is taken only when its new name is set nowhere, and then with a warning naming the new variable."""
+    """The old names (LEGACY_NAMES), from the environment or `.env`: a value is taken only when its new name is
+    unset or empty in both (an empty `SECUREAI_SECRET_KEY=` line, as in .env.example, counts as unset), and then
+    with a warning naming the new variable. It has no value to give otherwise, so it can come before them."""
 
     def __init__(self, settings_cls: type[BaseSettings], sources: tuple[Mapping[str, str | None], ...]) -> None:
         super().__init__(settings_cls)
@@ -306,11 +307,11 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """The usual order (arguments, environment, `.env`, secrets files), with the earlier deployment's
-        variable names (LEGACY_NAMES) after the environment and `.env`."""
+        variable names (LEGACY_NAMES) read where the new names are unset or empty."""
         sources = (env_settings, dotenv_settings)
         read = tuple(source.env_vars for source in sources if isinstance(source, EnvSettingsSource))
         legacy = _LegacyNames(settings_cls, read)
-        return init_settings, env_settings, dotenv_settings, legacy, file_secret_settings
+        return init_settings, legacy, env_settings, dotenv_settings, file_secret_settings
 
     @field_validator("database_url")
     @classmethod

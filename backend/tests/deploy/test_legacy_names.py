@@ -61,6 +61,17 @@ def test_the_new_name_in_dotenv_wins_over_the_old_one_in_the_environment(
     assert Settings().require_secret_key() == TEST_SECRET_KEY
 
 
+def test_an_empty_new_name_counts_as_unset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """.env.example's empty `SECUREAI_SECRET_KEY=` line copied as is, the old key still in the environment."""
+    monkeypatch.delenv("SECUREAI_SECRET_KEY")
+    monkeypatch.setenv("SECRET_KEY", TEST_SECRET_KEY)
+    (tmp_path / ".env").write_text("SECUREAI_SECRET_KEY=\nSECUREAI_BROKER_URL=\n")
+    monkeypatch.setenv("REDIS_URL", OLD_BROKER)
+    settings = Settings()
+    assert settings.require_secret_key() == TEST_SECRET_KEY
+    assert settings.broker_url.get_secret_value() == OLD_BROKER
+
+
 def test_old_names_in_dotenv_are_read_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SECUREAI_SECRET_KEY")
     (tmp_path / ".env").write_text(f"SECRET_KEY={TEST_SECRET_KEY}\nREDIS_URL={OLD_BROKER}\n")
