@@ -12,7 +12,7 @@ configured judge model (`AttemptContext.judge_verdict`); without one it answers 
 from __future__ import annotations
 
 from app.engine.model import Detector
-from app.engine.probes.schema import DetectorSpec, detector_specs
+from app.engine.probes.schema import DetectorSpec, detector_specs, spec_class
 
 __all__ = ["DetectorSpec", "available_detectors", "build_detector"]
 
@@ -25,10 +25,9 @@ def available_detectors() -> list[tuple[str, str]]:
 
 def build_detector(spec: DetectorSpec) -> Detector:
     """The detector for `spec`; ValueError naming the valid detectors when the spec's name is unknown."""
-    specs = detector_specs()
-    registered = specs.get(spec.name)
+    registered = spec_class(spec.name)
     if registered is None:
-        raise ValueError(f"unknown detector {spec.name!r}; valid detectors: {', '.join(sorted(specs))}")
+        raise ValueError(f"unknown detector {spec.name!r}; valid detectors: {', '.join(sorted(detector_specs()))}")
     if not isinstance(spec, registered):  # a hand-built spec, not one a pack produced
         raise ValueError(f"detector {spec.name!r} needs a {registered.__name__} spec, got {type(spec).__name__}")
     return spec.build()

@@ -72,6 +72,7 @@ __all__ = [
     "detector_name",
     "detector_specs",
     "render",
+    "spec_class",
     "template_variables",
 ]
 
@@ -215,6 +216,12 @@ def detector_specs() -> dict[str, type[DetectorSpec]]:
     return dict(_registered_detectors(tuple(sys.path)))
 
 
+def spec_class(name: str) -> type[DetectorSpec] | None:
+    """The spec class registered under `name`, shipped or from a plugin (plugins are looked up only for a name
+    no shipped detector has, so loading the shipped packs never reads the installed distributions)."""
+    return _SHIPPED_DETECTORS.get(name) or detector_specs().get(name)
+
+
 @functools.lru_cache(maxsize=16)
 def _registered_detectors(path: tuple[str, ...]) -> dict[str, type[DetectorSpec]]:
     """`detector_specs` for one import path: computed (and any plugin warned about) once, not per pack entry."""
@@ -262,10 +269,10 @@ def _validate_detector(value: object) -> DetectorSpec:
     entry = {"name": value} if isinstance(value, str) else value  # `- marker` is short for `- name: marker`
     if not isinstance(entry, dict):
         raise ValueError("a detector is a name or a mapping with a name")
-    specs = detector_specs()
-    spec = specs.get(entry.get("name"))  # type: ignore[arg-type]
+    name = entry.get("name")
+    spec = spec_class(name) if isinstance(name, str) else None
     if spec is None:
-        raise ValueError(f"unknown detector {entry.get('name')!r}; allowed: {', '.join(sorted(specs))}")
+        raise ValueError(f"unknown detector {name!r}; allowed: {', '.join(sorted(detector_specs()))}")
     return spec.model_validate(entry)
 
 
