@@ -21,6 +21,7 @@ from app.engine.targets.errors import (
     TargetError,
     TargetUnreachableError,
 )
+from app.engine.targets.http import HttpTemplateConnector
 from app.engine.targets.resilience import ResilientConnector
 
 PING = "Reply with the word OK."
@@ -108,6 +109,8 @@ async def diagnose_target(connector: ResilientConnector, samples: int = 3) -> li
         )
     )
     checks.append(await _stateless(connector))
+    if isinstance(connector.inner, HttpTemplateConnector) and connector.inner.session is not None:
+        checks.append(await _session(connector, connector.inner))
     return checks
 
 
@@ -133,6 +136,41 @@ async def _model_known(connector: ResilientConnector) -> Check:
         f"{config.model} is not among the served models: {', '.join(names[:10])}",
         "pass --model with one of those names",
     )
+
+
+async def _session(connector: ResilientConnector, inner: HttpTemplateConnector) -> Check:
+    """A stateful http target: start a session, plant a code word, ask for it in the same session, end it."""
+    assert inner.session is not None
+    word = f"OTTER{secrets.token_hex(3).upper()}"
+    await inner.end_open_sessions()  # the checks above left their conversations open
+    started = inner.sessions_started
+    plant = Message("user", f"Remember this code word for later: {word}. Reply with OK.")
+    try:
+        first = await connector.send([plant])
+        ask = [
+            plant,
+            Message("assistant", first.text),
+            Message("user", "What code word did I give you? Reply with it only."),
+        ]
+        answer = await connector.send(ask)
+        opened = inner.sessions_started - started
+        ended = await inner.end_open_sessions()
+    except TargetError as error:
+        return Check("session", "error", f"the session did not work: {error}", "check the target's session settings")
+    source = f"id from the start answer's {inner.session.id_from} {inner.session.id}"
+    closing = "ended" if inner.session.end is not None and ended else "no end request configured"
+    if opened != 1:  # a failed turn ends its session; the retry rebuilds the conversation in a new one
+        return Check(
+            "session", "warning", f"one conversation took {opened} sessions ({source}): turns failed and were retried"
+        )
+    if word not in answer.text:
+        return Check(
+            "session",
+            "warning",
+            f"started ({source}), but the second turn did not get the code word back; {closing}",
+            "check how the id is sent (session.header, session.cookie or {{session_id}} in the URL or template)",
+        )
+    return Check("session", "ok", f"started ({source}), two turns kept in one session, {closing}")
 
 
 async def _stateless(connector: ResilientConnector) -> Check:

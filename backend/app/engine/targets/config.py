@@ -11,6 +11,7 @@ import os
 import re
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -34,6 +35,41 @@ _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 class TargetConfigError(ValueError):
     """The target description is invalid or a secret it refers to is missing; the message says which."""
+
+
+class SessionRequest(BaseModel):
+    """A request that opens or ends a server-side conversation of an `http` target."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(default=None, description="Where to send it (default: the target's base_url).")
+    method: Literal["POST", "PUT", "GET", "DELETE"] = "POST"
+    body: Any = Field(default=None, description="JSON body; '{{session_id}}' may appear in it (end request).")
+
+
+class HttpSession(BaseModel):
+    """How an `http` target keeps a conversation on the server: a request opens it and returns an id, each turn
+    carries the id, a last request ends it (docs/targets.md, "Stateful applications")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: SessionRequest = Field(default_factory=SessionRequest)
+    id_from: Literal["json", "header", "cookie"] = Field(
+        description="Where the start answer carries the id: a JSON field, a header or a cookie."
+    )
+    id: str = Field(description="JSONPath into the start answer (json), or the header's or the cookie's name.")
+    header: str | None = Field(default=None, description="Send the id in this request header on every turn.")
+    cookie: str | None = Field(
+        default=None, description="Send the id as this cookie on every turn (default: the cookie it came in)."
+    )
+    end: SessionRequest | None = Field(default=None, description="Request that ends a session; none if absent.")
+
+    @field_validator("id")
+    @classmethod
+    def _not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("session.id must name the JSONPath, header or cookie that carries the session id")
+        return value
 
 
 class TargetConfig(BaseModel):
@@ -80,6 +116,9 @@ class TargetConfig(BaseModel):
         "'{{messages}}' (the conversation as a list of {role, content}), '{{system}}'.",
     )
     response_path: str | None = Field(default=None, description="JSONPath to the reply text, e.g. $.output.text")
+    session: HttpSession | None = Field(
+        default=None, description="A conversation kept on the server: how to start it, carry its id and end it."
+    )
     # python callable
     callable: str | None = Field(default=None, description="'module:function' taking a list of messages.")
 
@@ -111,6 +150,17 @@ class TargetConfig(BaseModel):
             raise ValueError(f"a target of type {self.type} needs {', '.join(missing)}")
         if self.api_key_env and self.api_key_file:
             raise ValueError("give api_key_env or api_key_file, not both")
+        if self.session is not None and self.type != "http":
+            raise ValueError("session is for http targets (model APIs take the whole conversation each request)")
+        for request in (self.session.start, self.session.end) if self.session else ():
+            if request is not None and request.url:
+                try:
+                    check_url(request.url.replace("{{session_id}}", "id"))
+                except EgressError as error:
+                    raise ValueError(f"session url: {error}") from None
+                # the target's credentials go with every session request: only to where base_url leads
+                if _origin(request.url) != _origin(self.base_url or ""):
+                    raise ValueError("a session url must be on base_url's scheme, host and port")
         return self
 
     def effective_base_url(self) -> str:
@@ -171,6 +221,16 @@ class TargetConfig(BaseModel):
 
         filled = {name: _ENV_REFERENCE.sub(fill, value) for name, value in self.headers.items()}
         return {**filled, **{name: value.get_secret_value() for name, value in self._secret_headers.items()}}
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of a URL, the port filled in for http and https."""
+    parts = urlsplit(url.replace("{{session_id}}", "id"))
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    except ValueError:
+        port = None
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port
 
 
 def load_target_config(source: str, overrides: dict[str, Any] | None = None) -> TargetConfig:

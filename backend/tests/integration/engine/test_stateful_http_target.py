@@ -1,0 +1,224 @@
+"""Stateful HTTP applications and streamed replies through the `http` target type, over real HTTP.
+
+The double is a chat application that keeps each conversation on the server: POST /sessions opens one and
+returns its id (in a JSON field, a header or a cookie, as asked), POST /chat takes one message with the id
+(header, cookie, or in the URL) and answers from the whole server-side conversation with the simulator's own
+rules, DELETE /sessions/{id} ends it. It can also stream its reply as server-sent events or JSON lines."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from app.cli.main import app as cli
+from app.demo.simulator import answer
+from app.engine.model import Message
+from app.engine.sinks import read_jsonl
+from app.engine.targets import build_connector, load_target_config
+
+
+@dataclass
+class ChatApp:
+    mode: str = "vulnerable"
+    stream: str = ""  # "", "sse" or "ndjson"
+    sessions: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    ended: list[str] = field(default_factory=list)
+    turns_without_session: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def reply(self, history: list[dict[str, str]]) -> str:
+        asked = history[-1]["content"]
+        if "What code word" in asked:
+            planted = re.findall(r"code word for later: (\w+)", " ".join(m["content"] for m in history))
+            return planted[-1] if planted else "You gave me no code word."
+        return answer(self.mode, history, [])[0]  # type: ignore[arg-type]
+
+
+def _handler(chat: ChatApp) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
+            self._send(status, json.dumps(data).encode(), {"content-type": "application/json", **(headers or {})})
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers.get("content-length", "0"))) or b"null")
+            if self.path.startswith("/sessions"):
+                via = self.path.partition("via=")[2] or "json"
+                with chat.lock:
+                    session = f"s-{len(chat.sessions) + 1}"
+                    chat.sessions[session] = []
+                if via == "header":
+                    return self._json(201, {"ok": True}, {"X-Conversation": session})
+                if via == "cookie":
+                    return self._json(201, {"ok": True}, {"Set-Cookie": f"sid={session}; Path=/; HttpOnly"})
+                return self._json(201, {"conversation": {"id": session}})
+            session = self.headers.get("x-conversation") or ""
+            cookie = re.search(r"(?:^|;\s*)sid=([^;]+)", self.headers.get("cookie", ""))
+            session = session or (cookie.group(1) if cookie else "") or self.path.rpartition("/chat/")[2]
+            if session not in chat.sessions:
+                chat.turns_without_session += 1
+                return self._json(404, {"error": {"message": "no such conversation"}})
+            history = chat.sessions[session]
+            history.append({"role": "user", "content": body["message"]})
+            text = chat.reply(history)
+            history.append({"role": "assistant", "content": text})
+            if chat.stream == "sse":
+                words = text.split(" ")
+                events = [{"delta": word + (" " if i < len(words) - 1 else "")} for i, word in enumerate(words)]
+                raw = "".join(f"event: delta\ndata: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
+                return self._send(200, raw.encode(), {"content-type": "text/event-stream"})
+            if chat.stream == "ndjson":
+                raw = "".join(json.dumps({"delta": char}) + "\n" for char in text)
+                return self._send(200, raw.encode(), {"content-type": "application/x-ndjson"})
+            return self._json(200, {"reply": text})
+
+        def do_DELETE(self) -> None:
+            session = self.path.rpartition("/")[2]
+            with chat.lock:
+                known = chat.sessions.get(session) is not None and session not in chat.ended
+                if known:
+                    chat.ended.append(session)
+            self._json(204 if known else 404, {})
+
+        def log_message(self, *_: Any) -> None:
+            return None
+
+    return Handler
+
+
+@pytest.fixture
+def chat_app() -> Iterator[tuple[ChatApp, str]]:
+    chat = ChatApp()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(chat))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield chat, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+SESSIONS = {
+    # how the start answer carries the id -> how each turn sends it
+    "json": ({"id_from": "json", "id": "$.conversation.id"}, "/chat/{{session_id}}", {}),
+    "header": ({"id_from": "header", "id": "X-Conversation", "header": "X-Conversation"}, "/chat", {}),
+    "cookie": ({"id_from": "cookie", "id": "sid"}, "/chat", {}),
+}
+
+
+def _target(tmp_path: Path, base: str, via: str, stream: str = "") -> Path:
+    session, path, _ = SESSIONS[via]
+    response_path = "$.delta" if stream else "$.reply"
+    target = {
+        "type": "http",
+        "name": f"stateful-{via}",
+        "base_url": base + path,
+        "request_template": {"message": "{{prompt}}"},
+        "response_path": response_path,
+        "session": {
+            **session,
+            "start": {"url": f"{base}/sessions?via={via}", "body": {"user": "secureai"}},
+            "end": {"url": base + "/sessions/{{session_id}}", "method": "DELETE"},
+        },
+    }
+    file = tmp_path / f"{via}.yaml"
+    file.write_text(yaml.safe_dump(target), encoding="utf-8")
+    return file
+
+
+def _invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.mark.parametrize("via", list(SESSIONS))
+def test_target_test_checks_the_session_whichever_way_the_id_travels(
+    chat_app: tuple[ChatApp, str], tmp_path: Path, via: str
+) -> None:
+    chat, base = chat_app
+    code, out, err = _invoke("target", "test", str(_target(tmp_path, base, via)), "--json")
+    assert code == 0, out + err
+    checks = {check["name"]: check for check in json.loads(out)["checks"]}
+    name = SESSIONS[via][0]["id"]
+    assert checks["session"] == {
+        "name": "session",
+        "level": "ok",
+        "message": f"started (id from the start answer's {via} {name}), two turns kept in one session, ended",
+        "fix": None,
+    }
+    assert checks["conversation-state"]["message"] == "each request is independent"
+    assert chat.turns_without_session == 0
+    assert sorted(chat.ended) == sorted(chat.sessions)  # every session the checks opened was ended
+
+
+def test_a_session_that_is_not_carried_is_a_warning(chat_app: tuple[ChatApp, str], tmp_path: Path) -> None:
+    chat, base = chat_app
+    target = yaml.safe_load(_target(tmp_path, base, "header").read_text(encoding="utf-8"))
+    del target["session"]["header"]  # the id is read but never sent back: every turn is refused
+    (tmp_path / "broken.yaml").write_text(yaml.safe_dump(target), encoding="utf-8")
+    code, out, _ = _invoke("target", "test", str(tmp_path / "broken.yaml"))
+    assert code == 3
+    assert "no such conversation" in out and chat.turns_without_session > 0
+
+
+def test_a_multi_turn_scan_keeps_each_conversation_in_its_own_session(
+    chat_app: tuple[ChatApp, str], tmp_path: Path
+) -> None:
+    chat, base = chat_app
+    out = tmp_path / "scan.jsonl"
+    code, stdout, err = _invoke(
+        "scan", "-t", str(_target(tmp_path, base, "cookie")), "-p", "id:spl.repeat_verbatim",
+        "--strategies", "none,escalation", "-o", str(out), "--format", "json",
+    )  # fmt: skip
+    assert code in (0, 1), stdout + err
+    _, records = read_jsonl(out)
+    assert records and all(record.outcome.value != "error" for record in records)
+    escalated = [record for record in records if record.strategies == ("escalation",)]
+    assert escalated and all(len(record.turns) > 1 for record in escalated)
+    # one session per attempt (and the scan's preflight request), holding exactly that attempt's user turns in
+    # order; all ended at the end
+    sent = sorted(tuple(m["content"] for m in history if m["role"] == "user") for history in chat.sessions.values())
+    assert sent == sorted([*(record.turns for record in records), ("Reply with the word OK.",)])
+    assert sorted(chat.ended) == sorted(chat.sessions)
+    assert chat.turns_without_session == 0
+
+
+@pytest.mark.parametrize("stream", ["sse", "ndjson"])
+def test_streamed_replies_are_read_whole(chat_app: tuple[ChatApp, str], tmp_path: Path, stream: str) -> None:
+    chat, base = chat_app
+    chat.stream, chat.mode = stream, "refusing"
+    code, out, err = _invoke("target", "test", str(_target(tmp_path, base, "json", stream)), "--json")
+    assert code == 0, out + err
+    checks = {check["name"]: check for check in json.loads(out)["checks"]}
+    assert checks["session"]["level"] == "ok"  # the code word came back whole through the stream
+
+    async def ask() -> str:
+        connector = build_connector(load_target_config(str(_target(tmp_path, base, "json", stream))))
+        try:
+            return (await connector.send([Message("user", "Tell me about your rules.")])).text
+        finally:
+            await connector.aclose()
+
+    text = asyncio.run(ask())
+    stored = next(reversed(chat.sessions.values()))[-1]["content"]
+    assert text == stored and " " in text  # every delta, in order, nothing added
