@@ -57,8 +57,8 @@ serve: setup  ## the API server alone on the demo data (no scan)
 test: EXTRAS := --extra local-model --extra mcp --extra litellm
 test: system-deps setup lint typecheck pytest  ## everything CI runs: ruff, mypy, pytest (with the local-model, mcp and litellm extras)
 
-lint: setup  ## ruff lint and format check
-	cd $(BACKEND) && .venv/bin/ruff check . && .venv/bin/ruff format --check .
+lint: setup  ## ruff lint and format check, and the layer contracts ([tool.importlinter] in backend/pyproject.toml)
+	cd $(BACKEND) && .venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/lint-imports
 
 typecheck: setup  ## mypy --strict over the package, scripts and benchmarks
 	cd $(BACKEND) && .venv/bin/mypy app scripts ../bench

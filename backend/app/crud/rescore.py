@@ -15,13 +15,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audit.log import record as audit_record
+from app.crud.attempts import attempt_row, record_of
 from app.crud.packs import pinned_packs
 from app.db.enums import ScanStatus
 from app.db.models import Attempt, Scan, utcnow
 from app.engine.probes.user_packs import using_packs
 from app.engine.rescore import RescoreError, RescoreStats, rescore
 from app.jobs.scan_job import ScanOptions, ScanPlan, plan_scan, write_findings
-from app.jobs.sink import attempt_row, record_of
 
 __all__ = ["RescoreNotPossibleError", "rescore_scan"]
 

@@ -8,7 +8,6 @@ Running a scan that already has attempts continues it: only the missing attempts
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import time
@@ -24,8 +23,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.compliance.persist import write_compliance
 from app.config import get_settings
 from app.core.crypto import SecretDecryptError
+from app.crud.attempts import fingerprint, record_of
 from app.crud.packs import pinned_packs
-from app.crud.retest import COVERAGE_KEY, SCORED_KEY
+from app.crud.retest import CARRIED_KEY, COVERAGE_KEY, SCORED_KEY, carried_after
 from app.crud.targets import egress_policy, engine_config
 from app.db.enums import ScanStatus, Severity
 from app.db.models import Attempt, Scan, Target, Vulnerability, utcnow
@@ -45,7 +45,7 @@ from app.engine.strategies import parse_stacks
 from app.engine.targets import TargetConfig, TargetConfigError, build_connector
 from app.engine.targets.errors import TargetAuthError, TargetUnreachableError
 from app.engine.targets.resilience import ResilientConnector
-from app.jobs.sink import DatabaseSink, record_of
+from app.jobs.sink import DatabaseSink
 from app.reports.redaction import redact_result
 
 log = logging.getLogger("secureai.jobs")
@@ -115,11 +115,6 @@ def plan_scan(options: ScanOptions, packs: Sequence[Pack] = ()) -> ScanPlan:
     return ScanPlan({probe.id: probe for probe in probes}, attempts, plan_fingerprint(attempts))
 
 
-def fingerprint(target_id: int | None, probe_id: str) -> str:
-    """The same weakness of the same target in two scans has one fingerprint (triage follows it)."""
-    return hashlib.sha256(f"secureai-finding|{target_id}|{probe_id}".encode()).hexdigest()
-
-
 def _finish(session: Session, scan: Scan, status: ScanStatus, error: str | None = None) -> None:
     now = utcnow()
     scan.status = status
@@ -187,6 +182,11 @@ def write_findings(session: Session, scan: Scan, probes: dict[str, Any], error_t
         session.add(finding_rows[finding.probe_id])
     session.flush()
     write_compliance(session, scan, score.probes, {pid: row.id for pid, row in finding_rows.items()})
+    coverage = coverage_from_counts(
+        (probe_id, stack, outcome, count)
+        for (probe_id, stack), sub in score.by_strategy.items()
+        for outcome, count in sub.counts.items()
+    )
     scan.vulnerability_count = len(score.findings)
     scan.risk_score = score.risk_score
     scan.progress = 100.0
@@ -205,11 +205,9 @@ def write_findings(session: Session, scan: Scan, probes: dict[str, Any], error_t
         # benign prompts the target refused, as the result document's `usability` (the dashboard shows it)
         "usability": redact_result({"over_refusal": over_refusal_json(score.over_refusal)}),
         # scored attempts per probe and stack: what a later scan's diff and the overview ask of "re-tested"
-        COVERAGE_KEY: coverage_from_counts(
-            (probe_id, stack, outcome, count)
-            for (probe_id, stack), sub in score.by_strategy.items()
-            for outcome, count in sub.counts.items()
-        ),
+        COVERAGE_KEY: coverage,
+        # earlier findings of the target this scan neither found nor re-tested: still open (the overview)
+        CARRIED_KEY: carried_after(session, scan, {row.fingerprint or "" for row in finding_rows.values()}, coverage),
     }
     return score
 

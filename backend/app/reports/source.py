@@ -46,8 +46,8 @@ def result_from_scan(session: Session, scan_id: int, *, triage: bool = True) -> 
     # the database side is imported here: `secureai scan` reads result files and must not load SQLAlchemy
     from sqlalchemy import select
 
+    from app.crud.attempts import record_of
     from app.db.models import Attempt, Scan, Target
-    from app.jobs.sink import record_of
 
     scan = session.get(Scan, scan_id)
     if scan is None:
@@ -78,8 +78,8 @@ def result_from_scan(session: Session, scan_id: int, *, triage: bool = True) -> 
     document = result_from_records(records, meta, float(options.get("max_error_share", DEFAULT_ERROR_THRESHOLD)))
     if scan.target_id is None:
         return document
+    from app.crud.attempts import fingerprint
     from app.crud.triage import target_triage
-    from app.jobs.scan_job import fingerprint
 
     document["findings"] = [
         {**finding, "fingerprint": fingerprint(scan.target_id, str(finding["probe_id"]))}

@@ -156,9 +156,9 @@ def test_a_target_refusing_the_credentials_fails_the_scan_with_the_reason(databa
 
 
 def test_findings_store_evidence_with_credentials_masked(database_url: str) -> None:
+    from app.crud.attempts import attempt_row
     from app.engine.model import AttemptRecord, Outcome, Verdict
     from app.jobs.scan_job import write_findings
-    from app.jobs.sink import attempt_row
 
     migrate.upgrade(database_url)
     engine = create_engine(database_url)
