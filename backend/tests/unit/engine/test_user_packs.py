@@ -332,14 +332,16 @@ def test_user_packs_of_concurrent_scans_stay_apart() -> None:
     one = parse_pack_text(_pack("one", "one.a"), "one.yaml")
     two = parse_pack_text(_pack("two", "two.a"), "two.yaml")
 
-    async def scan(pack_ids: tuple[str, str], pack: object) -> set[str]:
+    async def scan(pack_ids: tuple[str, str], pack: object, both_inside: asyncio.Barrier) -> set[str]:
         with using_packs([pack]):  # type: ignore[list-item]
-            await asyncio.sleep(0.01)  # the other task runs with its own packs meanwhile
+            await both_inside.wait()  # the other task is inside its own packs' block too: they overlap
             seen = {probe.id for probe in load_probes()}
         return seen & set(pack_ids)
 
     async def both() -> list[set[str]]:
-        return list(await asyncio.gather(scan(("one.a", "two.a"), one), scan(("one.a", "two.a"), two)))
+        barrier = asyncio.Barrier(2)
+        ids = ("one.a", "two.a")
+        return list(await asyncio.gather(scan(ids, one, barrier), scan(ids, two, barrier)))
 
     assert asyncio.run(both()) == [{"one.a"}, {"two.a"}]
 
