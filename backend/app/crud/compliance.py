@@ -19,6 +19,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.crud.overview import conclusive
 from app.crud.retest import open_findings
 from app.db.enums import ComplianceStatus, ScanStatus
 from app.db.models import ComplianceMapping, Scan, Target
@@ -55,7 +56,7 @@ def target_trend(session: Session, target_id: int) -> dict[str, list[TrendPoint]
     scans = list(
         session.scalars(
             select(Scan)
-            .where(Scan.target_id == target_id, Scan.status == ScanStatus.COMPLETED)
+            .where(Scan.target_id == target_id, Scan.status == ScanStatus.COMPLETED, conclusive())
             .order_by(Scan.completed_at, Scan.id)
         )
     )
@@ -109,7 +110,7 @@ def target_status(session: Session, target_id: int) -> dict[str, list[Requiremen
         scan_id: completed
         for scan_id, completed in session.execute(
             select(Scan.id, Scan.completed_at)
-            .where(Scan.target_id == target_id, Scan.status == ScanStatus.COMPLETED)
+            .where(Scan.target_id == target_id, Scan.status == ScanStatus.COMPLETED, conclusive())
             .order_by(Scan.id)
         )
     }

@@ -15,12 +15,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.crud.retest import OpenFinding, open_findings
 from app.db.enums import ScanStatus, Severity, TriageState
-from app.db.models import FindingTriage, Scan, Target
+from app.db.models import FindingTriage, Scan, Target, utcnow
 
 __all__ = ["CLOSED_TRIAGE", "Posture", "RiskPoint", "Summary", "TargetTrend", "summary"]
 
@@ -82,10 +82,17 @@ class Summary:
     not_retested: int = 0
 
 
+def conclusive() -> ColumnElement[bool]:
+    """A completed scan that is not inconclusive (errors above its limit): only those move the posture, the risk
+    trend and compliance; an inconclusive one is shown on its own page with its banner (issue 15)."""
+    flag: ColumnElement[bool] = Scan.results["inconclusive"].as_boolean()
+    return flag.is_not(True)
+
+
 def _latest_completed(session: Session) -> list[tuple[Scan, Target]]:
     newest = (
         select(func.max(Scan.id).label("scan_id"))
-        .where(Scan.status == ScanStatus.COMPLETED, Scan.target_id.is_not(None))
+        .where(Scan.status == ScanStatus.COMPLETED, conclusive(), Scan.target_id.is_not(None))
         .group_by(Scan.target_id)
         .subquery()
     )
@@ -107,7 +114,10 @@ def _open_counts(session: Session, targets: list[int]) -> tuple[dict[int, Counte
         (target_id, fingerprint)
         for target_id, fingerprint in session.execute(
             select(FindingTriage.target_id, FindingTriage.fingerprint).where(
-                FindingTriage.target_id.in_(targets), FindingTriage.state.in_(list(CLOSED_TRIAGE))
+                FindingTriage.target_id.in_(targets),
+                FindingTriage.state.in_(list(CLOSED_TRIAGE)),
+                # an accepted risk past its expiry is open again
+                or_(FindingTriage.expires_at.is_(None), FindingTriage.expires_at > utcnow()),
             )
         )
     }
@@ -134,6 +144,7 @@ def _trends(session: Session, posture: list[Posture]) -> list[TargetTrend]:
         )
         .where(
             Scan.status == ScanStatus.COMPLETED,
+            conclusive(),
             Scan.risk_score.is_not(None),
             Scan.target_id.in_([p.target_id for p in posture]),
         )
@@ -179,7 +190,7 @@ def summary(session: Session) -> Summary:
     recent = session.execute(
         select(Scan.id, Scan.target_id, Target.name, Scan.completed_at, Scan.risk_score)
         .outerjoin(Target, Target.id == Scan.target_id)
-        .where(Scan.status == ScanStatus.COMPLETED, Scan.risk_score.is_not(None))
+        .where(Scan.status == ScanStatus.COMPLETED, conclusive(), Scan.risk_score.is_not(None))
         .order_by(Scan.id.desc())
         .limit(TREND_LENGTH)
     ).all()

@@ -41,7 +41,10 @@ def expiry_for(
         return None
     if expires_at is None:
         expires_at = now + timedelta(days=ACCEPTED_RISK_DAYS)
-    expires_at = expires_at.replace(tzinfo=UTC) if expires_at.tzinfo is None else expires_at.astimezone(UTC)
+    try:
+        expires_at = expires_at.replace(tzinfo=UTC) if expires_at.tzinfo is None else expires_at.astimezone(UTC)
+    except (OverflowError, ValueError):  # e.g. year 1 at UTC+1
+        raise TriageRuleError("expires_at is out of range") from None
     if expires_at <= now:
         raise TriageRuleError("expires_at must be in the future")
     return expires_at.replace(tzinfo=None, microsecond=0)

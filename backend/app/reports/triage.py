@@ -160,18 +160,24 @@ def load_triage_file(path: Path) -> list[TriageEntry]:
         parsed = _File.model_validate(raw)
     except ValidationError as error:
         raise TriageFileError(f"triage file {path}: {_first_error(error)}") from None
-    return [
-        TriageEntry(
-            state=entry.state,
-            fingerprint=entry.fingerprint,
-            probe_id=entry.probe_id,
-            reason=entry.reason,
-            expires_at=as_utc(entry.expires),
-            updated_by=entry.updated_by,
-            updated_at=entry.updated_at,
+    entries = []
+    for number, entry in enumerate(parsed.findings):
+        try:
+            expires_at = as_utc(entry.expires)
+        except (OverflowError, ValueError):  # e.g. year 1 at UTC+1
+            raise TriageFileError(f"triage file {path}: findings.{number}.expires: out of range") from None
+        entries.append(
+            TriageEntry(
+                state=entry.state,
+                fingerprint=entry.fingerprint,
+                probe_id=entry.probe_id,
+                reason=entry.reason,
+                expires_at=expires_at,
+                updated_by=entry.updated_by,
+                updated_at=entry.updated_at,
+            )
         )
-        for entry in parsed.findings
-    ]
+    return entries
 
 
 def triage_file(entries: Iterable[TriageEntry], target: str | None, now: datetime | None = None) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from app.cli.main import app as cli
@@ -32,6 +33,13 @@ def _report(api: Api, headers: dict[str, str], scan_id: int, name: str) -> bytes
     answer = api.client.get(f"/api/v1/scans/{scan_id}/report?format={name}", headers=headers)
     assert answer.status_code == 200, answer.text
     return answer.content
+
+
+def _execute(url: str, sql: str, **params: object) -> None:
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text(sql), params)
+    engine.dispose()
 
 
 def _text(page: str) -> str:
@@ -132,6 +140,29 @@ def test_a_false_positive_leaves_the_summary_the_score_and_the_gate(
     passed = runner.invoke(cli, [*gate, "--triage", str(triage_file)])
     assert passed.exit_code == 0, passed.output
     assert runner.invoke(cli, ["report", str(scan["id"]), "-f", "md", "--fail-on", worst]).exit_code == 0
+
+    # an accepted risk past its end date counts again: in the report, the gate and the overview's open findings
+    def posture() -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = api.client.get("/api/v1/summary", headers=analyst).json()["posture"]
+        return found
+
+    open_before = posture()[0]["open_findings"]
+    _execute(api.url, "UPDATE finding_triage SET expires_at = '2020-01-01 00:00:00' WHERE state = 'accepted_risk'")
+    accepted = len(exported.json()["findings"]) - 1
+    assert accepted >= 1 and posture()[0]["open_findings"] == open_before + accepted
+    lapsed = json.loads(_report(api, analyst, scan["id"], "json"))
+    assert lapsed["summary"]["findings_set_aside"] == 1
+    assert runner.invoke(cli, ["report", str(scan["id"]), "-f", "md", "--fail-on", worst]).exit_code == 1
+    # an inconclusive scan moves neither the posture nor the risk trend (its page carries the banner instead)
+    assert [p["scan_id"] for p in posture()] == [scan["id"]]
+    _execute(
+        api.url,
+        "UPDATE scans SET results = :results WHERE id = :id",
+        results=json.dumps({**scan["summary"], "inconclusive": True}),
+        id=scan["id"],
+    )
+    summary = api.client.get("/api/v1/summary", headers=analyst).json()
+    assert summary["posture"] == [] and all(point["scan_id"] != scan["id"] for point in summary["risk_trend"])
 
 
 def _wait_for_attempts(api: Api, headers: dict[str, str], scan_id: int, at_least: int) -> None:
