@@ -59,6 +59,11 @@ def test_a_scan_job_checkpoints_every_attempt_and_fills_the_legacy_columns(datab
         assert scan.started_at and scan.completed_at and scan.duration is not None
         assert scan.vulnerability_count == len(findings) > 0 and scan.risk_score and scan.risk_score > 0
         assert scan.results and scan.results["attempts"] == planned
+        # known answer, computed once: triage decisions follow a finding by this fingerprint across scans
+        # (finding_triage stores it). A new formula orphans every stored decision: migrate them, then change this.
+        verbatim = next(finding for finding in findings if finding.probe_name == "spl.repeat_verbatim")
+        assert scan.target_id == 1
+        assert verbatim.fingerprint == "10cffef7b0efd85bb11c9eab22596fc78d94b5b9578790e5409cb2744fabdfc6"
         for finding in findings:
             assert finding.owasp == "LLM07" and finding.fingerprint and finding.asr and finding.asr > 0
             assert finding.asr_low is not None and finding.asr_low <= finding.asr <= (finding.asr_high or 0)
