@@ -22,7 +22,7 @@ import yaml
 from typer.testing import CliRunner
 
 from app.cli.main import app as cli
-from app.demo.simulator import answer
+from app.demo.simulator import answer, running_roles
 from app.engine.model import Message
 from app.engine.sinks import read_jsonl
 from app.engine.targets import build_connector, load_target_config
@@ -222,3 +222,26 @@ def test_streamed_replies_are_read_whole(chat_app: tuple[ChatApp, str], tmp_path
     text = asyncio.run(ask())
     stored = next(reversed(chat.sessions.values()))[-1]["content"]
     assert text == stored and " " in text  # every delta, in order, nothing added
+
+
+def test_an_adaptive_attack_that_backtracks_gets_the_conversation_it_means(
+    chat_app: tuple[ChatApp, str], tmp_path: Path
+) -> None:
+    chat, base = chat_app
+    chat.mode = "guarded"
+    out = tmp_path / "adaptive.jsonl"
+    with running_roles() as urls:
+        code, stdout, err = _invoke(
+            "scan", "-t", str(_target(tmp_path, base, "header")), "-p", "id:jb.roleplay.unrestricted_persona",
+            "--strategies", "crescendo", "--attacker", f"openai:a@{urls['attacker'][0]}",
+            "--judge", f"openai:j@{urls['judge'][0]}", "-o", str(out), "--format", "json",
+        )  # fmt: skip
+    assert code in (0, 1), stdout + err
+    _, records = read_jsonl(out)
+    assert records and all(record.outcome.value != "error" for record in records)
+    assert all("backtrack" in record.extra.get("adaptive.notes", "") for record in records)
+    histories = [[(m["role"], m["content"]) for m in history] for history in chat.sessions.values()]
+    for record in records:  # the conversation the attack recorded is one the server held, turn for turn
+        conversation = [(turn["role"], turn["content"]) for turn in json.loads(record.extra["adaptive.conversation"])]
+        assert any(history[: len(conversation)] == conversation for history in histories), conversation
+    assert chat.turns_without_session == 0 and sorted(chat.ended) == sorted(chat.sessions)

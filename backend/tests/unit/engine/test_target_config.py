@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -20,13 +21,54 @@ def test_every_example_target_loads(path: Path) -> None:
 
 
 def test_examples_cover_every_type() -> None:
-    assert {load_target_config(str(p)).type for p in EXAMPLES} == {"openai", "anthropic", "ollama", "http", "python"}
+    assert {load_target_config(str(p)).type for p in EXAMPLES} == {
+        "openai", "anthropic", "ollama", "http", "python", "litellm",
+    }  # fmt: skip
 
 
 def test_short_form() -> None:
     config = load_target_config("openai:gpt-4o-mini@http://127.0.0.1:8080/v1", {"model": None})
     assert (config.type, config.model, config.base_url) == ("openai", "gpt-4o-mini", "http://127.0.0.1:8080/v1")
     assert load_target_config("python:pkg.mod:fn").callable == "pkg.mod:fn"
+
+
+@pytest.mark.parametrize(
+    ("spec", "model", "base_url"),
+    [
+        (
+            "litellm:bedrock/anthropic.claude-3-haiku-20240307-v1:0",
+            "bedrock/anthropic.claude-3-haiku-20240307-v1:0",
+            None,
+        ),
+        ("litellm:vertex_ai/claude-3-5-sonnet@20240620", "vertex_ai/claude-3-5-sonnet@20240620", None),
+        ("litellm:openai/m@http://127.0.0.1:8080/v1", "openai/m", "http://127.0.0.1:8080/v1"),
+    ],
+)
+def test_litellm_short_form_keeps_colons_and_at_in_the_model(spec: str, model: str, base_url: str | None) -> None:
+    config = load_target_config(spec)
+    assert (config.type, config.model, config.base_url) == ("litellm", model, base_url)
+
+
+@pytest.mark.parametrize(
+    ("session", "base_url", "message"),
+    [
+        ({"id_from": "json", "id": "$.id", "start": {"url": "http://evil.example/s"}}, "http://app.example/chat",
+         "a session url must be on base_url's scheme, host and port"),
+        ({"id_from": "json", "id": "$.id", "end": {"url": "http://app.example:81/s/{{session_id}}"}},
+         "http://app.example/chat", "a session url must be on base_url's scheme, host and port"),
+        ({"id_from": "cookie", "id": " "}, "http://app.example/chat", "session.id must name"),
+        ({"id_from": "body", "id": "x"}, "http://app.example/chat", "session.id_from"),
+    ],
+)  # fmt: skip
+def test_bad_sessions_name_the_problem(session: dict[str, object], base_url: str, message: str) -> None:
+    settings = {"request_template": {"m": "{{prompt}}"}, "response_path": "$.r", "session": session}
+    with pytest.raises(TargetConfigError, match=re.escape(message)):
+        load_target_config(f"http:x@{base_url}", settings)
+
+
+def test_a_session_is_for_http_targets_only() -> None:
+    with pytest.raises(TargetConfigError, match="session is for http targets"):
+        load_target_config("openai:m@http://127.0.0.1:1/v1", {"session": {"id_from": "header", "id": "X-Id"}})
 
 
 @pytest.mark.parametrize(
