@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from app.api.deps import SessionDep, client_of
 from app.api.pagination import Cursor
+from app.api.routes import scans as scans_api
 from app.api.routes import targets as targets_api
 from app.api.types import PathId
 from app.auth import service
@@ -166,7 +167,7 @@ def read_target(target_id: PathId, request: Request, session: SessionDep, princi
     )
     context = {
         "target": target,
-        "scans": scans,
+        "scans": [scans_api.ScanOut.of(scan) for scan in scans],  # what scans/_table.html reads (summary)
         "risk_chart": risk if completed else None,
         "trend": target_trend(session, target_id),
         "credentials_dropped": request.query_params.get("credentials") == "dropped",

@@ -43,6 +43,9 @@ def test_deleting_a_scan_and_a_target_asks_first_and_says_what_goes(web: Web) ->
     done = _add_scan(web.url, target_id, ScanStatus.COMPLETED, findings=3)
     running = _add_scan(web.url, target_id, ScanStatus.RUNNING, findings=0)
 
+    target_page = analyst.page(f"/targets/{target_id}")  # lists its scans, offers the delete page
+    assert target_page.select_one(f"a[href='/targets/{target_id}/delete']") is not None
+    assert target_page.select_one(f"a[href='/scans/{done}']") is not None
     scan_page = analyst.page(f"/scans/{done}")
     assert scan_page.select_one(f"a[href='/scans/{done}/delete']") is not None
     confirm = analyst.page(f"/scans/{done}/delete")
