@@ -172,7 +172,7 @@ def test_hostile_evidence_neither_breaks_the_table_nor_injects_html() -> None:
     result["findings"][1]["evidence"] = [{"response": "`` | <img src=x onerror=alert(1)>\n| --- |", "detectors": []}]
     text = render_markdown(result)
     html = render_html(text)
-    assert html.rows == [5] * 21
+    assert html.rows == [6] * 21  # the triage column included
     assert not {"img", "a", "b", "em", "script"} & set(html.tags)
     table = html.tags[html.tags.index("table") :]
     assert set(table) <= {"table", "thead", "tbody", "tr", "th", "td", "code", "p"}
