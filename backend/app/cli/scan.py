@@ -5,13 +5,23 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
 from app.cli.judge import latest_calibration
 from app.cli.output import ExitCode, console, err_console, fail
@@ -33,7 +43,7 @@ from app.engine.scoring import (
     probe_infos,
     score_records,
 )
-from app.engine.sinks import JsonlSink, read_jsonl
+from app.engine.sinks import JsonlSink, iter_records, read_header
 from app.engine.strategies import parse_stacks
 from app.engine.targets import TargetConfigError, build_connector, load_target_config
 from app.engine.targets.errors import TargetAuthError, TargetUnreachableError
@@ -42,6 +52,15 @@ from app.reports.redaction import redact_result
 from app.reports.render import render
 from app.reports.source import ReportSourceError, result_from_file
 from app.reports.triage import apply_triage, blocking_findings, is_set_aside
+
+
+class RateColumn(ProgressColumn):
+    """Attempts per second, worked out when the bar is drawn (ten times a second) rather than per attempt: Rich's
+    estimate sums up to a thousand samples each time it is asked."""
+
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed or 0.0:.1f} att/s")
+
 
 Severity = Literal["critical", "high", "medium", "low", "info"]
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/\s*(min|m|s|sec))?\s*$")
@@ -299,7 +318,7 @@ def scan(
     if resume:
         if not out.exists():
             fail(f"--resume: {out} does not exist; run the scan without --resume first", ExitCode.USAGE)
-        header, _ = read_jsonl(out)
+        header = read_header(out)
         if header and header.get("plan") != fingerprint:
             fail(
                 f"--resume: {out} was written by a different plan (other probes, profile, strategies, repeat or seed)",
@@ -354,8 +373,15 @@ def scan(
         raise typer.Exit(130) from None
     finally:
         sink.close()
-    _, records = read_jsonl(out)
-    score = score_records(records, probe_infos(selected), max_error_share)
+    # scored as the log is read, one attempt at a time: memory stays flat however many attempts the scan made
+    recorded = [0]
+
+    def counted(records: Iterator[AttemptRecord]) -> Iterator[AttemptRecord]:
+        for record in records:
+            recorded[0] += 1
+            yield record
+
+    score = score_records(counted(iter_records(out)), probe_infos(selected), max_error_share)
     meta = {
         "target": config.label,
         "selection": probes,
@@ -390,7 +416,7 @@ def scan(
     else:
         _print_summary(score, result, out)
     if stats.budget_exhausted:
-        left = len(plan) - len(records)
+        left = len(plan) - recorded[0]
         err_console.print(
             f"[bold yellow]stopped early[/]: {stats.budget_exhausted}; {left} attempt(s) not finished. "
             "Raise --max-requests/--max-tokens and run the same command with --resume."
@@ -438,7 +464,7 @@ async def _run(
             TextColumn("[bold]scanning"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]:.1f} att/s"),
+            RateColumn(),
             TextColumn("[red]{task.fields[errors]} errors"),
             TextColumn("[yellow]{task.fields[vulnerable]} vulnerable"),
             TextColumn("{task.fields[benign]}"),
@@ -453,7 +479,7 @@ async def _run(
         benign = {attempt.probe.id for attempt in plan if attempt.probe.kind in USABILITY_KINDS}
         with progress:
             task = progress.add_task(
-                "scan", total=len(plan), completed=skipped, rate=0.0, errors=0, vulnerable=0, benign="", roles=""
+                "scan", total=len(plan), completed=skipped, errors=0, vulnerable=0, benign="", roles=""
             )
             show_roles = roles.attacker is not None or roles.judge is not None
 
@@ -463,7 +489,6 @@ async def _run(
                     counts["refused_benign"] += record.outcome in REFUSED_BENIGN
                 else:
                     counts["vulnerable"] += record.outcome is Outcome.VULNERABLE
-                speed = progress.tasks[0].speed or 0.0
                 usage = roles.budget.usage
                 requests = (
                     " ".join(f"{role} {usage[role].requests}" for role in ROLES if usage[role].requests)
@@ -473,7 +498,6 @@ async def _run(
                 progress.update(
                     task,
                     advance=1,
-                    rate=speed,
                     errors=counts["errors"],
                     vulnerable=counts["vulnerable"],
                     benign=f"{counts['refused_benign']} benign refused" if benign else "",

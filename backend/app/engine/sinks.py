@@ -8,12 +8,16 @@ The platform's database sink implements the same interface.
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, Protocol
 
 from app.engine.model import AttemptRecord, Outcome, ToolCall, Verdict
 
 FORMAT = "secureai.attempts/v1"
+#: Bytes read at a time from the end of a log to find where its last complete line ends (on resume).
+TAIL_CHUNK = 64 * 1024
 
 
 class ResultSink(Protocol):
@@ -115,20 +119,40 @@ def read_steps(path: Path) -> dict[str, dict[str, dict[str, Any]]]:
     return steps
 
 
-def read_jsonl(path: Path) -> tuple[dict[str, Any] | None, list[AttemptRecord]]:
-    """The header and the attempt records of a results file; a torn final line is skipped."""
-    header: dict[str, Any] | None = None
-    records: list[AttemptRecord] = []
+def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """Each complete line of a results file as JSON, in file order; a torn final line is skipped. One line is in
+    memory at a time, so a log of a million attempts is read in constant memory."""
     with path.open(encoding="utf-8") as handle:
         for line in handle:
             try:
-                data = json.loads(line)
+                yield json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line cut short by a killed process
-            if data.get("type") == "scan":
-                header = data
-            elif data.get("type") == "attempt":
-                records.append(record_from_json(data))
+
+
+def read_header(path: Path) -> dict[str, Any] | None:
+    """The `scan` header of a results file (its first line), without reading the attempts after it."""
+    for data in iter_jsonl(path):
+        return data if data.get("type") == "scan" else None
+    return None
+
+
+def iter_records(path: Path) -> Iterator[AttemptRecord]:
+    """The attempt records of a results file, one at a time (scoring streams them: `score_records`)."""
+    for data in iter_jsonl(path):
+        if data.get("type") == "attempt":
+            yield record_from_json(data)
+
+
+def read_jsonl(path: Path) -> tuple[dict[str, Any] | None, list[AttemptRecord]]:
+    """The header and all attempt records of a results file (in memory; prefer `iter_records` for big logs)."""
+    header: dict[str, Any] | None = None
+    records: list[AttemptRecord] = []
+    for data in iter_jsonl(path):
+        if data.get("type") == "scan":
+            header = data
+        elif data.get("type") == "attempt":
+            records.append(record_from_json(data))
     return header, records
 
 
@@ -141,8 +165,12 @@ class JsonlSink:
         self.header: dict[str, Any] | None = None
         self._done: set[str] = set()
         if resume and path.exists():
-            self.header, records = read_jsonl(path)
-            self._done = {record.key for record in records}
+            # one pass over the log for the header and the finished keys, without building the records
+            for data in iter_jsonl(path):
+                if data.get("type") == "scan":
+                    self.header = data
+                elif data.get("type") == "attempt":
+                    self._done.add(data["key"])
             self._truncate_torn_tail()
         elif path.exists():
             path.unlink()
@@ -150,10 +178,22 @@ class JsonlSink:
         self._handle: IO[str] = path.open("a", encoding="utf-8")
 
     def _truncate_torn_tail(self) -> None:
-        """Drop a partial last line so the next record starts on a line of its own."""
-        data = self.path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            self.path.write_bytes(data[: data.rfind(b"\n") + 1])
+        """Drop a partial last line so the next record starts on a line of its own (reading only the tail)."""
+        with self.path.open("rb+") as handle:
+            end = handle.seek(0, os.SEEK_END)
+            position = end
+            while position > 0:
+                start = max(0, position - TAIL_CHUNK)
+                handle.seek(start)
+                chunk = handle.read(position - start)
+                if position == end and chunk.endswith(b"\n"):
+                    return
+                newline = chunk.rfind(b"\n")
+                if newline >= 0:
+                    handle.truncate(start + newline + 1)
+                    return
+                position = start
+            handle.truncate(0)
 
     def completed_keys(self) -> set[str]:
         return set(self._done)

@@ -13,7 +13,7 @@ from app.engine.plan import build_plan, plan_fingerprint, profile_counts
 from app.engine.probes.registry import get_probe, select
 from app.engine.probes.schema import Probe
 from app.engine.runner import slot_extra
-from app.engine.sinks import JsonlSink, read_jsonl, record_from_json, record_to_json
+from app.engine.sinks import JsonlSink, iter_records, read_header, read_jsonl, record_from_json, record_to_json
 from app.engine.strategies import parse_stacks
 
 
@@ -81,6 +81,30 @@ def test_sink_round_trips_records_and_resumes_after_a_torn_line(tmp_path: Path) 
     assert records[1].outcome is Outcome.VULNERABLE
     assert records[0] == _record("a")
     assert all(json.loads(line) for line in path.read_text().splitlines())  # no torn line left
+
+
+@pytest.mark.parametrize("torn_bytes", [10, 200_000])  # shorter and longer than the tail the sink reads back
+def test_a_torn_line_longer_than_the_tail_read_is_dropped_whole(tmp_path: Path, torn_bytes: int) -> None:
+    path = tmp_path / "r.jsonl"
+    sink = JsonlSink(path, resume=False)
+    sink.write_header({"plan": "abc"})
+    sink.write(_record("a"))
+    sink.close()
+    kept = path.read_bytes()
+    with path.open("a") as handle:
+        handle.write('{"type": "attempt", "response": "' + "x" * torn_bytes)
+    JsonlSink(path, resume=True).close()
+    assert path.read_bytes() == kept
+    assert read_header(path) == json.loads(kept.splitlines()[0])
+    assert [record.key for record in iter_records(path)] == ["a"]
+
+
+def test_a_log_that_is_one_torn_line_resumes_empty(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"type": "scan", "pl')
+    resumed = JsonlSink(path, resume=True)
+    resumed.close()
+    assert path.read_text() == "" and resumed.completed_keys() == set() and read_header(path) is None
 
 
 def test_a_new_scan_replaces_an_old_results_file(tmp_path: Path) -> None:
