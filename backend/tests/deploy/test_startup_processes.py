@@ -1,11 +1,13 @@
 """The compose stack's start-up, as plain processes against the real PostgreSQL and Redis (no container engine
 runs where the tests run; docs/deploy.md): the backend's command waits for a database that does not exist yet,
 migrates it, serves and turns ready; the worker's command starts with the old deployment's variable names; the
-compose files' healthchecks pass against them."""
+compose file's healthchecks pass against them, and so does the migration guide's `alembic upgrade head` in the
+image's working directory. Timeouts are upper bounds, for a loaded machine."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -109,7 +111,7 @@ def test_the_stack_starts_as_plain_processes(
     # the backend's command from the compose file, on a free loopback port instead of 0.0.0.0:8000
     command = [part.replace("0.0.0.0", "127.0.0.1") for part in compose["backend"]["command"]]
     command[command.index("--port") + 1] = str(port)
-    backend = spawn([*command, "--wait", "20"], backend_env, backend_log)
+    backend = spawn([*command, "--wait", "60"], backend_env, backend_log)
     worker = None
     try:
         wait_until(
@@ -117,7 +119,7 @@ def test_the_stack_starts_as_plain_processes(
             lambda: "waiting for the database" in backend_log.read_text(),
             backend,
             backend_log,
-            20,
+            60,
         )
         create_database()
         ready = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5)
@@ -128,7 +130,7 @@ def test_the_stack_starts_as_plain_processes(
             except httpx.TransportError:
                 return False
 
-        wait_until("/ready answering 200", is_ready, backend, backend_log, 25)
+        wait_until("/ready answering 200", is_ready, backend, backend_log, 60)
         answer = ready.get("/ready").json()
         assert answer["revision"] == list(head_revisions()) and answer["queue"] == "celery"
         output = backend_log.read_text()
@@ -141,7 +143,7 @@ def test_the_stack_starts_as_plain_processes(
         worker_env.pop("SECUREAI_BROKER_URL", None)
         worker_log = tmp_path / "worker.log"
         worker = spawn(compose["worker"]["command"], worker_env, worker_log)
-        wait_until("the worker being ready", lambda: " ready." in worker_log.read_text(), worker, worker_log, 25)
+        wait_until("the worker being ready", lambda: " ready." in worker_log.read_text(), worker, worker_log, 60)
         worker_output = worker_log.read_text()
         assert "SECRET_KEY (the earlier deployment's name) is used as SECUREAI_SECRET_KEY" in worker_output
         assert "REDIS_URL (the earlier deployment's name) is used as SECUREAI_BROKER_URL" in worker_output
@@ -155,6 +157,25 @@ def test_the_stack_starts_as_plain_processes(
             check[0] = str(Path(sys.executable).parent / check[0])
             result = subprocess.run(check, env=compose_env, cwd=tmp_path, capture_output=True, text=True, timeout=30)
             assert result.returncode == 0, (service, result.stderr)
+
+        # the migration guide's `docker compose exec backend alembic upgrade head`, in the image's working
+        # directory: alembic.ini beside `app`, a link to the package (tests/deploy/test_static.py checks the
+        # Dockerfile lays /app out so)
+        image_app = tmp_path / "app"
+        image_app.mkdir()
+        shutil.copyfile(BACKEND_DIR / "alembic.ini", image_app / "alembic.ini")
+        (image_app / "app").symlink_to(BACKEND_DIR / "app")
+        bin_dir = Path(sys.executable).parent
+        guide = subprocess.run(
+            ["bash", "-c", f"{bin_dir}/alembic upgrade head && {bin_dir}/alembic current"],
+            env=compose_env,
+            cwd=image_app,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert guide.returncode == 0, guide.stderr
+        assert f"{answer['revision'][0]} (head)" in guide.stdout
     finally:
         codes = [stop(process) for process in (worker, backend) if process is not None]
     # uvicorn ends a server stopped by SIGTERM by raising the signal again after its clean shutdown
