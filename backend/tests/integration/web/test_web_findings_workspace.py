@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -343,3 +344,64 @@ def test_triage_inline_in_bulk_and_through_the_api(web: Web, seeded: Seeded) -> 
 def test_two_scans_compared_a_scans_success_charts_and_a_running_scans_pace(web: Web, seeded: Seeded) -> None:
     _comparison_and_charts(web, seeded)
     _live_pace(web, seeded)
+
+
+def test_a_scan_job_records_its_retries_and_429s_while_it_runs_and_in_its_result(database_url: str) -> None:
+    """The real job against the flaky simulator (15% of answers 429, 10% 500): the scan row carries the
+    counters while it runs (what the live fragment reads) and the result keeps them."""
+    import asyncio
+    import threading
+
+    from sqlalchemy.orm import sessionmaker
+
+    from app.crud.targets import create_target
+    from app.db import migrate
+    from app.demo.simulator import running_simulator
+    from app.jobs.scan_job import run_scan
+
+    migrate.upgrade(database_url)
+    engine = create_engine(database_url)
+    sessions = sessionmaker(engine)
+    seen: list[dict[str, int]] = []
+    done = threading.Event()
+    with running_simulator("flaky", seed=5, latency_s=0.01) as (url, _):
+        with sessions() as session, session.begin():
+            user = User(username="owner", email="owner@example.org", hashed_password="x")
+            session.add(user)
+            session.flush()
+            settings = {"type": "openai", "model": "sim", "base_url": url, "timeout_s": 0.3, "backoff_max_s": 0.05}
+            target = create_target(session, name="flaky", settings=settings)
+            scan = Scan(
+                name="live counters",
+                model_name="sim",
+                model_type="openai",
+                status=ScanStatus.PENDING,
+                created_by=user.id,
+                target_id=target.id,
+                options={"probes": "pack:system_prompt_leak", "strategies": "none", "concurrency": 4},
+            )
+            session.add(scan)
+            session.flush()
+            scan_id = scan.id
+
+        def watch() -> None:
+            while not done.is_set():
+                with sessions() as session:
+                    results = session.scalar(select(Scan.results).where(Scan.id == scan_id)) or {}
+                if isinstance(results.get("live"), dict):
+                    seen.append(results["live"])
+                time.sleep(0.05)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            asyncio.run(run_scan(sessions, scan_id))
+        finally:
+            done.set()
+            watcher.join()
+    with sessions() as session:
+        result = session.get_one(Scan, scan_id).results or {}
+    engine.dispose()
+    assert seen and seen[-1]["rate_limited"] > 0 and seen[-1]["retried"] >= seen[-1]["rate_limited"], seen[-3:]
+    assert result["rate_limited_responses"] >= seen[-1]["rate_limited"] > 0
+    assert result["retried_requests"] >= result["rate_limited_responses"] and "live" not in result
