@@ -1,120 +1,29 @@
-"""Stateful HTTP applications and streamed replies through the `http` target type, over real HTTP.
-
-The double is a chat application that keeps each conversation on the server: POST /sessions opens one and
-returns its id (in a JSON field, a header or a cookie, as asked), POST /chat takes one message with the id
-(header, cookie, or in the URL) and answers from the whole server-side conversation with the simulator's own
-rules, DELETE /sessions/{id} ends it. It can also stream its reply as server-sent events or JSON lines."""
+"""Stateful HTTP applications and streamed replies through the `http` target type, over real HTTP, against the
+chat application of stateful_double.py (conversations kept on the server)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import re
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 from typer.testing import CliRunner
 
 from app.cli.main import app as cli
-from app.demo.simulator import answer, running_roles
+from app.demo.simulator import running_roles
 from app.engine.model import Message
 from app.engine.sinks import read_jsonl
 from app.engine.targets import build_connector, load_target_config
-
-
-@dataclass
-class ChatApp:
-    mode: str = "vulnerable"
-    stream: str = ""  # "", "sse" or "ndjson"
-    sessions: dict[str, list[dict[str, str]]] = field(default_factory=dict)
-    ended: list[str] = field(default_factory=list)
-    turns_without_session: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def reply(self, history: list[dict[str, str]]) -> str:
-        asked = history[-1]["content"]
-        if "What code word" in asked:
-            planted = re.findall(r"code word for later: (\w+)", " ".join(m["content"] for m in history))
-            return planted[-1] if planted else "You gave me no code word."
-        return answer(self.mode, history, [])[0]  # type: ignore[arg-type]
-
-
-def _handler(chat: ChatApp) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def _json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
-            self._send(status, json.dumps(data).encode(), {"content-type": "application/json", **(headers or {})})
-
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers.get("content-length", "0"))) or b"null")
-            if self.path.startswith("/sessions"):
-                via = self.path.partition("via=")[2] or "json"
-                with chat.lock:
-                    session = f"s-{len(chat.sessions) + 1}"
-                    chat.sessions[session] = []
-                if via == "header":
-                    return self._json(201, {"ok": True}, {"X-Conversation": session})
-                if via == "cookie":
-                    return self._json(201, {"ok": True}, {"Set-Cookie": f"sid={session}; Path=/; HttpOnly"})
-                return self._json(201, {"conversation": {"id": session}})
-            session = self.headers.get("x-conversation") or ""
-            cookie = re.search(r"(?:^|;\s*)sid=([^;]+)", self.headers.get("cookie", ""))
-            session = session or (cookie.group(1) if cookie else "") or self.path.rpartition("/chat/")[2]
-            if session not in chat.sessions:
-                chat.turns_without_session += 1
-                return self._json(404, {"error": {"message": "no such conversation"}})
-            history = chat.sessions[session]
-            history.append({"role": "user", "content": body["message"]})
-            text = chat.reply(history)
-            history.append({"role": "assistant", "content": text})
-            if chat.stream == "sse":
-                words = text.split(" ")
-                events = [{"delta": word + (" " if i < len(words) - 1 else "")} for i, word in enumerate(words)]
-                raw = "".join(f"event: delta\ndata: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
-                return self._send(200, raw.encode(), {"content-type": "text/event-stream"})
-            if chat.stream == "ndjson":
-                raw = "".join(json.dumps({"delta": char}) + "\n" for char in text)
-                return self._send(200, raw.encode(), {"content-type": "application/x-ndjson"})
-            return self._json(200, {"reply": text})
-
-        def do_DELETE(self) -> None:
-            session = self.path.rpartition("/")[2]
-            with chat.lock:
-                known = chat.sessions.get(session) is not None and session not in chat.ended
-                if known:
-                    chat.ended.append(session)
-            self._json(204 if known else 404, {})
-
-        def log_message(self, *_: Any) -> None:
-            return None
-
-    return Handler
+from tests.integration.engine.stateful_double import ChatApp, running_chat_app
 
 
 @pytest.fixture
 def chat_app() -> Iterator[tuple[ChatApp, str]]:
-    chat = ChatApp()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(chat))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield chat, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with running_chat_app() as served:
+        yield served
 
 
 SESSIONS = {
