@@ -54,7 +54,9 @@ def test_scans_and_targets_are_deleted_with_their_rows_and_the_deletion_is_audit
     assert all(before.values()), before  # the scan has attempts, findings and a compliance assessment
     finding = api.client.get(f"/api/v1/scans/{second}/findings?limit=1", headers=viewer).json()["items"][0]
     triaged = api.client.put(
-        f"/api/v1/findings/{finding['id']}/triage", json={"state": "false_positive"}, headers=analyst
+        f"/api/v1/findings/{finding['id']}/triage",
+        json={"state": "false_positive", "comment": "the canary is a test value"},
+        headers=analyst,
     )
     assert triaged.status_code == 200, triaged.text
 
