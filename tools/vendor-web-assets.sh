@@ -42,3 +42,8 @@ vendor htmx.org 2.0.11 \
 vendor swagger-ui-dist 5.35.0 \
     sha512-U06rpMtW9V3XPGOBeamTUSr0Z09jMX4IJuANpE/EZbAhw0G8CgwrzU4YmXkn/h0wCDNsXdGarTNNHC3sU8yVUQ== \
     swagger-ui swagger-ui-bundle.js swagger-ui.css
+# axe-core: not loaded by any page; the browser tests inject it to check every page against WCAG 2.1 AA
+vendor axe-core 4.14.1 \
+    sha512-FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNtuFooJpZe37OgudVGtQ== \
+    axe axe.min.js
+cp "$work/axe-core/package/LICENSE-3RD-PARTY.txt" "$dest/axe-LICENSE-3RD-PARTY.txt"  # code axe.min.js bundles
