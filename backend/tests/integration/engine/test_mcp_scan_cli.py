@@ -44,8 +44,18 @@ def http_server() -> Iterator[Any]:
     started: list[uvicorn.Server] = []
     threads: list[threading.Thread] = []
 
-    def serve(name: str) -> str:
-        app = build(name).streamable_http_app()
+    def serve(name: str, token: str | None = None) -> str:
+        inner = build(name).streamable_http_app()
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            """The server behind a bearer token when one is given (401 without it)."""
+            headers = dict(scope.get("headers") or [])
+            if scope["type"] == "http" and token and headers.get(b"authorization") != f"Bearer {token}".encode():
+                await send({"type": "http.response.start", "status": 401, "headers": []})
+                await send({"type": "http.response.body", "body": b""})
+                return
+            await inner(scope, receive, send)
+
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
@@ -98,11 +108,20 @@ def test_an_honest_server_over_stdio_has_no_finding() -> None:
     }  # fmt: skip
 
 
-def test_the_poisoned_server_over_http_beside_the_honest_one_over_stdio(http_server: Any, tmp_path: Path) -> None:
-    poisoned = http_server("poisoned")
+def test_the_poisoned_server_over_http_beside_the_honest_one_over_stdio(
+    http_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    poisoned = http_server("poisoned", token="mcp-token-41c9")
     honest = _stdio("honest")
     out_file = tmp_path / "mcp.json"
-    code, out, err = _invoke("mcp", "scan", "-s", honest, "-s", poisoned, "--out", str(out_file), "--fail-on", "high")
+    denied, _, err = _invoke("mcp", "scan", "-s", poisoned, "--timeout", "5")
+    assert denied == 3 and f"error: {poisoned}: MCPError" in " ".join(err.split())
+    monkeypatch.setenv("MCP_TEST_TOKEN", "mcp-token-41c9")
+    code, out, err = _invoke(
+        "mcp", "scan", "-s", honest, "-s", poisoned, "--header", "Authorization: Bearer ${MCP_TEST_TOKEN}",
+        "--out", str(out_file), "--fail-on", "high",
+    )  # fmt: skip
+    assert "mcp-token-41c9" not in out + err + out_file.read_text(encoding="utf-8")
     assert code == 1, out + err  # critical and high findings
     assert "finding(s) at or above high" in err
     document = json.loads(out_file.read_text(encoding="utf-8"))
