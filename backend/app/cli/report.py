@@ -14,7 +14,7 @@ from app.cli.packs import PacksOption, activate_packs
 from app.cli.triage import load_triage_option
 from app.reports.partial import partial_of
 from app.reports.render import FORMATS, render
-from app.reports.source import ReportSourceError, result_from_file, result_from_scan
+from app.reports.source import ReportSourceError, result_from_file
 from app.reports.triage import apply_triage, blocking_findings
 
 Format = Literal["json", "sarif", "junit", "csv", "md", "html", "pdf"]
@@ -25,6 +25,8 @@ def load(source: str, *, platform_triage: bool = True) -> dict[str, Any]:
     """The scan result for SOURCE: a scan id in the configured database (with its target's triage unless
     `platform_triage` is False), or a .jsonl / .json file."""
     if source.isdigit():
+        from app.crud.reports import result_from_scan
+
         with database_session(("scans", "attempts")) as session:
             return result_from_scan(session, int(source), triage=platform_triage)
     return result_from_file(Path(source))

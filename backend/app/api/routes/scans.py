@@ -19,6 +19,7 @@ from app.auth import service
 from app.auth.rbac import Permission
 from app.crud import housekeeping
 from app.crud import scans as scans_crud
+from app.crud.reports import result_from_scan
 from app.crud.rescore import RescoreNotPossibleError
 from app.crud.rescore import rescore_scan as rescore_use_case
 from app.db.enums import ScanStatus, Severity
@@ -28,7 +29,7 @@ from app.engine.plan import DEFAULT_PROFILE, Profile
 from app.jobs.scan_job import ScanOptions
 from app.reports.redaction import redact_result
 from app.reports.render import FORMATS, render
-from app.reports.source import ReportSourceError, result_from_scan
+from app.reports.source import ReportSourceError
 
 router = APIRouter(prefix="/scans", tags=["scans"])
 Reader = Annotated[service.Principal, Depends(require(Permission.READ))]
