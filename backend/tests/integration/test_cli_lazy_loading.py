@@ -32,6 +32,7 @@ EXPECTED_COMMANDS = [
     "strategies",
     "target",
     "import",
+    "mcp",
     "compliance",
     "secrets",
     "audit",
