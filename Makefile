@@ -68,7 +68,7 @@ pytest: setup  ## the test suite (PostgreSQL and Redis tests need 127.0.0.1:5432
 
 migration-selftest: setup  ## the guide's self-test on SQLite, with both legacy samples
 	cd $(BACKEND) && .venv/bin/python scripts/test_migration.py \
-		--legacy ../../shared/legacy/secureai-legacy.db --legacy ../../shared/legacy/secureai-legacy-unversioned.db
+		--legacy tests/fixtures/legacy/secureai-legacy.db --legacy tests/fixtures/legacy/secureai-legacy-unversioned.db
 
 bench: setup  ## run every benchmark; each prints one JSON line
 	cd $(BACKEND) && for b in ../bench/[a-z]*.py; do .venv/bin/python $$b || exit 1; done
