@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from app.crud.overview import conclusive
 from app.crud.retest import open_findings
-from app.db.enums import ComplianceStatus, ScanStatus
-from app.db.models import ComplianceMapping, Scan, Target
+from app.db.enums import ComplianceStatus, ScanStatus, TriageState
+from app.db.models import ComplianceMapping, FindingTriage, Scan, Target, Vulnerability
 
 __all__ = ["RequirementStanding", "TrendPoint", "coverage_pct", "find_target", "target_status", "target_trend"]
 
@@ -157,7 +157,39 @@ def target_status(session: Session, target_id: int) -> dict[str, list[Requiremen
                 standing[framework].append(_standing(assessed[-1], scans, stale=True))
                 continue
         standing[framework].append(_standing(now, scans, stale=not fresh))
-    return dict(standing)
+    false_positives = _false_positive_probes(session, target_id)
+    return {
+        framework: [_without_false_positives(item, false_positives) for item in items]
+        for framework, items in standing.items()
+    }
+
+
+def _false_positive_probes(session: Session, target_id: int) -> set[str]:
+    """Probes whose weakness on this target a reviewer marked as a false positive."""
+    triaged = and_(FindingTriage.target_id == Scan.target_id, FindingTriage.fingerprint == Vulnerability.fingerprint)
+    rows = session.scalars(
+        select(Vulnerability.probe_name)
+        .join(Scan, Scan.id == Vulnerability.scan_id)
+        .join(FindingTriage, triaged)
+        .where(Scan.target_id == target_id, FindingTriage.state == TriageState.FALSE_POSITIVE)
+        .distinct()
+    )
+    return {probe for probe in rows if probe}
+
+
+def _without_false_positives(item: RequirementStanding, false_positives: set[str]) -> RequirementStanding:
+    """A requirement failed only by findings triaged as false positives did not fail: their probes were scored
+    and, per the reviewer, did not succeed (partial when some of its probes went unscored). An accepted risk
+    still fails (docs/compliance.md)."""
+    failed = _failed_probes(item.evidence)
+    if item.status is not ComplianceStatus.NON_COMPLIANT or not failed or not set(failed) <= false_positives:
+        return item
+    try:
+        unscored = (json.loads(item.evidence or "{}") or {}).get("unscored_probes") or []
+    except ValueError:
+        unscored = []
+    status = ComplianceStatus.PARTIAL if unscored else ComplianceStatus.COMPLIANT
+    return replace(item, status=status, finding_ids=[])
 
 
 def _standing(

@@ -26,7 +26,7 @@ from tests.integration.api.conftest import Api
 from tests.integration.web.conftest import Browser
 from tests.platform import PASSWORD
 
-SEVERITY_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1, "info": 0}
+FAILED = "non_compliant"
 
 
 def _report(api: Api, headers: dict[str, str], scan_id: int, name: str) -> bytes:
@@ -153,6 +153,20 @@ def test_a_false_positive_leaves_the_summary_the_score_and_the_gate(
     lapsed = json.loads(_report(api, analyst, scan["id"], "json"))
     assert lapsed["summary"]["findings_set_aside"] == 1
     assert runner.invoke(cli, ["report", str(scan["id"]), "-f", "md", "--fail-on", worst]).exit_code == 1
+
+    # compliance standing: a requirement failed only by false positives did not fail; an accepted risk still fails
+    def failing() -> set[tuple[str, str]]:
+        standing = api.client.get(f"/api/v1/targets/{target['id']}/compliance", headers=analyst).json()
+        return {(f["framework"], r["id"]) for f in standing for r in f["requirements"] if r["status"] == FAILED}
+
+    failed = failing()
+    assert failed
+    for finding in after["findings"]:
+        body = {"state": "false_positive", "comment": "the simulator's own canary"}
+        row_id = by_probe[finding["probe_id"]]["id"]
+        assert api.client.put(f"/api/v1/findings/{row_id}/triage", json=body, headers=analyst).status_code == 200
+    assert failing() == set()
+
     # an inconclusive scan moves neither the posture nor the risk trend (its page carries the banner instead)
     assert [p["scan_id"] for p in posture()] == [scan["id"]]
     _execute(
