@@ -48,6 +48,15 @@ def scan(
         typer.Option("--out", "-o", help="Write the scan result (JSON) here; `secureai report FILE` renders it."),
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the scan result document as JSON.")] = False,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            help="An earlier result of this command (--out): each server it lists is held to the listing recorded "
+            "there, so a description changed since then is a rug pull.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
     fail_on: Annotated[Severity | None, typer.Option(help="Exit 1 if a finding at least this severe is found.")] = None,
 ) -> None:
     """Connect to MCP servers over stdio or streamable HTTP, list their tools, prompts and resources, and check
@@ -58,7 +67,7 @@ def scan(
     (or html, pdf, junit, csv, md) renders it. Exit 0 clean, 1 with findings at --fail-on, 2 on usage errors,
     3 when a server cannot be started or reached."""
     from app.engine.mcp.client import McpScanError, fill_env, load_sdk
-    from app.engine.mcp.scan import scan_servers
+    from app.engine.mcp.scan import baseline_of, scan_servers
 
     headers = _headers(header or [])
     try:
@@ -69,13 +78,30 @@ def scan(
     passed = {name: value for name in env or [] if (value := _env_value(name)) is not None}
     if len(set(servers)) != len(servers):
         fail("the same --server is given twice", ExitCode.USAGE)
+    approved = None
+    if baseline is not None:
+        try:
+            approved = baseline_of(json.loads(baseline.read_text(encoding="utf-8")))
+        except (ValueError, UnicodeDecodeError) as error:
+            fail(f"--baseline {baseline}: {error}", ExitCode.USAGE)
+        unknown = [spec for spec in servers if spec not in approved]
+        if unknown:
+            fail(f"--baseline {baseline} has no listing of {unknown[0]}", ExitCode.USAGE)
 
     def progress(message: str) -> None:
         err_console.print(escape(message), highlight=False)
 
     try:
         document = asyncio.run(
-            scan_servers(servers, listings=listings, timeout_s=timeout, headers=filled, env=passed, progress=progress)
+            scan_servers(
+                servers,
+                listings=listings,
+                timeout_s=timeout,
+                headers=filled,
+                env=passed,
+                progress=progress,
+                baseline=approved,
+            )
         )
     except McpScanError as error:
         fail(str(error), ExitCode.UNREACHABLE)

@@ -63,6 +63,8 @@ class ServerListing:
     server_version: str | None = None
     instructions: str = ""
     listings: list[tuple[McpItem, ...]] = field(default_factory=list)
+    #: the listing a user approved earlier (a previous scan's result, `--baseline`): the rug-pull reference
+    baseline: tuple[McpItem, ...] | None = None
 
     def versions(self) -> list[McpItem]:
         """Every distinct version of every item across the listings, in the order first seen."""
@@ -311,31 +313,37 @@ def check_servers(servers: Iterable[ServerListing]) -> list[AttemptRecord]:
 
 
 def _rug_pull(server: ServerListing, start: int) -> Iterator[AttemptRecord]:
-    """Each item against the first listing: changed in a later listing, or added after it (one that disappears
-    is no danger of its own and passes)."""
-    if len(server.listings) < 2:
+    """Each item against the approved listing (the baseline, else the first): changed in a later listing, or
+    added after it (one that disappears is no danger of its own and passes)."""
+    reference = server.baseline if server.baseline is not None else (server.listings[0] if server.listings else ())
+    compared = server.listings if server.baseline is not None else server.listings[1:]
+    if not compared:
         return
-    first: dict[tuple[str, str], McpItem] = {(item.kind, item.name): item for item in server.listings[0]}
+    since = "since the baseline" if server.baseline is not None else "since the first listing"
+    first: dict[tuple[str, str], McpItem] = {(item.kind, item.name): item for item in reference}
     index = start
     later: dict[tuple[str, str], McpItem] = {}
     changes: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    for number, listing in enumerate(server.listings[1:], start=2):
+    for number, listing in enumerate(compared, start=len(server.listings) - len(compared) + 1):
         for item in listing:
             key: tuple[str, str] = (item.kind, item.name)
             later.setdefault(key, item)
             before = first.get(key)
             if before is None:
-                changes.setdefault(key, []).append((item.name, f"appeared in listing {number}, not in the first"))
+                changes.setdefault(key, []).append((item.name, f"appeared in listing {number}, {since}"))
             elif before.fingerprint() != item.fingerprint():
                 changes.setdefault(key, []).append(
-                    (visible(item.description)[:300], f"changed in listing {number}: {_what_changed(before, item)}")
+                    (
+                        visible(item.description)[:300],
+                        f"changed in listing {number} {since}: {_what_changed(before, item)}",
+                    )
                 )
     for name in sorted({*first, *later}):
         item = later.get(name) or first[name]
         fired = list(dict.fromkeys(changes.get(name, [])))
         shown = visible(item.description)
         if name in first and name in later and fired:
-            shown = f"first listing: {visible(first[name].description)}\nlater listing: {shown}"
+            shown = f"approved: {visible(first[name].description)}\nlater listing: {shown}"
         yield _record("mcp.rug_pull", server, item, fired, index, shown)
         index += 1
 
@@ -352,6 +360,35 @@ def _what_changed(before: McpItem, after: McpItem) -> str:
         if old != new
     ]
     return ", ".join(parts)
+
+
+def item_json(item: McpItem) -> dict[str, Any]:
+    """An item as the result document keeps it (what a later scan's `--baseline` compares with)."""
+    return {
+        "kind": item.kind,
+        "name": item.name,
+        "title": item.title,
+        "description": item.description,
+        "uri": item.uri,
+        "schema": item.schema,
+    }
+
+
+def item_of(data: Any) -> McpItem:
+    """An item from `item_json`'s form; ValueError when it is not one."""
+    if not isinstance(data, dict) or data.get("kind") not in ("tool", "prompt", "resource"):
+        raise ValueError("an item needs a kind (tool, prompt or resource)")
+    schema = data.get("schema")
+    if not isinstance(data.get("name"), str) or (schema is not None and not isinstance(schema, dict)):
+        raise ValueError("an item needs a name and an object schema (or none)")
+    return McpItem(
+        kind=data["kind"],
+        name=data["name"],
+        description=str(data.get("description") or ""),
+        schema=schema,
+        uri=str(data.get("uri") or ""),
+        title=str(data.get("title") or ""),
+    )
 
 
 def _shadowing(servers: list[ServerListing], start: int) -> Iterator[AttemptRecord]:

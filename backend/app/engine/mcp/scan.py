@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from app.engine.mcp.checks import CHECKS, ServerListing, check_infos, check_servers
+from app.engine.mcp.checks import CHECKS, McpItem, ServerListing, check_infos, check_servers, item_json, item_of
 from app.engine.mcp.client import is_url, list_server
 from app.engine.report_json import scan_result_json
 from app.engine.scoring import score_records
@@ -20,8 +20,10 @@ async def scan_servers(
     headers: Mapping[str, str] | None = None,
     env: Mapping[str, str] | None = None,
     progress: Callable[[str], None] | None = None,
+    baseline: Mapping[str, tuple[McpItem, ...]] | None = None,
 ) -> dict[str, Any]:
-    """The `secureai.scan-result/v1` document of checking SPECS (each listed `listings` times)."""
+    """The `secureai.scan-result/v1` document of checking SPECS (each listed `listings` times); a server whose
+    label is in `baseline` is held to that earlier listing for rug pulls."""
     started = datetime.now(UTC)
     servers: list[ServerListing] = []
     for spec in specs:
@@ -36,6 +38,7 @@ async def scan_servers(
                 env=None if is_url(spec) else env,
             )
         )
+        servers[-1].baseline = (baseline or {}).get(servers[-1].label)
     records = check_servers(servers)
     meta = {
         "source": "mcp",
@@ -59,4 +62,21 @@ def _server_json(server: ServerListing) -> dict[str, Any]:
         "tools": sum(item.kind == "tool" for item in first),
         "prompts": sum(item.kind == "prompt" for item in first),
         "resources": sum(item.kind == "resource" for item in first),
+        "compared_with_baseline": server.baseline is not None,
+        "listing": [item_json(item) for item in first],
     }
+
+
+def baseline_of(document: Any) -> dict[str, tuple[McpItem, ...]]:
+    """Each server's first listing from an earlier `secureai mcp scan` result, by label; ValueError when the
+    document is not one."""
+    mcp = document.get("mcp") if isinstance(document, dict) else None
+    servers = mcp.get("servers") if isinstance(mcp, dict) else None
+    if not isinstance(servers, list):
+        raise ValueError("not a secureai mcp scan result (no mcp.servers)")
+    found: dict[str, tuple[McpItem, ...]] = {}
+    for server in servers:
+        if not isinstance(server, dict) or not isinstance(server.get("listing"), list):
+            raise ValueError("a server of the result has no listing (written by an older secureai?)")
+        found[str(server.get("label"))] = tuple(item_of(item) for item in server["listing"])
+    return found

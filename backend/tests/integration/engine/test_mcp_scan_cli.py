@@ -91,8 +91,11 @@ def _affected(document: dict[str, Any]) -> dict[str, set[tuple[str, str]]]:
     return found
 
 
-def test_an_honest_server_over_stdio_has_no_finding() -> None:
-    code, out, err = _invoke("mcp", "scan", "--server", _stdio("honest"), "--json", "--fail-on", "low")
+def test_an_honest_server_over_stdio_has_no_finding(tmp_path: Path) -> None:
+    result = tmp_path / "approved.json"
+    code, out, err = _invoke(
+        "mcp", "scan", "--server", _stdio("honest"), "--json", "--fail-on", "low", "--out", str(result)
+    )  # fmt: skip
     assert code == 0, out + err
     document = json.loads(out)
     assert document["schema"] == "secureai.scan-result/v1" and document["source"] == "mcp"
@@ -106,6 +109,24 @@ def test_an_honest_server_over_stdio_has_no_finding() -> None:
     assert checked == {
         "mcp.tool_poisoning": 4, "mcp.invisible_characters": 4, "mcp.overbroad_schema": 2, "mcp.rug_pull": 4,
     }  # fmt: skip
+
+    # a later scan held to an earlier result: what was approved then is what must be listed now
+    approved = json.loads(result.read_text(encoding="utf-8"))
+    listing = approved["mcp"]["servers"][0]["listing"]
+    assert {(item["kind"], item["name"]) for item in listing} == {
+        ("tool", "get_forecast"), ("tool", "convert"), ("prompt", "summarise_forecast"), ("resource", "units"),
+    }  # fmt: skip
+    next(item for item in listing if item["name"] == "get_forecast")["description"] = "Weather forecast."
+    result.write_text(json.dumps(approved), encoding="utf-8")
+    code, out, err = _invoke("mcp", "scan", "-s", _stdio("honest"), "--baseline", str(result), "--json")
+    assert code == 0, out + err
+    findings = json.loads(out)["findings"]
+    assert [finding["probe_id"] for finding in findings] == ["mcp.rug_pull"]
+    detectors = findings[0]["evidence"][0]["detectors"]
+    assert detectors[0]["explanation"] == "changed in listing 1 since the baseline: description"
+    assert "approved: Weather forecast." in findings[0]["evidence"][0]["response"]
+    code, _, err = _invoke("mcp", "scan", "-s", _stdio("poisoned"), "--baseline", str(result))
+    assert code == 2 and "has no listing of" in err
 
 
 def test_the_poisoned_server_over_http_beside_the_honest_one_over_stdio(
@@ -167,7 +188,7 @@ def test_the_poisoned_server_over_stdio_and_the_honest_one_over_http(http_server
     assert code == 0, out + err  # no --fail-on: findings are printed, the exit code stays 0
     flat = " ".join(out.split())
     assert "(streamable-http): 2 tools, 1 prompts, 1 resources" in flat
-    assert "mcp.rug_pull" in flat and "changed in listing 2: description" in flat
+    assert "mcp.rug_pull" in flat and "changed in listing 2 since the first listing: description" in flat
     assert "mcp.tool_poisoning" in flat and "~/.ssh" in flat
 
 
