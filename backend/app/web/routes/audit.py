@@ -4,7 +4,7 @@ CSV or JSON Lines (the API's export, same filters), and a check of the hash chai
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, cast, get_args
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import select
@@ -20,6 +20,7 @@ from app.web.deps import PageError, web_require
 from app.web.templating import page
 
 router = APIRouter()
+EXPORT_FORMATS: tuple[str, ...] = get_args(ExportFormat)
 Auditor = Annotated[service.Principal, Depends(web_require(Permission.AUDIT_READ))]
 
 
@@ -33,7 +34,7 @@ def _day(value: str, name: str) -> date | None:
         raise PageError(422, f"{name} must be a date like 2026-12-31, not {value.strip()[:20]!r}") from None
 
 
-@router.get("/audit", summary="Audit records, newest first, filtered by actor, action and dates")
+@router.get("/audit", summary="Audit records, newest first, filtered by actor, action and dates; CSV/JSONL export")
 def audit_log(
     request: Request,
     session: SessionDep,
@@ -43,9 +44,24 @@ def audit_log(
     action: Annotated[str, Query(max_length=50)] = "",
     since: Annotated[str, Query(max_length=20)] = "",
     until: Annotated[str, Query(max_length=20)] = "",
+    export: Annotated[str, Query(max_length=10)] = "",
 ) -> Response:
+    """The page, or with `export=csv|jsonl` every record the filters select (the API's export, audited)."""
     # the form sends every field, blank ones as "": blank means "any"
     chosen = AuditFilter(actor.strip() or None, action.strip() or None, _day(since, "From"), _day(until, "To"))
+    if export:
+        if export not in EXPORT_FORMATS:
+            raise PageError(422, f"export must be one of {', '.join(EXPORT_FORMATS)}, not {export[:10]!r}")
+        return audit_api.export(
+            session,
+            principal,
+            client_of(request),
+            cast(ExportFormat, export),
+            actor=chosen.actor,
+            action=chosen.action,
+            since=chosen.since,
+            until=chosen.until,
+        )
     listing = audit_api.list_audit(
         session,
         principal,
@@ -68,29 +84,6 @@ def audit_log(
         "actions": known_actions(session),
     }
     return page(request, "audit/list.html", context)
-
-
-@router.get("/audit/export", summary="Download the filtered audit records (CSV or JSON Lines)")
-def export(
-    request: Request,
-    session: SessionDep,
-    principal: Auditor,
-    export_format: Annotated[ExportFormat, Query(alias="format")] = "csv",
-    actor: Annotated[str, Query(max_length=50)] = "",
-    action: Annotated[str, Query(max_length=50)] = "",
-    since: Annotated[str, Query(max_length=20)] = "",
-    until: Annotated[str, Query(max_length=20)] = "",
-) -> Response:
-    return audit_api.export(
-        session,
-        principal,
-        client_of(request),
-        export_format,
-        actor=actor.strip() or None,
-        action=action.strip() or None,
-        since=_day(since, "From"),
-        until=_day(until, "To"),
-    )
 
 
 @router.get("/audit/verify", summary="Check the hash chain (htmx fragment)")

@@ -90,13 +90,14 @@ def test_deleting_a_scan_and_a_target_asks_first_and_says_what_goes(web: Web) ->
     only = auditor.page("/audit?actor=&action=scan_delete&since=&until=")
     assert [row.select("td")[2].get_text(strip=True) for row in only.select("tbody tr")] == ["scan_delete"]
     assert only.select_one("select#action option[selected]")["value"] == "scan_delete"
-    export_link = only.select_one("a[href^='/audit/export?'][href*='format=csv']")["href"]
+    export_link = only.select_one("a[href^='/audit?'][href*='export=csv']")["href"]
     exported = auditor.get(export_link)
     assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(exported.text)))
     assert [(row["action"], row["resource_id"], row["username"]) for row in rows] == [
         ("scan_delete", str(done), "analyst")
     ]
+    assert auditor.get("/audit?export=xlsx").status_code == 422
     bad = auditor.get("/audit?since=31.12.2026")
     assert bad.status_code == 422 and "From must be a date" in bad.text
     nothing = auditor.page("/audit?action=scan_delete&since=2000-01-01&until=2000-01-02")
