@@ -14,9 +14,8 @@ from pathlib import Path
 import pytest
 from alembic import command
 from alembic.util.exc import CommandError
-from click.testing import Result
 from sqlalchemy import create_engine, inspect, text
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from app.cli.main import app as cli
 from app.config import get_settings

@@ -54,6 +54,7 @@ def configure(connection: Connection | None = None, url: str | None = None, plan
     command's function that lists the steps to run."""
     dialect = connection.dialect.name if connection is not None else (url or "").split(":", 1)[0]
     sqlite = dialect.startswith("sqlite")
+    extra: dict[str, Any] = {"fn": plan} if plan is not None else {}
     context.configure(
         connection=connection,
         url=url,
@@ -68,7 +69,7 @@ def configure(connection: Connection | None = None, url: str | None = None, plan
         # `secureai db upgrade` passes a callback to print each revision as it is applied.
         on_version_apply=config.attributes.get("on_version_apply"),
         dialect_opts={"paramstyle": "named"} if connection is None else {},
-        **({"fn": plan} if plan is not None else {}),
+        **extra,
     )
 
 
