@@ -15,6 +15,7 @@ from typing import Any, Literal, get_args
 from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from app.crud.triage import TriageRuleError, expiry_for
 from app.db.enums import AttemptOutcome, ScanStatus, Severity, TriageState
 from app.db.models import Attempt, FindingTriage, Scan, Vulnerability, utcnow
 from app.engine.probes.registry import load_probes
@@ -317,10 +318,20 @@ class TriageChange:
 
 
 def set_triage(
-    session: Session, finding_ids: Iterable[int], state: TriageState, comment: str | None, user_id: int
+    session: Session,
+    finding_ids: Iterable[int],
+    state: TriageState,
+    comment: str | None,
+    user_id: int,
+    expires_at: datetime | None = None,
 ) -> list[TriageChange]:
     """Set the triage of the weakness behind each finding (once per weakness); nothing is written when one of
-    the findings does not exist or has no fingerprint. The caller audits and commits."""
+    the findings does not exist or has no fingerprint, or the decision breaks a triage rule (a reason for a false
+    positive or an accepted risk, which ends: app/crud/triage.py). The caller audits and commits."""
+    try:
+        expiry = expiry_for(state, comment, expires_at)
+    except TriageRuleError as error:
+        raise WorkspaceError(422, str(error)) from None
     ids = list(dict.fromkeys(finding_ids))
     if not ids:
         raise WorkspaceError(422, "choose at least one finding")
@@ -357,7 +368,7 @@ def set_triage(
         if triage is None:
             triage = FindingTriage(target_id=target_id, fingerprint=row.fingerprint)
             session.add(triage)
-        triage.state, triage.comment = state, comment
+        triage.state, triage.comment, triage.expires_at = state, comment, expiry
         triage.updated_by, triage.updated_at = user_id, utcnow()
         changes.append(TriageChange(row, target_id, before, triage))
     session.flush()

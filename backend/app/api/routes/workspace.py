@@ -207,7 +207,12 @@ def read_finding(finding_id: PathId, session: SessionDep, _: Reader) -> FindingD
 class BulkTriageIn(BaseModel):
     finding_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(min_length=1, max_length=crud.MAX_BULK)
     state: TriageState
-    comment: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    comment: Annotated[str, StringConstraints(max_length=4000)] | None = Field(
+        None, description="The reason; required for false_positive and accepted_risk."
+    )
+    expires_at: datetime | None = Field(
+        None, description="accepted_risk only: when it lapses (a future UTC date or date-time; default 90 days)."
+    )
 
 
 class BulkTriageOut(BaseModel):
@@ -219,7 +224,7 @@ def bulk_triage(session: SessionDep, principal: service.Principal, client: Any, 
     """Set the triage of every finding's weakness in one transaction, one audit record each."""
     comment = (body.comment or "").strip() or None
     try:
-        changes = crud.set_triage(session, body.finding_ids, body.state, comment, principal.user.id)
+        changes = crud.set_triage(session, body.finding_ids, body.state, comment, principal.user.id, body.expires_at)
     except crud.WorkspaceError as error:  # checked before anything is written
         raise HTTPException(error.status, str(error)) from None
     for change in changes:

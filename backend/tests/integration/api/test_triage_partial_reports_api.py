@@ -78,6 +78,13 @@ def test_a_false_positive_leaves_the_summary_the_score_and_the_gate(
             assert answer.status_code == 200 and 89 <= (expires - datetime.now(UTC)).days <= 90
         else:
             assert answer.status_code == 422 and message in answer.json()["detail"], answer.text
+    # the bulk triage of the findings workspace (and the dashboard's forms on it) follows the same rules
+    chosen = {"finding_ids": [by_probe[top["probe_id"]]["id"]], "state": "accepted_risk"}
+    refused = api.client.post("/api/v1/findings/triage", json=chosen, headers=analyst)
+    assert refused.status_code == 422 and "needs a reason" in refused.json()["detail"]
+    bulk = api.client.post("/api/v1/findings/triage", json={**chosen, "comment": "for now"}, headers=analyst)
+    expires = datetime.fromisoformat(bulk.json()["items"][0]["triage"]["expires_at"])
+    assert bulk.status_code == 200 and 89 <= (expires - datetime.now(UTC)).days <= 90
     marked = api.client.put(put, json={"state": "false_positive", "comment": "our own canary page"}, headers=analyst)
     assert marked.status_code == 200 and marked.json()["triage"]["expires_at"] is None
 
