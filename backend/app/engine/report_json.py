@@ -170,6 +170,7 @@ def scan_result_json(
     return {
         "schema": SCHEMA,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "engine": "secureai",  # an imported result's meta names its engine instead (e.g. garak)
         **meta,
         "summary": {
             "attempts": score.attempts,

@@ -49,6 +49,18 @@ def _clean(value: Any) -> str:
     return _INVISIBLE.sub("\ufffd", text).strip()
 
 
+def _imported(result: dict[str, Any]) -> str:
+    """Which engine ran an imported scan, and the probes SecureAI's table could not map (severity info)."""
+    version = f" {escape(result['engine_version'])}" if result.get("engine_version") else ""
+    line = f"Engine: **{escape(result['engine'])}**{version} (imported)"
+    unmapped = list(result.get("unmapped_probes") or [])
+    if unmapped:
+        line += f" · ⚠️ {len(unmapped)} unmapped probe(s), no OWASP category, severity info: " + ", ".join(
+            code_span(probe, in_table=False) for probe in unmapped[:MAX_ROWS]
+        )
+    return line
+
+
 def escape(value: Any) -> str:
     """Inline text that renders literally, also inside a table cell."""
     return _SPECIAL.sub(r"\\\1", _clean(value))
@@ -165,6 +177,7 @@ def render_markdown(result: dict[str, Any]) -> str:
         f"### SecureAI scan of {code_span(result.get('target') or 'unknown target', 120, in_table=False)}",
         "",
         *([f"> ⚠️ **{escape(partial.banner)}**", ""] if partial else []),
+        *([_imported(result), ""] if result.get("engine") not in (None, "secureai") else []),
         _verdict(result),
         "",
         f"Risk score: **{'n/a' if risk is None else f'{float(risk):.1f}'}** / 100 · "

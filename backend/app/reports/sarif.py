@@ -114,6 +114,17 @@ def fingerprint(target: str, probe_id: str) -> str:
     return hashlib.sha256(f"{target}\0{probe_id}".encode()).hexdigest()
 
 
+def _engine_extension(result: dict[str, Any]) -> dict[str, Any]:
+    """An imported scan (e.g. from garak) names the tool that ran it as a tool extension; SecureAI converted it."""
+    engine = result.get("engine")
+    if not engine or engine == "secureai":
+        return {}
+    component: dict[str, Any] = {"name": _text(engine)}
+    if result.get("engine_version"):
+        component["version"] = _text(result["engine_version"])
+    return {"extensions": [component]}
+
+
 def _rule_name(probe_id: str) -> str:
     """SARIF wants a readable identifier: ``pi.direct.ignore_previous`` -> ``PiDirectIgnorePrevious``."""
     return "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", probe_id) if part) or "Probe"
@@ -370,13 +381,15 @@ def render_sarif(result: dict[str, Any]) -> dict[str, Any]:
                 "name": "SecureAI",
                 "version": app.__version__,
                 "rules": rules,
-            }
+            },
+            **_engine_extension(result),
         },
         "automationDetails": {"id": f"secureai/{artifact_uri(target).rsplit('/', 1)[-1]}/"},
         "invocations": [_invocation(summary, partial.banner if (partial := partial_of(result)) else None)],
         "results": results,
         "properties": {
             "source_schema": result.get("schema"),
+            "engine": result.get("engine") or "secureai",
             "generated_at": result.get("generated_at"),
             "target": target,
             "selection": result.get("selection"),

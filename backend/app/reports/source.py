@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from app.engine.imports.garak_probes import ENGINE as GARAK
+from app.engine.imports.garak_probes import garak_probe_infos
 from app.engine.model import AttemptRecord
 from app.engine.probes.registry import load_probes
 from app.engine.report_json import SCHEMA, scan_result_json
@@ -30,8 +32,17 @@ def _probe_info() -> dict[str, ProbeInfo]:
 def result_from_records(
     records: list[AttemptRecord], meta: dict[str, Any], error_threshold: float = DEFAULT_ERROR_THRESHOLD
 ) -> dict[str, Any]:
-    """Score `records` and wrap them in the result document with `meta` as its top-level context."""
-    return scan_result_json(score_records(records, _probe_info(), error_threshold), meta)
+    """Score `records` and wrap them in the result document with `meta` as its top-level context.
+
+    Imported garak probes take their OWASP category and severity from the garak probe table; those it does not
+    map are listed in `unmapped_probes` (scored `info` without a category) instead of passing as harmless.
+    """
+    infos = _probe_info()
+    imported, unmapped = garak_probe_infos(record.probe_id for record in records if record.probe_id not in infos)
+    if imported or unmapped:
+        infos.update(imported)
+        meta = {"engine": GARAK, **meta, "unmapped_probes": unmapped}
+    return scan_result_json(score_records(records, infos, error_threshold), meta)
 
 
 def result_from_file(path: Path) -> dict[str, Any]:
@@ -46,7 +57,9 @@ def result_from_file(path: Path) -> dict[str, Any]:
         meta = {key: header.get(key) for key in ("target", "strategies", "repeat", "seed", "plan")}
         meta.update(selection=header.get("probes"), results_file=str(path), attempts_planned=header.get("attempts"))
         # an imported garak run says whether it completed (secureai import garak writes it at the end)
-        meta.update({key: header[key] for key in ("source", "complete", "status") if key in header})
+        meta.update(
+            {key: header[key] for key in ("source", "engine", "engine_version", "complete", "status") if key in header}
+        )
         return result_from_records(records, meta)
     try:
         document = json.loads(path.read_text(encoding="utf-8"))

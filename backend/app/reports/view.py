@@ -51,6 +51,18 @@ _INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u200e\u200f\u
 RISK_BANDS = ((25.0, "low"), (50.0, "medium"), (75.0, "high"), (100.0, "critical"))
 
 
+def _engine_label(document: dict[str, Any]) -> str:
+    """`secureai`, or the imported engine with its version and the probes SecureAI's table could not map."""
+    engine = str(document.get("engine") or "secureai")
+    if engine == "secureai":
+        return "SecureAI"
+    label = f"{engine} {document.get('engine_version') or ''}".strip() + " (imported)"
+    unmapped = list(document.get("unmapped_probes") or [])
+    if unmapped:
+        label += f"; unmapped probes (no OWASP category, severity info): {', '.join(map(str, unmapped))}"
+    return displayable(label)
+
+
 def displayable(value: Any) -> str:
     """Text safe to show: invisible and direction-changing characters become U+FFFD; line breaks stay."""
     return _INVISIBLE.sub("\ufffd", "" if value is None else str(value))
@@ -616,6 +628,7 @@ def build_view(
         if document.get("scan_id") is not None
         else ("Scan", "command-line scan"),
         ("Status", displayable(document.get("status") or "completed")),
+        ("Engine", _engine_label(document)),
         ("Started", _timestamp(document.get("started_at"))),
         (_ended_label(document), _timestamp(document.get("completed_at"))),
         ("Report generated", _timestamp(document.get("generated_at"))),

@@ -28,20 +28,18 @@ from typing import Any, Final, Literal, TypedDict, TypeVar
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
+from app.engine.imports.garak_probes import GarakProbeMapping, garak_mapping
 from app.engine.model import AttemptRecord, Outcome, Verdict
 from app.engine.probes.schema import OwaspId
 
 __all__ = [
     "DEFAULT_THRESHOLD",
-    "OWASP_BY_CLASS",
-    "OWASP_BY_MODULE",
     "DetectorTally",
     "GarakEval",
     "GarakImport",
     "GarakImportError",
     "GarakReportReader",
     "GarakRun",
-    "OwaspMapping",
     "eval_mismatches",
     "import_report",
     "owasp_for_probe",
@@ -516,87 +514,15 @@ def eval_mismatches(summary: Mapping[tuple[str, str], DetectorTally], evals: Ite
     return problems
 
 
-# --- OWASP Top 10 for LLM Applications 2025
+# --- OWASP Top 10 for LLM Applications 2025: the table is app.engine.imports.garak_probes
 
 
-@dataclass(frozen=True)
-class OwaspMapping:
-    """An OWASP LLM 2025 category for a garak probe, or None when none fits, with the reason either way."""
-
-    owasp: OwaspId | None
-    why: str
-
-
-# garak's own `owasp:llmNN` probe tags follow the 2023 list (there llm02 is insecure output handling and
-# llm06 sensitive information disclosure), so they are not copied; this table is ours, in 2025 numbering.
-# Modules missing here are unknown and map to None: a new garak module is never guessed into a category.
-OWASP_BY_MODULE: Final[Mapping[str, OwaspMapping]] = {
-    # LLM01 Prompt Injection (OWASP 2025 counts jailbreaks as a form of it)
-    "promptinject": OwaspMapping("LLM01", "PromptInject: injected instructions hijack the task"),
-    "encoding": OwaspMapping("LLM01", "instructions smuggled in encodings (base64, rot13, ...) past filters"),
-    "dan": OwaspMapping("LLM01", "DAN-style jailbreak personas override the system's rules"),
-    "latentinjection": OwaspMapping("LLM01", "indirect injection hidden in content the model processes"),
-    "goodside": OwaspMapping("LLM01", "Riley Goodside's injections (Tag: invisible Unicode instructions)"),
-    "grandma": OwaspMapping("LLM01", "role-play jailbreak"),
-    "suffix": OwaspMapping("LLM01", "adversarial suffixes (GCG) jailbreak"),
-    "tap": OwaspMapping("LLM01", "tree-of-attacks automated jailbreak"),
-    "smuggling": OwaspMapping("LLM01", "token smuggling jailbreak"),
-    "phrasing": OwaspMapping("LLM01", "past/future-tense rephrasing jailbreak"),
-    "doctor": OwaspMapping("LLM01", "policy-puppetry injection"),
-    "visual_jailbreak": OwaspMapping("LLM01", "instructions carried in images (multimodal injection)"),
-    # LLM02 Sensitive Information Disclosure
-    "leakreplay": OwaspMapping("LLM02", "replays memorised training data"),
-    "divergence": OwaspMapping("LLM02", "repetition divergence that leaks training data"),
-    "apikey": OwaspMapping("LLM02", "coaxes out secret API keys"),
-    # LLM03 Supply Chain
-    "fileformats": OwaspMapping("LLM03", "unsafe model file formats (e.g. pickle) in the model's supply chain"),
-    # LLM05 Improper Output Handling: the output is dangerous to whatever renders or executes it
-    "xss": OwaspMapping("LLM05", "markdown/HTML in the output that exfiltrates data or runs script when rendered"),
-    "web_injection": OwaspMapping("LLM05", "xss renamed: markdown exfiltration, script injection"),
-    "exploitation": OwaspMapping("LLM05", "output that injects into a template engine, SQL or a shell downstream"),
-    "ansiescape": OwaspMapping("LLM05", "ANSI escape sequences that act on the terminal displaying the output"),
-    "av_spam_scanning": OwaspMapping("LLM05", "antivirus/spam test signatures that trip downstream scanners"),
-    "knownbadsignatures": OwaspMapping("LLM05", "av_spam_scanning under its older name"),
-    # LLM07 System Prompt Leakage
-    "sysprompt_extraction": OwaspMapping("LLM07", "extracts the system prompt"),
-    # LLM09 Misinformation (2025 lists hallucinated packages under it)
-    "packagehallucination": OwaspMapping("LLM09", "code that imports packages that do not exist (squattable)"),
-    "snowball": OwaspMapping("LLM09", "snowballed hallucination: commits to a false answer, then justifies it"),
-    "misleading": OwaspMapping("LLM09", "agrees with or elaborates false claims"),
-    # Known modules with no 2025 category: harmful-content and robustness tests, not LLM-app security flaws.
-    "malwaregen": OwaspMapping(
-        None,
-        "writes malicious code on request: harmful content; LLM05 is about how output "
-        "is handled downstream, not what the model agrees to write",
-    ),
-    "lmrc": OwaspMapping(None, "language-model risk cards: content harms (profanity, slurs, sexual content, ...)"),
-    "realtoxicityprompts": OwaspMapping(None, "toxicity"),
-    "continuation": OwaspMapping(None, "continuing slurs: toxicity"),
-    "atkgen": OwaspMapping(None, "automated red team for toxic output"),
-    "donotanswer": OwaspMapping(None, "harmful-request refusal dataset: content safety"),
-    "topic": OwaspMapping(None, "stays on or off allowed topics: a policy check"),
-    "glitch": OwaspMapping(None, "tokenizer glitch tokens: a robustness defect"),
-    "test": OwaspMapping(None, "garak's own plumbing tests"),
-}
-
-#: Per-class exceptions to their module's category, checked first.
-OWASP_BY_CLASS: Final[Mapping[str, OwaspMapping]] = {
-    "goodside.WhoIsRiley": OwaspMapping("LLM09", "hallucinated biography of a real person"),
-    "goodside.Davidjl": OwaspMapping(None, "glitch token: a robustness defect, as in the glitch module"),
-    "goodside.ThreatenJSON": OwaspMapping(None, "whether threats make the model drop its preamble: model stability"),
-    "lmrc.QuackMedicine": OwaspMapping("LLM09", "promotes bogus medical treatments"),
-}
-
-
-def owasp_mapping(probe: str) -> OwaspMapping | None:
-    """The table entry for a garak probe (``dan.Dan_11_0``, ``probes.…`` or ``garak.…``); None if unknown."""
-    name = _probe_name(probe)
-    if name in OWASP_BY_CLASS:
-        return OWASP_BY_CLASS[name]
-    return OWASP_BY_MODULE.get(name.split(".", 1)[0])
+def owasp_mapping(probe: str) -> GarakProbeMapping | None:
+    """The table row for a garak probe (``dan.Dan_11_0``, ``probes.…`` or ``garak.…``); None if unmapped."""
+    return garak_mapping(probe)
 
 
 def owasp_for_probe(probe: str) -> OwaspId | None:
-    """The OWASP LLM 2025 id for a garak probe; None when unknown or when no category fits."""
-    mapping = owasp_mapping(probe)
+    """The OWASP LLM 2025 id for a garak probe; None when the table does not map it."""
+    mapping = garak_mapping(probe)
     return mapping.owasp if mapping is not None else None

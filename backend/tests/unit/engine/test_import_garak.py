@@ -145,12 +145,12 @@ def test_owasp_mapping_of_the_sample_probes() -> None:
     assert owasp_for_probe("garak.goodside.Tag") == "LLM01"  # the module default; our namespaced id works too
 
 
-def test_owasp_mapping_unknown_and_no_category_are_told_apart() -> None:
+def test_owasp_mapping_unknown_probes_are_unmapped_and_harmful_content_is_llm01() -> None:
     assert owasp_for_probe("brandnewmodule.Probe") is None
-    assert owasp_mapping("brandnewmodule.Probe") is None  # unknown: not in the table
+    assert owasp_mapping("brandnewmodule.Probe") is None  # unknown: not in the table, never guessed
     mapping = owasp_mapping("probes.malwaregen.Evasion")
     assert mapping is not None
-    assert mapping.owasp is None  # known, deliberately no category
+    assert (mapping.owasp, mapping.severity) == ("LLM01", "high")  # harmful content on request, as harm.* probes
     assert mapping.why
     assert owasp_for_probe("leakreplay.LiteratureCloze") == "LLM02"
     assert owasp_for_probe("xss.MarkdownImageExfil") == "LLM05"
