@@ -175,7 +175,13 @@ UPDATE scans SET
     results = json_build_object('attempts', outcomes.n, 'outcomes', outcomes.counts,
                                 'error_share', round(outcomes.error_share::numeric, 4),
                                 'inconclusive', outcomes.error_share > 0.2,
-                                'risk_score', coalesce(found.risk, 0), 'findings', coalesce(found.findings, 0))
+                                'risk_score', coalesce(found.risk, 0), 'findings', coalesce(found.findings, 0),
+                                -- as write_findings records it (app/crud/retest.py): every scan runs and finds
+                                -- the same probes, so no earlier finding is carried as not re-tested
+                                'retest_carried', json_build_object(
+                                    'base', (SELECT max(p.id) FROM scans p WHERE p.target_id = scans.target_id
+                                             AND p.status = 'completed' AND p.id < scans.id),
+                                    'open', json_build_array()))
 FROM outcomes LEFT JOIN found ON found.scan_id = outcomes.scan_id
 WHERE scans.id = outcomes.scan_id
 """

@@ -11,16 +11,16 @@ The risk trend is per target: a line joining two targets' scores would read as a
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, not_, or_, select
 from sqlalchemy.orm import Session
 
-from app.crud.retest import OpenFinding, open_findings
+from app.crud.retest import open_scope
 from app.db.enums import ScanStatus, Severity, TriageState
-from app.db.models import FindingTriage, Scan, Target, utcnow
+from app.db.models import FindingTriage, Scan, Target, Vulnerability, utcnow
 
 __all__ = ["CLOSED_TRIAGE", "Posture", "RiskPoint", "Summary", "TargetTrend", "summary"]
 
@@ -109,25 +109,43 @@ def _open_counts(session: Session, targets: list[int]) -> tuple[dict[int, Counte
     """Per target: open findings by severity, and how many of them its latest scan did not re-test."""
     if not targets:
         return {}, {}
-    found = open_findings(session, targets)
-    closed = {
-        (target_id, fingerprint)
-        for target_id, fingerprint in session.execute(
-            select(FindingTriage.target_id, FindingTriage.fingerprint).where(
-                FindingTriage.target_id.in_(targets),
-                FindingTriage.state.in_(list(CLOSED_TRIAGE)),
-                # an accepted risk past its expiry is open again
-                or_(FindingTriage.expires_at.is_(None), FindingTriage.expires_at > utcnow()),
-            )
-        )
-    }
-    counts: dict[int, Counter[str]] = {}
+    scope = open_scope(session, targets)
+    set_aside = and_(
+        FindingTriage.state.in_(list(CLOSED_TRIAGE)),
+        # an accepted risk past its expiry is open again
+        or_(FindingTriage.expires_at.is_(None), FindingTriage.expires_at > utcnow()),
+    )
+    counts: dict[int, Counter[str]] = defaultdict(Counter)
     stale: Counter[int] = Counter()
-    for target_id, items in found.items():
-        open_items: list[OpenFinding] = [i for i in items if (target_id, i.finding.fingerprint) not in closed]
-        counts[target_id] = Counter(item.finding.severity or Severity.INFO.value for item in open_items)
-        stale[target_id] = sum(item.not_retested for item in open_items)
-    return counts, dict(stale)
+    if scope.latest:
+        fresh = Vulnerability.scan_id.in_(list(scope.latest.values()))
+        triage = and_(FindingTriage.target_id == Scan.target_id, FindingTriage.fingerprint == Vulnerability.fingerprint)
+        rows = session.execute(
+            select(Scan.target_id, Vulnerability.severity, fresh, func.count())
+            .join(Scan, Scan.id == Vulnerability.scan_id)
+            .outerjoin(FindingTriage, triage)
+            .where(scope.condition(), FindingTriage.id.is_(None) | not_(set_aside))
+            .group_by(Scan.target_id, Vulnerability.severity, fresh)
+        )
+        for target_id, severity, is_fresh, count in rows:
+            if target_id is None:  # the scope's scans all have one; narrows the type
+                continue
+            counts[target_id][(severity or Severity.INFO).value] += count
+            stale[target_id] += 0 if is_fresh else count
+    if scope.folded:
+        closed = {
+            (target_id, fingerprint)
+            for target_id, fingerprint in session.execute(
+                select(FindingTriage.target_id, FindingTriage.fingerprint).where(
+                    FindingTriage.target_id.in_(list(scope.folded)), set_aside
+                )
+            )
+        }
+        for target_id, items in scope.folded.items():
+            open_items = [i for i in items if (target_id, i.finding.fingerprint) not in closed]
+            counts[target_id] = Counter(item.finding.severity or Severity.INFO.value for item in open_items)
+            stale[target_id] = sum(item.not_retested for item in open_items)
+    return dict(counts), dict(stale)
 
 
 def _trends(session: Session, posture: list[Posture]) -> list[TargetTrend]:

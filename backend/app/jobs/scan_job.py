@@ -25,7 +25,7 @@ from app.config import get_settings
 from app.core.crypto import SecretDecryptError
 from app.crud.attempts import fingerprint, record_of
 from app.crud.packs import pinned_packs
-from app.crud.retest import CARRIED_KEY, COVERAGE_KEY, SCORED_KEY, carried_after
+from app.crud.retest import CARRIED_KEY, SCORED_KEY, carried_after
 from app.crud.targets import egress_policy, engine_config
 from app.db.enums import ScanStatus, Severity
 from app.db.models import Attempt, Scan, Target, Vulnerability, utcnow
@@ -204,8 +204,6 @@ def write_findings(session: Session, scan: Scan, probes: dict[str, Any], error_t
         "strategies": strategies_json(score),
         # benign prompts the target refused, as the result document's `usability` (the dashboard shows it)
         "usability": redact_result({"over_refusal": over_refusal_json(score.over_refusal)}),
-        # scored attempts per probe and stack: what a later scan's diff and the overview ask of "re-tested"
-        COVERAGE_KEY: coverage,
         # earlier findings of the target this scan neither found nor re-tested: still open (the overview)
         CARRIED_KEY: carried_after(session, scan, {row.fingerprint or "" for row in finding_rows.values()}, coverage),
     }
