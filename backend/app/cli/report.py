@@ -100,6 +100,14 @@ def report(
 def _gate(document: dict[str, Any], fail_on: str) -> None:
     """--fail-on: exit 1 for an open finding at or above it, else 4 when the scan cannot vouch for a pass."""
     blocking = blocking_findings(document, fail_on)
+    if unmapped := document.get("unmapped_probes"):
+        err_console.print(
+            f"warning: {len(unmapped)} imported probe(s) unmapped, scored info whatever they found: "
+            + ", ".join(map(str, unmapped)),
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
     if blocking:
         err_console.print(f"{len(blocking)} open finding(s) at or above {fail_on}: fails --fail-on {fail_on}")
         raise typer.Exit(int(ExitCode.FAILED))

@@ -178,6 +178,7 @@ def test_an_imported_dan_jailbreak_is_a_high_llm01_finding_that_gates_ci(tmp_pat
 
     gate = runner.invoke(cli, ["report", str(log), "--format", "json", "--fail-on", "high"])
     assert gate.exit_code == 1 and "1 open finding(s) at or above high" in gate.stderr
+    assert "1 imported probe(s) unmapped, scored info whatever they found: garak.brandnew.Probe" in gate.stderr
     assert runner.invoke(cli, ["report", str(log), "--format", "json", "--fail-on", "critical"]).exit_code == 0
 
     assessed = runner.invoke(cli, ["compliance", "assess", str(log), "--framework", "owasp-llm-2025", "--json"])
