@@ -6,6 +6,7 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, Response
@@ -26,7 +27,7 @@ from app.compliance.persist import ASSESSMENT_STATUS
 from app.crud import findings as findings_crud
 from app.crud import packs as packs_crud
 from app.crud import scans as scans_crud
-from app.db.enums import ScanStatus
+from app.db.enums import ScanStatus, TriageState
 from app.db.models import Scan
 from app.engine.attacks import ADAPTIVE, needing_attacker, parse_attack_options
 from app.engine.attacks.session import ROLES, parse_role_caps
@@ -334,6 +335,16 @@ def _previous_scan(session: SessionDep, scan: scans_api.ScanOut) -> int | None:
     )
 
 
+def _set_aside(finding: findings_api.TriagedFinding) -> bool:
+    triage = finding.triage
+    if triage is None or triage.state not in (TriageState.FALSE_POSITIVE, TriageState.ACCEPTED_RISK):
+        return False
+    expires = triage.expires_at
+    if triage.state is TriageState.FALSE_POSITIVE or expires is None:
+        return True
+    return (expires if expires.tzinfo else expires.replace(tzinfo=UTC)) > datetime.now(UTC)
+
+
 def _severity_rank(finding: findings_api.TriagedFinding) -> tuple[int, float, int]:
     severity = finding.severity.value if finding.severity else "info"
     return (SEVERITIES.index(severity), -(finding.asr or 0.0), finding.id)
@@ -468,6 +479,8 @@ def read_scan(scan_id: PathId, request: Request, session: SessionDep, principal:
         "running": scan.status.value in RUNNING,
         # cancelled, failed, stopped early or inconclusive: the banner above everything else (issue 15)
         "partial": scan_partial(scan.status.value, scan.summary, scan.attempts_planned),
+        # false positives and unexpired accepted risks: the reports leave them out of the summary and the score
+        "set_aside": sum(_set_aside(finding) for finding in findings),
         "findings": findings,
         "more_findings": listing.next_cursor is not None,
         "findings_shown": FINDINGS_SHOWN,
