@@ -277,7 +277,7 @@ class ScanSide(BaseModel):
     name: str
     target_id: int | None
     status: str
-    created_at: datetime | None
+    created_at: UtcDateTime | None
 
 
 class ComparisonOut(BaseModel):
