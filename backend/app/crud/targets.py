@@ -20,7 +20,7 @@ from app.config import get_settings
 from app.core.crypto import SealingKey, SecretDecryptError, seal, sealed_key_id, unseal
 from app.db.legacy_secrets import MARKER
 from app.db.models import Target
-from app.engine.targets.config import TargetConfig, TargetConfigError
+from app.engine.targets.config import SHIPPED_TYPES, TargetConfig, TargetConfigError, target_types
 from app.engine.targets.egress import EgressError, EgressPolicy
 
 
@@ -44,6 +44,12 @@ def _refuse_server_side_sources(settings: Mapping[str, Any]) -> None:
     if settings.get("type") == "python":
         raise TargetConfigError(
             "python targets run code inside the server; scan them from the command line (`secureai scan -t`)"
+        )
+    kind = settings.get("type")
+    if isinstance(kind, str) and kind not in SHIPPED_TYPES and kind in target_types():
+        raise TargetConfigError(
+            f"{kind} targets come from an installed plugin, which runs its own code in the server outside the "
+            "egress policy; scan them from the command line (`secureai scan -t`)"
         )
     if settings.get("type") == "litellm":
         raise TargetConfigError(

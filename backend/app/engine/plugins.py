@@ -4,6 +4,7 @@ A distribution declares, in its packaging metadata, entries in one of these grou
 
     [project.entry-points."secureai.detectors"]     x = "their_pkg.detectors:XDetector"    (a DetectorSpec subclass)
     [project.entry-points."secureai.strategies"]    x = "their_pkg.strategies:X"           (a Strategy instance)
+    [project.entry-points."secureai.connectors"]    x = "their_pkg.connector:XConnector"   (TargetConfig -> Connector)
 
 Once it is installed in the same environment, packs can list the detector and `--strategies` can name the
 strategy like the shipped ones. The registries read the groups here; an entry that fails to import or is not
@@ -36,6 +37,11 @@ def load_entry_points(group: str, check: Callable[[object], T]) -> list[tuple[st
                 "%s plugin %r (%s) skipped: %s: %s", group, entry.name, entry.value, type(error).__name__, error
             )
     return loaded
+
+
+def entry_point_names(group: str) -> list[str]:
+    """The names of `group`'s entry points on the import path, without importing anything."""
+    return [entry.name for entry in _installed(group, tuple(sys.path))]
 
 
 @functools.lru_cache(maxsize=16)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 import yaml
@@ -25,9 +25,14 @@ from pydantic import (
     model_validator,
 )
 
+from app.engine.plugins import entry_point_names
 from app.engine.targets.egress import EgressError, check_url
 
 TargetType = Literal["openai", "anthropic", "ollama", "http", "python", "litellm"]
+#: The shipped target types; an installed plugin adds its own (`CONNECTOR_ENTRY_POINTS`, app.engine.plugins).
+SHIPPED_TYPES: tuple[str, ...] = get_args(TargetType)
+#: Entry point group of third-party connectors: each entry names a callable TargetConfig -> Connector.
+CONNECTOR_ENTRY_POINTS = "secureai.connectors"
 #: Where a connector sends requests when `base_url` is not given.
 DEFAULT_BASE_URLS: dict[str, str] = {"anthropic": "https://api.anthropic.com", "ollama": "http://127.0.0.1:11434"}
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -82,7 +87,7 @@ class TargetConfig(BaseModel):
     _api_key: SecretStr | None = PrivateAttr(default=None)
     _secret_headers: dict[str, SecretStr] = PrivateAttr(default_factory=dict)
 
-    type: TargetType
+    type: str = Field(description="openai, anthropic, ollama, http, python, litellm, or an installed plugin's type.")
     name: str | None = Field(default=None, description="Label shown in reports (default: type and model).")
     base_url: str | None = Field(default=None, description="API root, e.g. https://api.openai.com/v1")
     model: str | None = None
@@ -135,6 +140,13 @@ class TargetConfig(BaseModel):
             raise ValueError(str(error)) from None
         return value
 
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if value not in target_types():
+            raise ValueError(f"unknown target type {value!r}; types: {', '.join(target_types())}")
+        return value
+
     @model_validator(mode="after")
     def _required_per_type(self) -> TargetConfig:
         needs: dict[str, tuple[str, ...]] = {
@@ -145,7 +157,7 @@ class TargetConfig(BaseModel):
             "python": ("callable",),
             "litellm": ("model",),
         }
-        missing = [name for name in needs[self.type] if getattr(self, name) in (None, "")]
+        missing = [name for name in needs.get(self.type, ()) if getattr(self, name) in (None, "")]
         if missing:
             raise ValueError(f"a target of type {self.type} needs {', '.join(missing)}")
         if self.api_key_env and self.api_key_file:
@@ -233,6 +245,12 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme.lower(), (parts.hostname or "").lower(), port
 
 
+def target_types() -> tuple[str, ...]:
+    """The shipped target types, then those of the installed connector plugins."""
+    plugins = [name for name in entry_point_names(CONNECTOR_ENTRY_POINTS) if name not in SHIPPED_TYPES]
+    return (*SHIPPED_TYPES, *plugins)
+
+
 def load_target_config(source: str, overrides: dict[str, Any] | None = None) -> TargetConfig:
     """A target from a YAML/JSON file path, or from a short form `openai:MODEL@BASE_URL`, plus overrides."""
     data: dict[str, Any]
@@ -262,7 +280,7 @@ def _parse_short_form(spec: str) -> dict[str, Any]:
     """`openai:gpt-4o-mini@http://localhost:8080/v1`, `ollama:llama3`, `python:pkg.mod:func`,
     `litellm:bedrock/anthropic.claude-3-haiku-20240307-v1:0` (a LiteLLM model string may hold colons and @)."""
     kind, _, rest = spec.partition(":")
-    if kind not in ("openai", "anthropic", "ollama", "http", "python", "litellm") or not rest:
+    if kind not in target_types() or not rest:
         raise TargetConfigError(
             f"cannot read target {spec!r}: give a .yaml/.json file or TYPE:MODEL[@BASE_URL] "
             "(types: openai, anthropic, ollama, litellm, python)"

@@ -1,5 +1,6 @@
 """A third party extends the engine without forking SecureAI: an installed distribution's entry points add a
-detector that user packs can list and a strategy that scans can stack, both listed beside the shipped ones.
+detector that user packs can list, a strategy that scans can stack and a target type for the command line, each
+listed beside the shipped ones.
 
 The distribution is what an installer leaves in site-packages: a module and a `*.dist-info` directory with
 `METADATA` and `entry_points.txt`, here in a temporary directory put on `sys.path` for the test alone.
@@ -17,10 +18,12 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli.main import app as cli
+from app.crud.targets import validate_settings
 from app.demo.simulator import running_simulator
 from app.engine.detectors import available_detectors
 from app.engine.sinks import read_jsonl
 from app.engine.strategies import parse_stack
+from app.engine.targets import TargetConfigError, load_target_config
 
 PLUGIN = '''
 from typing import ClassVar, Literal
@@ -62,6 +65,21 @@ class MirrorWords:
 
 MIRROR_WORDS = MirrorWords()
 NOT_A_DETECTOR = object()
+
+
+class ParrotConnector:
+    """A target reached through the plugin's own client: here, one that repeats the last message."""
+
+    def __init__(self, config):
+        self.config = config
+
+    async def send(self, messages, tools=None, *, response_schema=None):
+        from app.engine.model import TargetResponse
+
+        return TargetResponse(text=f"{self.config.model} repeats: {messages[-1].content}")
+
+    async def aclose(self):
+        return None
 '''
 
 ENTRY_POINTS = """\
@@ -71,6 +89,9 @@ broken = acme_secureai_plugin:NOT_A_DETECTOR
 
 [secureai.strategies]
 mirror_words = acme_secureai_plugin:MIRROR_WORDS
+
+[secureai.connectors]
+parrot = acme_secureai_plugin:ParrotConnector
 """
 
 PACK = textwrap.dedent(
@@ -154,3 +175,42 @@ def test_without_the_distribution_a_pack_naming_its_detector_is_refused(tmp_path
     result = CliRunner().invoke(cli, ["probes", "validate", str(packs)])
     assert result.exit_code == 1
     assert "unknown detector 'wordy'" in result.stdout
+
+
+def test_an_installed_plugin_adds_a_target_type_for_the_command_line_only(
+    installed_plugin: Path, tmp_path: Path
+) -> None:
+    packs = tmp_path / "packs"
+    packs.mkdir()
+    (packs / "acme_wordy.yaml").write_text(PACK)
+    log = tmp_path / "scan.jsonl"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "scan",
+            "-t",
+            "parrot:polly",
+            "--packs",
+            str(packs),
+            "-p",
+            "pack:acme_wordy",
+            "-o",
+            str(log),
+            "--format",
+            "json",
+        ],
+    )
+    assert result.exit_code in (0, 1), result.stdout + result.stderr
+    _, records = read_jsonl(log)
+    assert [record.response for record in records] == ["polly repeats: say hello"]
+    assert records[0].outcome.value == "vulnerable"  # three words: the plugin's detector judged the plugin's target
+    # the platform refuses it: the plugin's code would run inside the server, outside the egress policy
+    with pytest.raises(TargetConfigError, match="installed plugin"):
+        validate_settings("parrot", {"type": "parrot", "model": "polly"})
+
+
+def test_without_the_distribution_its_target_type_is_unknown() -> None:
+    with pytest.raises(TargetConfigError, match="cannot read target 'parrot:polly'"):
+        load_target_config("parrot:polly")
+    with pytest.raises(TargetConfigError, match="unknown target type 'parrot'"):
+        validate_settings("parrot", {"type": "parrot", "model": "polly"})
