@@ -70,25 +70,27 @@ def test_a_scan_survives_kill_9_of_the_server(tmp_path: Path) -> None:
         session.commit()
     api = f"http://127.0.0.1:{free_port()}"
     port = int(api.rsplit(":", 1)[1])
-    with running_simulator("vulnerable", latency_s=0.05) as (target_url, _):
-        with _server(url, port, tmp_path / "server.log") as first:
-            client = httpx.Client(base_url=f"{api}/api/v1", timeout=10)
-            token = client.post("/auth/login", json={"username": "ops", "password": PASSWORD}).json()["access_token"]
-            client.headers["Authorization"] = f"Bearer {token}"
-            target = client.post(
-                "/targets", json={"name": "sim", "settings": {"type": "openai", "model": "s", "base_url": target_url}}
-            ).json()
-            scan_id = client.post("/scans", json={"target_id": target["id"], **OPTIONS, "concurrency": 4}).json()["id"]
-            deadline = time.monotonic() + 60
-            while True:
-                with Session(engine) as session:
-                    done = session.scalar(select(func.count()).select_from(Attempt).where(Attempt.scan_id == scan_id))
-                if (done or 0) >= 20:
-                    break
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
-            first.send_signal(signal.SIGKILL)
-            first.wait()
+    with (
+        running_simulator("vulnerable", latency_s=0.05) as (target_url, _),
+        _server(url, port, tmp_path / "server.log") as first,
+    ):
+        client = httpx.Client(base_url=f"{api}/api/v1", timeout=10)
+        token = client.post("/auth/login", json={"username": "ops", "password": PASSWORD}).json()["access_token"]
+        client.headers["Authorization"] = f"Bearer {token}"
+        target = client.post(
+            "/targets", json={"name": "sim", "settings": {"type": "openai", "model": "s", "base_url": target_url}}
+        ).json()
+        scan_id = client.post("/scans", json={"target_id": target["id"], **OPTIONS, "concurrency": 4}).json()["id"]
+        deadline = time.monotonic() + 60
+        while True:
+            with Session(engine) as session:
+                done = session.scalar(select(func.count()).select_from(Attempt).where(Attempt.scan_id == scan_id))
+            if (done or 0) >= 20:
+                break
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
     # the restarted server reaches the target at a second address: a request the killed server had in flight
     # can still land on the first simulator, never on this one, so its count is exactly what the restart sent
     with running_simulator("vulnerable", latency_s=0.05) as (second_url, second):

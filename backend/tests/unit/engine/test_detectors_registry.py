@@ -35,22 +35,26 @@ CONTEXT = AttemptContext(
 
 def test_every_shipped_detector_is_listed_described_and_builds() -> None:
     listed = available_detectors()
-    assert {name for name, _ in listed} == set(DETECTOR_NAMES) == {
-        "marker",
-        "canary",
-        "refusal",
-        "regex",
-        "keywords",
-        "markup_exfil",
-        "pii",
-        "tool_call",
-        "code_exec",
-        "package_hallucination",
-        "length",
-        "judge",
-        "over_refusal",
-        "pair",
-    }
+    assert (
+        {name for name, _ in listed}
+        == set(DETECTOR_NAMES)
+        == {
+            "marker",
+            "canary",
+            "refusal",
+            "regex",
+            "keywords",
+            "markup_exfil",
+            "pii",
+            "tool_call",
+            "code_exec",
+            "package_hallucination",
+            "length",
+            "judge",
+            "over_refusal",
+            "pair",
+        }
+    )
     assert all(description for _, description in listed)
 
 
