@@ -147,16 +147,6 @@ def _key(node: yaml.MappingNode, name: str) -> tuple[yaml.Node, yaml.Node] | Non
     return None
 
 
-def _is_union_tag(node: yaml.Node, part: str) -> bool:
-    """Pydantic puts a tagged union's tag (a detector's name) in the location; it is no field of the YAML."""
-    if isinstance(node, yaml.ScalarNode):
-        return bool(node.value == part)
-    if isinstance(node, yaml.MappingNode):
-        name = _key(node, "name")
-        return name is not None and isinstance(name[1], yaml.ScalarNode) and name[1].value == part
-    return False
-
-
 def _join(path: str, part: str | int) -> str:
     if isinstance(part, int):
         return f"{path}[{part}]"
@@ -177,8 +167,6 @@ def _locate(root: yaml.Node, loc: Sequence[str | int]) -> tuple[int, str]:
             key, value = pair
             line, path = _line(key), _join(path, part)
             node = value
-            continue
-        if isinstance(part, str) and _is_union_tag(node, part):
             continue
         # a missing field (or one pydantic names beyond what the YAML holds): name it, keep the enclosing line
         path = _join(path, part)
