@@ -70,16 +70,18 @@ document.addEventListener("click", async (event) => {
   }
 });
 
-// A table wider than the screen scrolls sideways in its .table-wrap; a keyboard can scroll it only if the wrapper
-// takes the focus (WCAG 2.1.1), so a wrapper that scrolls gets a tab stop and the name of its table's section.
+// A table wider than the screen scrolls sideways in its .table-wrap, and a long <pre> (a pack's YAML, a response)
+// scrolls within its maximum height; a keyboard can scroll them only if they take the focus (WCAG 2.1.1), so one
+// that scrolls gets a tab stop and the name of its section.
 function focusableScrollers() {
-  for (const wrap of document.querySelectorAll(".table-wrap")) {
-    const scrolls = wrap.scrollWidth > wrap.clientWidth;
+  for (const wrap of document.querySelectorAll(".table-wrap, main pre")) {
+    const scrolls = wrap.scrollWidth > wrap.clientWidth || wrap.scrollHeight > wrap.clientHeight;
     if (scrolls && !wrap.hasAttribute("tabindex")) {
       wrap.setAttribute("tabindex", "0");
       wrap.setAttribute("role", "region");
       const heading = wrap.closest("section")?.querySelector("h2, h3");
-      wrap.setAttribute("aria-label", `${heading ? heading.textContent.trim() : "Table"} (scrolls sideways)`);
+      const what = heading ? heading.textContent.trim() : wrap.tagName === "PRE" ? "Text" : "Table";
+      wrap.setAttribute("aria-label", `${what} (scrolls)`);
     } else if (!scrolls && wrap.getAttribute("tabindex") === "0") {
       wrap.removeAttribute("tabindex");
       wrap.removeAttribute("role");
