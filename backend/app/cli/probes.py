@@ -27,6 +27,7 @@ from app.engine.scoring import SEVERITY_ORDER
 
 app = typer.Typer(help="Browse the probe packs and check your own.", no_args_is_help=True)
 
+
 @app.command("list")
 def probes_list(
     ctx: typer.Context,

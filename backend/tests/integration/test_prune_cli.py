@@ -14,7 +14,7 @@ from typer.testing import CliRunner, Result
 from app.audit.verify import verify_chain
 from app.cli.db import app
 from app.config import get_settings
-from app.db.enums import AttemptOutcome, ScanStatus, Severity
+from app.db.enums import ScanStatus, Severity
 from app.db.migrate import upgrade
 from app.db.models import Attempt, AuditLog, Scan, User, Vulnerability, utcnow
 from app.db.session import make_engine

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 from pydantic import PrivateAttr, ValidationError
 
-from app.core.yaml_loader import StrictYamlLoader, _construct_unique_mapping
+from app.core.yaml_loader import StrictYamlLoader
 from app.engine.probes.registry import ProbePackError, extra_probes, shipped_packs
 from app.engine.probes.schema import Pack, Probe
 
@@ -264,14 +264,6 @@ def _problems(error: ValidationError, root: yaml.Node, source: str) -> list[Pack
 # --- parsing --------------------------------------------------------------------------------------------
 
 
-class _FastStrictLoader(getattr(yaml, "CSafeLoader", StrictYamlLoader)):  # type: ignore[misc]
-    """The strict loader's rules (safe, no repeated keys) on libyaml's parser when PyYAML has it: a user's pack
-    may be 2 MB, which the pure-Python parser takes many seconds over (libyaml about half the time)."""
-
-
-_FastStrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
-
-
 def _expanded_size(root: yaml.Node) -> int:
     """How many values the document holds once aliases are expanded (shared nodes counted once per use)."""
     sizes: dict[int, int] = {}
@@ -297,7 +289,7 @@ def _compose(text: str, source: str) -> tuple[yaml.Node, Any]:
     """The document's node tree (for line numbers) and its data, or the YAML problem with its line."""
     try:
         # without libyaml, PyYAML's own reader checks the characters here (a NUL is a ReaderError)
-        loader = _FastStrictLoader(text)
+        loader = StrictYamlLoader(text)
     except yaml.YAMLError as exc:
         raise _one(source, None, f"invalid YAML: {exc}") from None
     try:

@@ -431,9 +431,9 @@ def test_a_pack_with_very_many_problems_reports_the_first_fifty() -> None:
 
 def test_a_nul_character_is_a_clear_error_with_the_pure_python_parser_too(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without libyaml, PyYAML's reader rejects a NUL as the loader is built: still one clear error."""
-    from app.core.yaml_loader import StrictYamlLoader
+    from app.core.yaml_loader import PureStrictYamlLoader
     from app.engine.probes import user_packs
 
-    monkeypatch.setattr(user_packs, "_FastStrictLoader", StrictYamlLoader)
+    monkeypatch.setattr(user_packs, "StrictYamlLoader", PureStrictYamlLoader)
     with pytest.raises(user_packs.PackValidationError, match=r"^nul\.yaml: invalid YAML: .*special characters"):
         user_packs.parse_pack_text("pack: a\x00b\n", "nul.yaml")
