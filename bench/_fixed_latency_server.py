@@ -4,16 +4,19 @@
 The scan benchmark measures the scanner, so the server must not be what limits it: the FastAPI simulator
 spends ~0.7 ms of CPU per request, which on two cores competes with the scanner. This one parses just enough
 HTTP/1.1 (keep-alive, Content-Length bodies) to answer `POST /v1/chat/completions` with a fixed refusal and
-`GET /v1/models`, and counts nothing.
+`GET /v1/models`. With COUNT_FILE it writes how many chat completions it answered there when it is stopped
+(SIGTERM): what another tool's run sent, read beside its wall time.
 
-    python bench/_fixed_latency_server.py PORT LATENCY_SECONDS
+    python bench/_fixed_latency_server.py PORT LATENCY_SECONDS [COUNT_FILE]
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
+from pathlib import Path
 
 ANSWER = json.dumps(
     {
@@ -30,6 +33,8 @@ ANSWER = json.dumps(
         "usage": {"prompt_tokens": 50, "completion_tokens": 12},
     }
 ).encode()
+#: Chat completions answered so far.
+ANSWERED = [0]
 MODELS = json.dumps({"object": "list", "data": [{"id": "bench", "object": "model"}]}).encode()
 
 
@@ -52,6 +57,7 @@ async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, lat
                 await reader.readexactly(length)
             if latency:
                 await asyncio.sleep(latency)
+            ANSWERED[0] += request_line.startswith("POST")
             writer.write(_response(MODELS if request_line.startswith("GET") else ANSWER))
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError):
@@ -60,11 +66,15 @@ async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, lat
         writer.close()
 
 
-async def main(port: int, latency: float) -> None:
+async def main(port: int, latency: float, count_file: Path | None) -> None:
     server = await asyncio.start_server(lambda r, w: _serve(r, w, latency), "127.0.0.1", port, backlog=1024)
+    stopped = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopped.set)
     async with server:
-        await server.serve_forever()
+        await stopped.wait()
+    if count_file is not None:
+        count_file.write_text(str(ANSWERED[0]))
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]), float(sys.argv[2])))
+    asyncio.run(main(int(sys.argv[1]), float(sys.argv[2]), Path(sys.argv[3]) if len(sys.argv) > 3 else None))

@@ -7,20 +7,23 @@ retries layer, detectors, JSONL checkpoint after every attempt), once with 100 m
 Single-turn probes only, so one attempt is one request. Prints one JSON line: attempts/s, the latency-bound
 limit (concurrency / latency) and the ratio to it, CPU ms per attempt of the scanner and of the server, peak
 RSS; and, as the ceiling to compare with, the same requests through the HTTP client alone.
-Targets (issue 4): >= 0.9 of the limit at 100 ms; >= 1,000 attempts/s at zero latency. garak, when installed,
-would be run on the same work for comparison; it is optional and reported as absent otherwise.
+Then, as a user runs them, `secureai scan` as a fresh process (start-up, planning, scan, scoring the log) and
+garak 0.17+ (from its own virtualenv: `garak` on PATH or --garak PATH; skipped when absent) against the same
+100 ms server at the same concurrency with about as many requests, each timed from launch to exit.
+Targets (issue 4): >= 0.9 of the limit at 100 ms; >= 1,000 attempts/s at zero latency; issue 16: the
+`secureai scan` process >= 0.85 of the limit.
 
-    cd backend && .venv/bin/python ../bench/scan_throughput.py [--attempts 2000] [--concurrency 64]
+    cd backend && .venv/bin/python ../bench/scan_throughput.py [--attempts 2000] [--concurrency 64] [--garak PATH]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import json
 import os
 import resource
+import shutil
 import socket
 import subprocess
 import sys
@@ -33,10 +36,10 @@ BACKEND = Path(__file__).resolve().parents[1] / "backend"
 sys.path.insert(0, str(BACKEND))
 
 import httpx
-from app.engine.plan import build_plan
+from app.engine.plan import build_plan, profile_counts
 from app.engine.probes.registry import select
 from app.engine.runner import Runner
-from app.engine.sinks import JsonlSink
+from app.engine.sinks import JsonlSink, iter_records
 from app.engine.targets import TargetConfig, build_connector
 from app.engine.targets.base import HttpConnector
 
@@ -47,11 +50,13 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(latency: float) -> tuple[subprocess.Popen[bytes], str]:
-    """The lean fixed-latency server (bench/_fixed_latency_server.py) in its own process."""
+def start_server(latency: float, count_file: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """The lean fixed-latency server (bench/_fixed_latency_server.py) in its own process; with `count_file` it
+    writes there, when terminated, how many chat completions it answered."""
     port = _free_port()
+    counting = [str(count_file)] if count_file else []
     process = subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name("_fixed_latency_server.py")), str(port), str(latency)],
+        [sys.executable, str(Path(__file__).with_name("_fixed_latency_server.py")), str(port), str(latency), *counting],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -77,8 +82,11 @@ def run_once(latency: float, attempts: int, concurrency: int) -> dict[str, Any]:
     try:
         # single-turn attempts only, so that one attempt is one request and concurrency / latency is the limit
         probes = [p for p in select("pack:system_prompt_leak") if all(len(turns) == 1 for turns in p.attempts)]
-        per_repeat = sum(len(probe.attempts) for probe in probes)
-        plan = build_plan(probes, [()], repeat=-(-attempts // per_repeat), scan_seed=1)[:attempts]
+        # every prompt of each probe (`full`): the default profile would take two per probe and plan far fewer
+        per_repeat = profile_counts(probes, [()])["full"]
+        plan = build_plan(probes, [()], repeat=-(-attempts // per_repeat), scan_seed=1, profile="full")[:attempts]
+        if len(plan) != attempts:
+            raise RuntimeError(f"planned {len(plan)} attempts, not {attempts}")
         config = TargetConfig(type="openai", base_url=url, model="sim", max_concurrency=concurrency, timeout_s=30)
         with tempfile.TemporaryDirectory() as directory:
             sink = JsonlSink(Path(directory) / "r.jsonl", resume=False)
@@ -115,6 +123,95 @@ def run_once(latency: float, attempts: int, concurrency: int) -> dict[str, Any]:
         limit = concurrency / latency
         result.update({"latency_bound_limit_per_s": round(limit, 1), "ratio_to_limit": round(rate / limit, 3)})
     return result
+
+
+def end_to_end(latency: float, attempts: int, concurrency: int) -> dict[str, Any]:
+    """`secureai scan` as a user runs it, in a fresh process: start-up, planning, the scan, scoring the log and
+    the summary, timed from launch to exit against the same server and the same single-turn probes (issue 16's
+    target: >= 0.85 of the latency-bound limit). The probes are selected by id under `--profile full`, so the
+    run makes `repeat` x their prompts attempts, at least `attempts`."""
+    process, url = start_server(latency)
+    probes = [p for p in select("pack:system_prompt_leak") if all(len(turns) == 1 for turns in p.attempts)]
+    repeat = -(-attempts // profile_counts(probes, [()])["full"])
+    secureai = Path(sys.executable).with_name("secureai")
+    try:
+        with tempfile.TemporaryDirectory() as directory:
+            log = Path(directory) / "r.jsonl"
+            command = [str(secureai), "scan", "-t", f"openai:sim@{url}", "-p", ",".join(f"id:{p.id}" for p in probes)]
+            command += ["--profile", "full", "--repeat", str(repeat), "--concurrency", str(concurrency)]
+            command += ["-o", str(log), "--format", "json"]
+            children = resource.getrusage(resource.RUSAGE_CHILDREN)
+            started = time.perf_counter()
+            done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+            seconds = time.perf_counter() - started
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            if done.returncode not in (0, 1):  # 1: findings at or above --fail-on, still a finished scan
+                raise RuntimeError(f"secureai scan exited {done.returncode}: {done.stderr.decode()[-500:]}")
+            made = sum(1 for record in iter_records(log))
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    cpu = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
+    rate = made / seconds
+    result: dict[str, Any] = {
+        "latency_ms": latency * 1000,
+        "attempts": made,
+        "concurrency": concurrency,
+        "seconds": round(seconds, 3),
+        "attempts_per_s": round(rate, 1),
+        "cpu_ms_per_attempt": round(cpu * 1000 / made, 3),
+    }
+    if latency:
+        result["ratio_to_limit"] = round(rate / (concurrency / latency), 3)
+    return result
+
+
+#: garak's probe for the comparison: 256 single-turn prompts (hex-encoded payloads) with string detectors, so
+#: garak needs no model of its own; `--generations` repeats each prompt.
+GARAK_PROBE = "encoding.InjectHex"
+GARAK_PROMPTS = 256
+
+
+def garak_run(garak: Path, latency: float, requests: int, concurrency: int) -> dict[str, Any]:
+    """garak (its own installation, `garak` on PATH or --garak PATH) against the same server at the same
+    concurrency, sending about as many requests as SecureAI's process run: `GARAK_PROMPTS` prompts x
+    generations. Timed from launch to exit like `secureai scan`; the server counts what garak sent."""
+    generations = max(1, round(requests / GARAK_PROMPTS))
+    with tempfile.TemporaryDirectory() as directory:
+        count_file = Path(directory) / "answered"
+        process, url = start_server(latency, count_file)
+        options = json.dumps({"openai": {"OpenAICompatible": {"uri": url + "/"}}})
+        command = [str(garak), "--target_type", "openai.OpenAICompatible", "--target_name", "bench"]
+        command += ["--generator_options", options, "--probes", GARAK_PROBE, "--generations", str(generations)]
+        command += ["--parallel_attempts", str(concurrency)]
+        # garak's reports, logs and caches go to the temporary directory; the key is the generator's variable
+        home = {name: directory for name in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME")}
+        env = {**os.environ, **home, "OPENAICOMPATIBLE_API_KEY": "bench"}
+        try:
+            children = resource.getrusage(resource.RUSAGE_CHILDREN)
+            started = time.perf_counter()
+            done = subprocess.run(command, env=env, capture_output=True, check=False)
+            seconds = time.perf_counter() - started
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+        if done.returncode != 0:
+            raise RuntimeError(f"garak exited {done.returncode}: {done.stderr.decode()[-500:]}")
+        sent = int(count_file.read_text())
+    cpu = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
+    rate = sent / seconds
+    version = subprocess.run([str(garak), "--version"], capture_output=True, text=True, check=False).stdout
+    return {
+        "version": version.strip().splitlines()[0] if version.strip() else "unknown",
+        "probe": GARAK_PROBE,
+        "generations": generations,
+        "requests": sent,
+        "seconds": round(seconds, 3),
+        "requests_per_s": round(rate, 1),
+        "cpu_ms_per_request": round(cpu * 1000 / sent, 3),
+        "ratio_to_limit": round(rate / (concurrency / latency), 3),
+    }
 
 
 def client_ceiling(latency: float, requests: int, concurrency: int) -> dict[str, Any]:
@@ -160,10 +257,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--attempts", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument(
+        "--garak",
+        type=Path,
+        default=None,
+        help="garak's executable in its own virtualenv (default: `garak` on PATH; skipped when there is none)",
+    )
     args = parser.parse_args()
+    garak = args.garak or (Path(found) if (found := shutil.which("garak")) else None)
     with_latency = run_once(0.1, args.attempts, args.concurrency)
     zero = run_once(0.0, args.attempts, args.concurrency)
     ceiling = client_ceiling(0.1, args.attempts, args.concurrency)
+    process_run = end_to_end(0.1, args.attempts, args.concurrency)
+    garak_figures: dict[str, Any] | str = (
+        garak_run(garak, 0.1, process_run["attempts"], args.concurrency)
+        if garak
+        else "not installed (install garak in its own virtualenv and pass --garak PATH)"
+    )
     print(
         json.dumps(
             {
@@ -171,10 +281,17 @@ def main() -> None:
                 "latency_100ms": with_latency,
                 "latency_0ms": zero,
                 "http_client_alone_100ms": ceiling,
+                "secureai_scan_process_100ms": process_run,
                 "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-                "targets": {"ratio_to_limit_at_100ms": 0.9, "attempts_per_s_at_0ms": 1000},
-                "meets_targets": with_latency["ratio_to_limit"] >= 0.9 and zero["attempts_per_s"] >= 1000,
-                "garak": "installed but not wired" if importlib.util.find_spec("garak") else "not installed (optional)",
+                "targets": {
+                    "ratio_to_limit_at_100ms": 0.9,
+                    "attempts_per_s_at_0ms": 1000,
+                    "process_ratio_to_limit_at_100ms": 0.85,
+                },
+                "meets_targets": with_latency["ratio_to_limit"] >= 0.9
+                and zero["attempts_per_s"] >= 1000
+                and process_run["ratio_to_limit"] >= 0.85,
+                "garak_process_100ms": garak_figures,
             }
         )
     )
