@@ -203,7 +203,7 @@ def garak_run(garak: Path, latency: float, requests: int, concurrency: int) -> d
     rate = sent / seconds
     version = subprocess.run([str(garak), "--version"], capture_output=True, text=True, check=False).stdout
     return {
-        "version": version.strip().splitlines()[0] if version.strip() else "unknown",
+        "version": version.strip().splitlines()[0].split(" (")[0] if version.strip() else "unknown",
         "probe": GARAK_PROBE,
         "generations": generations,
         "requests": sent,
