@@ -13,7 +13,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -138,3 +138,13 @@ def run_cli(
     full_env.update(env or {})
     command = [str(bin_dir / args[0]), *args[1:]] if (bin_dir / args[0]).exists() else list(args)
     return subprocess.run(command, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def replace_cookie(client: Any, name: str, value: str) -> None:
+    """Set cookie `name` in a test client's jar as the server's own Set-Cookie would: in place of any cookie of that
+    name (httpx2, which Starlette's TestClient now uses, keeps a cookie set without a domain beside the server's,
+    and sends both)."""
+    domains = [cookie.domain for cookie in client.cookies.jar if cookie.name == name]
+    for domain in domains:
+        client.cookies.delete(name, domain=domain)
+    client.cookies.set(name, value, domain=domains[0] if domains else "")

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from app.db.enums import UserRole
 from app.db.models import AuditLog, RefreshToken
 from app.web.session import ACCESS_COOKIE, BINDING_COOKIE, REFRESH_COOKIE
-from tests.conftest import run_cli
+from tests.conftest import replace_cookie, run_cli
 from tests.integration.api.conftest import PASSWORD, Api
 from tests.integration.web.conftest import Web, soup
 
@@ -166,36 +166,36 @@ def test_a_disabled_and_re_enabled_users_dashboard_session_stays_ended(web: Web)
 def test_a_replayed_refresh_cookie_from_another_browser_revokes_the_session(web: Web) -> None:
     browser = web.signed_in(UserRole.VIEWER)
     used = browser.client.cookies[REFRESH_COOKIE]
-    browser.client.cookies.set(ACCESS_COOKIE, "expired.or.garbage")
+    replace_cookie(browser.client, ACCESS_COOKIE, "expired.or.garbage")
     assert browser.get("/scans").status_code == 200  # rotated: `used` is spent, its successor shared for a while
     assert browser.client.cookies[REFRESH_COOKIE] != used
 
     thief = web.signed_in(UserRole.AUDITOR)  # a browser session of its own, with its own binding cookie
-    thief.client.cookies.set(ACCESS_COOKIE, "expired.or.garbage")
-    thief.client.cookies.set(REFRESH_COOKIE, used)
+    replace_cookie(thief.client, ACCESS_COOKIE, "expired.or.garbage")
+    replace_cookie(thief.client, REFRESH_COOKIE, used)
     assert thief.get("/scans").status_code == 303  # not handed the viewer's fresh pair
 
     viewer_tokens = [row for row in _rows(web.url, RefreshToken) if row.user_id == 4]
     assert viewer_tokens and all(row.revoked_at is not None for row in viewer_tokens)  # the family is revoked
     assert "refresh_token_reuse" in [row.action for row in _rows(web.url, AuditLog)]
-    browser.client.cookies.set(ACCESS_COOKIE, "expired.or.garbage")
+    replace_cookie(browser.client, ACCESS_COOKIE, "expired.or.garbage")
     assert browser.get("/scans").status_code == 303  # the copied session ended for both, as in the API
 
 
 def test_a_replayed_refresh_cookie_alone_revokes_the_session(web: Web) -> None:
     browser = web.signed_in(UserRole.VIEWER)
     used = browser.client.cookies[REFRESH_COOKIE]
-    browser.client.cookies.set(ACCESS_COOKIE, "expired.or.garbage")
+    replace_cookie(browser.client, ACCESS_COOKIE, "expired.or.garbage")
     assert browser.get("/scans").status_code == 200
     fresh = browser.client.cookies[REFRESH_COOKIE]
 
     bare = web.browser()  # only the copied (used) refresh cookie, within the sharing window
-    bare.client.cookies.set(REFRESH_COOKIE, used)
+    replace_cookie(bare.client, REFRESH_COOKIE, used)
     assert bare.get("/scans").status_code == 303
     assert all(row.revoked_at is not None for row in _rows(web.url, RefreshToken) if row.user_id == 4)
     assert "refresh_token_reuse" in [row.action for row in _rows(web.url, AuditLog)]
     unused = web.browser()  # and a live refresh cookie alone is not refreshed by the dashboard either
-    unused.client.cookies.set(REFRESH_COOKIE, fresh)
+    replace_cookie(unused.client, REFRESH_COOKIE, fresh)
     assert unused.get("/scans").status_code == 303
 
 

@@ -12,6 +12,7 @@ from app.db.enums import UserRole
 from app.db.models import AuditLog, RefreshToken
 from app.web.session import ACCESS_COOKIE, CSRF_COOKIE, REFRESH_COOKIE
 from app.web.templating import WEB_CSP
+from tests.conftest import replace_cookie
 from tests.integration.web.conftest import PASSWORD, Web, soup
 
 
@@ -87,7 +88,7 @@ def test_a_form_without_the_csrf_token_changes_nothing(web: Web) -> None:
 def test_an_expired_access_cookie_is_refreshed_once_even_by_concurrent_requests(web: Web) -> None:
     browser = web.signed_in(UserRole.VIEWER)
     refresh_before = browser.client.cookies[REFRESH_COOKIE]
-    browser.client.cookies.set(ACCESS_COOKIE, "expired.or.garbage")
+    replace_cookie(browser.client, ACCESS_COOKIE, "expired.or.garbage")
     statuses: list[int] = []
 
     def load() -> None:
@@ -115,7 +116,7 @@ def test_an_api_token_in_a_cookie_is_not_a_session(web: Web) -> None:
     token = soup(created).select_one("[data-token-once]").get_text(strip=True)
     assert token.startswith("sai_")
     stranger = web.browser()
-    stranger.client.cookies.set(ACCESS_COOKIE, token)
+    replace_cookie(stranger.client, ACCESS_COOKIE, token)
     assert stranger.get("/").status_code == 303
 
 
@@ -126,6 +127,6 @@ def test_signing_out_ends_the_session_everywhere_it_was_copied(web: Web) -> None
     assert out.status_code == 303 and out.headers["location"] == "/login"
     assert browser.get("/").status_code == 303
     thief = web.browser()
-    thief.client.cookies.set(REFRESH_COOKIE, copied[REFRESH_COOKIE])
+    replace_cookie(thief.client, REFRESH_COOKIE, copied[REFRESH_COOKIE])
     assert thief.get("/").status_code == 303  # the refresh token was revoked with the sign-out
     assert _actions(web.url)[-1] == "logout"
