@@ -77,6 +77,23 @@ def _process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _cpu_seconds(before: resource.struct_rusage, after: resource.struct_rusage) -> float:
+    """User + system CPU between two `resource.getrusage` readings."""
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def _attempt_figures(latency: float, attempts: int, concurrency: int, seconds: float, cpu: float) -> dict[str, Any]:
+    """What the in-process and the process runs both report of `attempts` made in `seconds` with `cpu` seconds."""
+    return {
+        "latency_ms": latency * 1000,
+        "attempts": attempts,
+        "concurrency": concurrency,
+        "seconds": round(seconds, 3),
+        "attempts_per_s": round(attempts / seconds, 1),
+        "cpu_ms_per_attempt": round(cpu * 1000 / attempts, 3),
+    }
+
+
 def run_once(latency: float, attempts: int, concurrency: int) -> dict[str, Any]:
     process, url = start_server(latency)
     try:
@@ -108,17 +125,9 @@ def run_once(latency: float, attempts: int, concurrency: int) -> dict[str, Any]:
     finally:
         process.terminate()
         process.wait(timeout=10)
-    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     rate = attempts / seconds
-    result: dict[str, Any] = {
-        "latency_ms": latency * 1000,
-        "attempts": attempts,
-        "concurrency": concurrency,
-        "seconds": round(seconds, 3),
-        "attempts_per_s": round(rate, 1),
-        "cpu_ms_per_attempt": round(cpu * 1000 / attempts, 3),
-        "server_cpu_ms_per_attempt": round(server_cpu_s * 1000 / attempts, 3),
-    }
+    result = _attempt_figures(latency, attempts, concurrency, seconds, _cpu_seconds(cpu_before, cpu_after))
+    result["server_cpu_ms_per_attempt"] = round(server_cpu_s * 1000 / attempts, 3)
     if latency:
         limit = concurrency / latency
         result.update({"latency_bound_limit_per_s": round(limit, 1), "ratio_to_limit": round(rate / limit, 3)})
@@ -151,18 +160,9 @@ def end_to_end(latency: float, attempts: int, concurrency: int) -> dict[str, Any
     finally:
         process.terminate()
         process.wait(timeout=10)
-    cpu = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
-    rate = made / seconds
-    result: dict[str, Any] = {
-        "latency_ms": latency * 1000,
-        "attempts": made,
-        "concurrency": concurrency,
-        "seconds": round(seconds, 3),
-        "attempts_per_s": round(rate, 1),
-        "cpu_ms_per_attempt": round(cpu * 1000 / made, 3),
-    }
+    result = _attempt_figures(latency, made, concurrency, seconds, _cpu_seconds(children, after))
     if latency:
-        result["ratio_to_limit"] = round(rate / (concurrency / latency), 3)
+        result["ratio_to_limit"] = round(made / seconds / (concurrency / latency), 3)
     return result
 
 
@@ -199,7 +199,7 @@ def garak_run(garak: Path, latency: float, requests: int, concurrency: int) -> d
         if done.returncode != 0:
             raise RuntimeError(f"garak exited {done.returncode}: {done.stderr.decode()[-500:]}")
         sent = int(count_file.read_text())
-    cpu = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
+    cpu = _cpu_seconds(children, after)
     rate = sent / seconds
     version = subprocess.run([str(garak), "--version"], capture_output=True, text=True, check=False).stdout
     return {
